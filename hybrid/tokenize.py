@@ -1,0 +1,104 @@
+"""Word segmentation (rjieba, the Rust port of jieba) for lexical features and tag candidates.
+
+A bundled dictionary of tech terms keeps phrases such as 负载均衡 and tokens such as vue3,
+laravel11, k8s, node.js whole; users add their own jieba-format dictionary and stop words.
+Each `Segmenter` owns its dictionary, so one model's vocabulary never leaks into another's
+(cross-validation folds included).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+
+import rjieba
+
+_CANDIDATE_POS = {"n", "nr", "ns", "nt", "nz", "nw", "vn", "eng", "l", "j", "an"}
+_COMPOUND_POS = {"n", "nz", "vn", "l", "j"}
+_LATIN = re.compile(r"^[a-z0-9][a-z0-9.+#_\-]*$", re.IGNORECASE)
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_NUMBERISH = re.compile(r"^[\d.,:%+\-/x]+$", re.IGNORECASE)
+
+
+def data_file(name: str) -> Path:
+    return Path(str(resources.files("hybrid") / "data" / name))
+
+
+def _read_words(path: Path) -> set[str]:
+    return {w.strip().casefold() for w in path.read_text(encoding="utf-8").splitlines()} - {""}
+
+
+class Segmenter:
+    def __init__(self, user_dict: str | None = None, user_stopwords: str | None = None,
+                 vocabulary: Iterable[str] = ()) -> None:
+        self.user_dict = user_dict
+        self.user_stopwords = user_stopwords
+        self.vocabulary = sorted({v.strip() for v in vocabulary if v.strip() and " " not in v})
+        self._jieba: rjieba.Jieba | None = None
+        self._stop: frozenset[str] | None = None
+
+    def __getstate__(self) -> dict:
+        # rjieba objects do not pickle; rebuild from the parameters after loading.
+        return {**self.__dict__, "_jieba": None, "_stop": None}
+
+    @property
+    def jieba(self) -> rjieba.Jieba:
+        if self._jieba is None:
+            self._jieba = rjieba.Jieba()
+            for path in [data_file("tech_terms.txt"), *([self.user_dict] if self.user_dict else [])]:
+                self._add_dictionary(Path(path))
+            for term in self.vocabulary:
+                if not self._jieba.has_word(term):
+                    self._jieba.add_word(term, 2000, "eng" if _LATIN.match(term) else "nz")
+        return self._jieba
+
+    def _add_dictionary(self, path: Path) -> None:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if not parts or parts[0].startswith("#"):
+                continue
+            freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 2000
+            pos = parts[2] if len(parts) > 2 else ("eng" if _LATIN.match(parts[0]) else "nz")
+            self._jieba.add_word(parts[0], freq, pos)
+
+    @property
+    def stopwords(self) -> frozenset[str]:
+        if self._stop is None:
+            words = _read_words(data_file("stopwords.txt"))
+            if self.user_stopwords:
+                words |= _read_words(Path(self.user_stopwords))
+            self._stop = frozenset(words)
+        return self._stop
+
+    def _is_word(self, token: str) -> bool:
+        if token.casefold() in self.stopwords or _NUMBERISH.match(token):
+            return False
+        if _CJK.search(token):
+            return len(token) >= 2
+        return bool(_LATIN.match(token)) and len(token) >= 2
+
+    def words(self, text: str) -> list[str]:
+        """Lower-cased content words for TF-IDF: no punctuation, numbers or stop words."""
+        return [t.casefold() for t in self.jieba.cut(text) if self._is_word(t.strip())]
+
+    def candidates(self, text: str) -> list[str]:
+        """Tag candidates in order of appearance, repeats kept so counts mean frequency.
+
+        Nouns, named entities and English/version tokens pass the part-of-speech filter;
+        adjacent Chinese nouns also form a compound candidate (容器 + 编排 → 容器编排).
+        """
+        out: list[str] = []
+        previous: tuple[str, str] | None = None
+        for token, pos in self.jieba.tag(text):
+            token = token.strip()
+            keep = pos in _CANDIDATE_POS and self._is_word(token)
+            if keep:
+                out.append(token)
+                if (previous and pos in _COMPOUND_POS and previous[1] in _COMPOUND_POS
+                        and _CJK.search(token) and _CJK.search(previous[0])
+                        and len(previous[0]) + len(token) <= 6):
+                    out.append(previous[0] + token)
+            previous = (token, pos) if keep else None
+        return out
