@@ -102,7 +102,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         oof = self._out_of_fold_scores(X, Y)
         self.embedding_weight_ = self._best_weight(oof, Y)
         scores = self._fuse(oof)
-        self.calibrators_ = [_calibrator(scores[:, j], Y[:, j]) for j in range(Y.shape[1])]
+        self.calibrator_ = _calibrator(scores, Y)
         probabilities = self._calibrate(scores)
         self.thresholds_ = np.array([_best_threshold(probabilities[:, j], Y[:, j])
                                      for j in range(Y.shape[1])])
@@ -148,13 +148,8 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         return best
 
     def _calibrate(self, scores: np.ndarray) -> np.ndarray:
-        out = np.zeros_like(scores, dtype=float)
-        for j, cal in enumerate(self.calibrators_):
-            if cal is None:
-                out[:, j] = 1.0 / (1.0 + np.exp(-np.clip(scores[:, j], -30, 30)))
-            else:
-                out[:, j] = cal.predict_proba(scores[:, j].reshape(-1, 1))[:, 1]
-        return out
+        a, b = self.calibrator_
+        return 1.0 / (1.0 + np.exp(-np.clip(a * scores + b, -30, 30)))
 
     def decision_function(self, X: Sequence[Features]) -> np.ndarray:
         X = list(X)
@@ -192,12 +187,15 @@ def _trainable(Y: np.ndarray) -> np.ndarray:
     return (positives > 0) & (positives < len(Y))
 
 
-def _calibrator(score: np.ndarray, y: np.ndarray) -> LogisticRegression | None:
-    """Platt scaling on out-of-fold scores; `None` when a class is too rare to fit."""
-    usable = score > _UNTRAINED
-    if y[usable].sum() < 2 or y[usable].sum() > usable.sum() - 2:
-        return None
-    return LogisticRegression(C=1.0).fit(score[usable].reshape(-1, 1), y[usable])
+def _calibrator(scores: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
+    """One Platt scaling shared by all categories, fitted on out-of-fold scores: monotonic,
+    so it never reorders an article's categories, and stable for rare categories."""
+    usable = scores > _UNTRAINED
+    x, y = scores[usable].reshape(-1, 1), Y[usable]
+    if y.min(initial=0) == y.max(initial=0):
+        return 1.0, 0.0
+    lr = LogisticRegression(C=100.0).fit(x, y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
 def _best_threshold(probability: np.ndarray, y: np.ndarray) -> float:

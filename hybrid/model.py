@@ -51,6 +51,8 @@ class Prediction:
     error: str | None = None
     neighbours: list[dict[str, Any]] = field(default_factory=list)
     keyword_scores: list[dict[str, Any]] = field(default_factory=list)
+    source: str = "model"  # "llm" when an LLM answer replaced the classifier's (hybrid.llm)
+    llm: dict[str, Any] | None = None  # LLM provenance: model, tokens, latency, suggestion
 
     def output(self) -> dict[str, list[str]]:
         """The product's contract: exactly categories and tags."""

@@ -19,7 +19,9 @@ class SentenceTransformerEmbedder(Embedder):
                 "the sentence-transformers backend needs: pip install 'hybrid[st]'") from exc
         self._model = SentenceTransformer(name_or_path, device="cpu")
         self._batch_size = batch_size
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dimension = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension  # renamed in sentence-transformers 6
+        self.dim = int(dimension())
         # A local path's parent folders are machine-specific; the model's folder name is not.
         label = Path(name_or_path).name if Path(name_or_path).exists() else name_or_path
         self.id = f"sentence-transformers:{label}"

@@ -1,0 +1,214 @@
+"""Throughput benchmark (not a test): `hybrid tag-file` end to end, and each stage alone.
+
+    python scripts/bench.py                       # jiegec + oec2003 from ../shared/data
+    python scripts/bench.py --data a.jsonl --repeat 4 --workers 2 --json
+
+It trains a model on 80% of the data (unless --model is given), then
+  1. runs `hybrid tag-file --workers N` in a subprocess over all articles (repeated --repeat
+     times) and reports articles/s and the peak RSS of the whole process tree (sampled);
+  2. times each stage alone in this process on the same articles: load, clean, embed,
+     classify, tag, write;
+  3. reports category accuracy and tag F1@5 on the held-out 20%, so speed never hides quality.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from hybrid.article import parse_article, read_jsonl
+from hybrid.config import Config, load_config
+from hybrid.metrics import category_metrics, tag_metrics
+from hybrid.model import HybridModel
+from hybrid.taxonomy import load_taxonomy
+from hybrid.text import clean
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+class PeakRSS:
+    """Samples the summed RSS of a process and its children until stopped."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        self.process = psutil.Process(pid)
+        self.every = every
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                procs = [self.process, *self.process.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def load_records(paths: list[Path]) -> list[dict]:
+    return [r for p in paths for r in read_jsonl(p) if isinstance(r, dict)]
+
+
+def train_model(records: list[dict], taxonomy_path: Path, config: Config, out: Path):
+    articles = [parse_article(r, config) for r in records]
+    started = time.perf_counter()
+    model = HybridModel.train(articles, load_taxonomy(taxonomy_path), config)
+    model.save(out)
+    return model, time.perf_counter() - started
+
+
+def end_to_end(infile: Path, model_dir: Path, workers: int, config_args: list[str]) -> dict:
+    outfile = infile.with_suffix(".out.jsonl")
+    cmd = [sys.executable, "-m", "hybrid.cli", "--quiet", *config_args, "tag-file", str(infile),
+           str(outfile), "--model", str(model_dir), "--workers", str(workers), "--json"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    with PeakRSS(proc.pid) as rss:
+        stdout, _ = proc.communicate()
+    seconds = time.perf_counter() - started
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    return {"command": " ".join(cmd[2:]), "articles": summary["articles"],
+            "seconds": round(seconds, 2),
+            "articles_per_second": round(summary["articles"] / seconds, 1),
+            "peak_rss_mb": round(rss.peak / 2**20)}
+
+
+def stages(records: list[dict], model: HybridModel, config: Config) -> dict:
+    """Each stage timed alone, in this process, one batch of 64 at a time."""
+    timings = dict.fromkeys(["load", "clean", "embed", "classify", "tag", "write"], 0.0)
+    featurizer = model.featurizer
+    for start in range(0, len(records), 64):
+        batch = records[start:start + 64]
+        t0 = time.perf_counter()
+        articles = [parse_article(json.loads(json.dumps(r)), config) for r in batch]
+        t1 = time.perf_counter()
+        texts = [clean(a) for a in articles]
+        t2 = time.perf_counter()
+        # the embedder itself, not its cache: a new article is never in the cache
+        raw_embedder = getattr(featurizer.embedder, "inner", featurizer.embedder)
+        raw_embedder.embed([t.embedding_input(featurizer.embed_budget) for t in texts])
+        t3 = time.perf_counter()
+        features = featurizer.transform(texts)  # embeddings now come from the cache
+        t4 = time.perf_counter()
+        model.classifier.predict_proba(features)
+        t5 = time.perf_counter()
+        tags = model.tagger.suggest(features)
+        t6 = time.perf_counter()
+        for a, t in zip(articles, tags, strict=True):
+            json.dumps({"id": a.id, "tags": [x.tag for x in t]}, ensure_ascii=False)
+        t7 = time.perf_counter()
+        timings["load"] += t1 - t0
+        timings["clean"] += t2 - t1
+        timings["embed"] += t3 - t2
+        # featurize = embed (cached) + words + candidates: the segmentation goes to its users
+        timings["classify"] += (t4 - t3) / 2 + (t5 - t4)
+        timings["tag"] += (t4 - t3) / 2 + (t6 - t5)
+        timings["write"] += t7 - t6
+    return {name: round(len(records) / max(seconds, 1e-9), 1)
+            for name, seconds in timings.items()}
+
+
+def quality(records: list[dict], model: HybridModel, config: Config) -> dict:
+    articles = [parse_article(r, config) for r in records]
+    preds = model.predict(articles)
+    names = model.taxonomy.names
+    Y = np.array([[int(n in model.taxonomy.map_labels(a.categories)[0]) for n in names]
+                  for a in articles])
+    proba = np.array([[p.scores[n] for n in names] for p in preds])
+    sets = np.array([[int(n in p.categories) for n in names] for p in preds])
+    cats = category_metrics(Y, sets, proba, names)
+    tags = tag_metrics([a.tags for a in articles], [p.tags for p in preds])
+    return {"accuracy_top1": round(cats["accuracy_top1"], 3),
+            "macro_f1_top1": round(cats["macro_f1_top1"], 3),
+            "tag_f1_at_5": round(tags["f1_at_5"], 3)}
+
+
+def bench_set(path: Path, args: argparse.Namespace, config: Config, work: Path) -> dict:
+    records = load_records([path])
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(records))
+    cut = int(0.8 * len(records))
+    train, test = [records[i] for i in order[:cut]], [records[i] for i in order[cut:]]
+    if args.model:
+        model_dir = Path(args.model)
+        model = HybridModel.load(model_dir, config=config)
+        train_seconds = None
+    else:
+        model_dir = work / f"model-{path.stem}"
+        model, train_seconds = train_model(train, SHARED / "taxonomies" / f"{path.stem}.json",
+                                           config, model_dir)
+        model = HybridModel.load(model_dir, config=config)
+    infile = work / f"{path.stem}.jsonl"
+    with infile.open("w", encoding="utf-8") as fh:
+        for k in range(args.repeat):
+            for r in records:
+                # each copy differs, so no copy's embedding comes from the cache
+                copy = {**r, "title": f"{r.get('title') or ''} #{k}" if k else r.get("title")}
+                fh.write(json.dumps(copy, ensure_ascii=False) + "\n")
+    # a cold cache: the end-to-end run pays for every embedding, words included
+    config_args = ["--cache-dir", str(work / f"cache-e2e-{path.stem}")]
+    return {"set": path.stem, "articles": len(records) * args.repeat,
+            "train_seconds": round(train_seconds, 1) if train_seconds else None,
+            "end_to_end": end_to_end(infile, model_dir, args.workers, config_args),
+            "stage_articles_per_second": stages(records, model, config),
+            "held_out_quality": quality(test, model, config)}
+
+
+def print_table(results: list[dict]) -> None:
+    print(f"{'set':<10} {'articles':>8} {'e2e art/s':>9} {'peak RSS':>9} "
+          f"{'load':>7} {'clean':>7} {'embed':>7} {'classify':>8} {'tag':>7} {'write':>8} "
+          f"{'acc@1':>6} {'tagF1@5':>7}")
+    for r in results:
+        s, e, q = r["stage_articles_per_second"], r["end_to_end"], r["held_out_quality"]
+        print(f"{r['set']:<10} {r['articles']:>8} {e['articles_per_second']:>9} "
+              f"{e['peak_rss_mb']:>6} MB {s['load']:>7} {s['clean']:>7} {s['embed']:>7} "
+              f"{s['classify']:>8} {s['tag']:>7} {s['write']:>8} "
+              f"{q['accuracy_top1']:>6} {q['tag_f1_at_5']:>7}")
+    print("\nend-to-end command:", results[0]["end_to_end"]["command"] if results else "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", nargs="*", type=Path,
+                        default=[SHARED / "jiegec.jsonl", SHARED / "oec2003.jsonl"])
+    parser.add_argument("--model", help="Use this model instead of training one per set.")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="Tag each set this many times end to end (amortises start-up).")
+    parser.add_argument("--cache-dir", help="Embedding cache for training (default: a temp dir); "
+                                            "the end-to-end run always starts cold.")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hybrid-bench-") as tmp:
+        work = Path(tmp)
+        config = load_config().with_overrides(cache_dir=args.cache_dir or str(work / "cache"))
+        results = [bench_set(path, args, config, work) for path in args.data]
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=1))
+    else:
+        print_table(results)
+    print(f"\nmachine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+
+
+if __name__ == "__main__":
+    main()

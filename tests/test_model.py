@@ -1,0 +1,131 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hybrid.article import Article, parse_article
+from hybrid.classify import CategoryClassifier
+from hybrid.features import Features
+from hybrid.model import HybridModel, ModelError
+from hybrid.taxonomy import parse_taxonomy
+
+
+def test_output_is_exactly_categories_and_tags(sample_model):
+    article = parse_article({"id": "x", "title": "用 Redis 做分布式锁",
+                             "content": "Redis 的 SETNX 与过期时间，分布式锁的实现与坑。"})
+    pred = sample_model.predict([article])[0]
+    out = pred.output()
+    assert set(out) == {"categories", "tags"}
+    assert 1 <= len(out["categories"]) <= 3
+    assert set(out["categories"]) <= set(sample_model.taxonomy.names)
+    assert 3 <= len(out["tags"]) <= 5 and len({t.lower() for t in out["tags"]}) == len(out["tags"])
+    assert 0.0 <= pred.confidence <= 1.0
+
+
+def test_clear_topics_get_the_right_category(sample_model):
+    cases = {
+        "数据库": ("MySQL 索引优化实战", "B+ 树索引、联合索引最左前缀、慢查询日志与 explain 执行计划分析。"),
+        "前端开发": ("Vue3 组合式 API 入门", "setup、ref、reactive 与组件通信，配合 Vite 构建前端页面。"),
+        "人工智能": ("用 PyTorch 训练图像分类模型", "卷积神经网络、数据增强、学习率调度与模型评估，深度学习训练流程。"),
+    }
+    for expected, (title, body) in cases.items():
+        pred = sample_model.predict([parse_article({"id": expected, "title": title,
+                                                    "content": body})])[0]
+        assert pred.categories[0] == expected, (title, pred.scores)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(title=st.text(max_size=60), content=st.text(max_size=400))
+def test_only_authorized_categories_whatever_the_input(sample_model, title, content):
+    article = Article(id="h", title=title, description="", content=content)
+    pred = sample_model.predict([article])[0]
+    assert pred.error is None
+    assert 1 <= len(pred.categories) <= 3
+    assert set(pred.categories) <= set(sample_model.taxonomy.names)
+    assert len(pred.tags) <= 5 and all(isinstance(t, str) and t for t in pred.tags)
+
+
+def test_explain_adds_scores_neighbours_and_keyword_scores(sample_model):
+    article = parse_article({"id": "e", "title": "nginx 安全加固",
+                             "content": "限制权限设置，开启 HTTPS 与 HSTS，配置防火墙与入侵检测。"})
+    pred = sample_model.predict([article], explain=True)[0].explain()
+    assert set(pred["scores"]) == set(sample_model.taxonomy.names)
+    assert len(pred["neighbours"]) > 0 and {"id", "similarity", "tags"} <= set(pred["neighbours"][0])
+    assert pred["keyword_scores"] and {"tag", "score"} <= set(pred["keyword_scores"][0])
+
+
+def test_save_and_load_round_trip(sample_model_dir, sample_model, config, sample_articles):
+    manifest = json.loads((sample_model_dir / "manifest.json").read_text())
+    assert manifest["taxonomy_fingerprint"] == sample_model.taxonomy.fingerprint
+    assert manifest["embedder_id"] == "use-multilingual-v3"
+    assert {"numpy", "scikit-learn", "faiss-cpu"} <= set(manifest["versions"])
+    assert 0 < manifest["metrics"]["accuracy_top1"] <= 1 and manifest["created_at"]
+    assert set(manifest["files"]) >= {"classifier.joblib", "tagger.joblib", "neighbours.faiss"}
+    again = HybridModel.load(sample_model_dir, config=config)
+    a = sample_model.predict(sample_articles[:5])
+    b = again.predict(sample_articles[:5])
+    assert [p.output() for p in a] == [p.output() for p in b]
+
+
+def test_loading_verifies_checksums(sample_model_dir, tmp_path, config):
+    broken = tmp_path / "broken"
+    shutil.copytree(sample_model_dir, broken)
+    with (broken / "classifier.joblib").open("ab") as fh:
+        fh.write(b"tampered")
+    with pytest.raises(ModelError, match="checksum"):
+        HybridModel.load(broken, config=config)
+
+
+def test_loading_refuses_a_different_taxonomy(sample_model_dir, config):
+    other = parse_taxonomy(["前端开发", "后端开发"], source="new.json")
+    with pytest.raises(ModelError, match="Retrain") as err:
+        HybridModel.load(sample_model_dir, other, config)
+    assert "new.json" in str(err.value)
+
+
+def test_unknown_training_labels_are_reported_and_never_learned(config, sample_articles):
+    tax = parse_taxonomy([{"name": "数据库", "aliases": ["DB"]}, {"name": "人工智能"}])
+    pool = [a for a in sample_articles if {"数据库", "人工智能"} & set(a.categories)]
+    articles = [Article(a.id, a.title, a.description, a.content,
+                        ["DB" if c == "数据库" else c for c in a.categories] + ["区块链"], a.tags)
+                for a in pool]
+    model = HybridModel.train(articles, tax, config)
+    assert model.manifest["training"]["dropped_labels"]["区块链"] == len(articles)
+    assert list(model.classifier.classes_) == ["数据库", "人工智能"]
+    assert model.manifest["training"]["label_counts"]["数据库"] > 0
+
+
+def _features(rng, n, dim=8):
+    return [Features(embedding=rng.normal(size=dim).astype(np.float32),
+                     words=[f"w{rng.integers(0, 30)}" for _ in range(8)], candidates=[],
+                     title="", lexical="x y z") for _ in range(n)]
+
+
+def test_classifier_handles_multi_label_data():
+    rng = np.random.default_rng(0)
+    X = _features(rng, 60)
+    Y = np.zeros((60, 4), dtype=int)
+    for i, x in enumerate(X):
+        Y[i, 0] = x.embedding[0] > 0
+        Y[i, 1] = x.embedding[1] > 0
+        Y[i, 2] = not (Y[i, 0] or Y[i, 1])
+    clf = CategoryClassifier(["a", "b", "c", "d"], max_categories=3).fit(X, Y)
+    assert not clf.single_label_ and not clf.trained_[3]
+    pred = clf.predict(X)
+    assert pred.shape == (60, 4) and (pred.sum(axis=1) >= 1).all() and (pred.sum(axis=1) <= 3).all()
+    assert (pred.sum(axis=1) == 2).any()
+    assert pred[:, 3].sum() == 0
+
+
+def test_classifier_uses_softmax_for_single_label_data():
+    rng = np.random.default_rng(1)
+    X = _features(rng, 45)
+    Y = np.eye(3, dtype=int)[[int(x.embedding[0] > 0) + int(x.embedding[1] > 0) for x in X]]
+    clf = CategoryClassifier(["a", "b", "c"], min_categories=1, max_categories=1).fit(X, Y)
+    assert clf.single_label_
+    assert (clf.predict(X).sum(axis=1) == 1).all()
+    proba = clf.predict_proba(X)
+    assert ((proba >= 0) & (proba <= 1)).all()

@@ -1,0 +1,33 @@
+from hybrid.article import parse_article
+from hybrid.model import HybridModel
+from hybrid.tags import tag_key
+
+
+def test_tag_key_folds_case_and_width():
+    assert tag_key("Ｋ８ｓ") == tag_key("k8s") == "k8s"
+    assert tag_key("  Spring   Boot ") == "spring boot"
+
+
+def test_tags_reuse_site_vocabulary_and_find_new_keywords(sample_model):
+    vocabulary = {tag_key(t) for tags in sample_model.tagger.train_tags_ for t in tags}
+    article = parse_article({
+        "id": "t", "title": "nginx 安全加固清单",
+        "content": "关闭 server_tokens，做好权限设置，开启 HTTPS；用 Fail2ban 做入侵检测，"
+                   "再配合 CDN 抵御攻击。Fail2ban 的规则要定期更新。"})
+    pred = sample_model.predict([article], explain=True)[0]
+    keys = [tag_key(t) for t in pred.tags]
+    assert len(keys) == 5 and len(set(keys)) == 5
+    assert any(k in vocabulary for k in keys)
+    assert "fail2ban" in keys
+
+
+def test_alias_map_gives_a_canonical_spelling(tmp_path, config, sample_taxonomy,
+                                              sample_articles):
+    aliases = tmp_path / "aliases.json"
+    aliases.write_text('{"K8s": "kubernetes", "k8s集群": "kubernetes"}', encoding="utf-8")
+    model = HybridModel.train(sample_articles[:60], sample_taxonomy,
+                              config.with_overrides(tag_aliases=str(aliases)))
+    article = parse_article({"id": "k", "title": "K8s 集群升级记录",
+                             "content": "K8s 升级前先备份 etcd，K8s 节点逐个 drain。"})
+    tags = model.predict([article])[0].tags
+    assert "kubernetes" in tags and not any(tag_key(t) == "k8s" for t in tags)
