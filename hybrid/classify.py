@@ -21,12 +21,13 @@ from sklearn.model_selection import KFold
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline, make_pipeline, make_union
 
-from hybrid.features import Features, doc_text, doc_words
+from hybrid.features import Features, doc_head_words, doc_text, doc_words
 from hybrid.metrics import category_metrics
 
 _THRESHOLD_GRID = np.linspace(0.05, 0.95, 19)
 _WEIGHT_GRID = np.linspace(0.0, 1.0, 11)
 _UNTRAINED = -20.0
+_PROTOTYPE_Z, _PROTOTYPE_SLOPE = 3.0, 2.0
 
 
 class EmbeddingColumns(BaseEstimator, TransformerMixin):
@@ -40,9 +41,12 @@ class EmbeddingColumns(BaseEstimator, TransformerMixin):
 
 
 def lexical_features():
-    """TF-IDF of segmented words plus character 2-3-grams (robust to segmentation errors)."""
+    """TF-IDF of segmented words, of character 2-3-grams (robust to segmentation errors), and
+    of the title and description words on their own: an author's title names the topic more
+    reliably than any stretch of body text."""
     return make_union(
         TfidfVectorizer(analyzer=doc_words, sublinear_tf=True, min_df=2, max_df=0.9),
+        TfidfVectorizer(analyzer=doc_head_words, sublinear_tf=True),
         TfidfVectorizer(preprocessor=doc_text, analyzer="char", ngram_range=(2, 3),
                         sublinear_tf=True, min_df=2, max_features=200_000, dtype=np.float32))
 
@@ -50,8 +54,11 @@ def lexical_features():
 def linear_model(single_label: bool, C: float) -> BaseEstimator:
     """Softmax when every training article has one label (sharper, better calibrated);
     one-vs-rest when articles carry several."""
-    lr = LogisticRegression(C=C, class_weight="balanced", max_iter=3000)
-    return lr if single_label else OneVsRestClassifier(lr)
+    if single_label:
+        return LogisticRegression(C=C, class_weight="balanced", max_iter=3000)
+    # liblinear: many small binary problems on sparse features, where lbfgs crawls
+    return OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced",
+                                                  solver="liblinear"))
 
 
 def choose(probabilities: np.ndarray, thresholds: np.ndarray, min_k: int,
@@ -89,7 +96,10 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
             "lexical": make_pipeline(lexical_features(), linear_model(self.single_label_, self.C)),
         }
 
-    def fit(self, X: Sequence[Features], Y: np.ndarray) -> CategoryClassifier:
+    def fit(self, X: Sequence[Features], Y: np.ndarray,
+            prototypes: dict[int, np.ndarray] | None = None) -> CategoryClassifier:
+        """`prototypes`: column → embedding of a category's description and keywords, used
+        (zero-shot) only for categories that have no training example yet."""
         X = list(X)
         Y = np.asarray(Y, dtype=int)
         if Y.ndim != 2 or Y.shape[1] != len(self.classes):
@@ -110,6 +120,12 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
                                              list(self.classes))
         self.models_ = {name: model.fit(X, self._target(Y))
                         for name, model in self._blocks().items()}
+        embeddings = EmbeddingColumns().transform(X)
+        self.prototypes_ = {}
+        for j, vector in (prototypes or {}).items():
+            if not self.trained_[j]:
+                sims = embeddings @ vector
+                self.prototypes_[j] = (vector, float(sims.mean()), float(sims.std()) + 1e-6)
         return self
 
     def _target(self, Y: np.ndarray) -> np.ndarray:
@@ -161,7 +177,15 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         return self._fuse(per_block)
 
     def predict_proba(self, X: Sequence[Features]) -> np.ndarray:
-        return self._calibrate(self.decision_function(X))
+        probabilities = self._calibrate(self.decision_function(X))
+        if self.prototypes_:
+            embeddings = EmbeddingColumns().transform(X)
+            for j, (vector, mean, std) in self.prototypes_.items():
+                # An article far more similar to the description than the training articles
+                # are (about 3 standard deviations) is taken to be about the new category.
+                z = (embeddings @ vector - mean) / std
+                probabilities[:, j] = 1.0 / (1.0 + np.exp(-_PROTOTYPE_SLOPE * (z - _PROTOTYPE_Z)))
+        return probabilities
 
     def predict(self, X: Sequence[Features]) -> np.ndarray:
         return self._sets(self.predict_proba(X))

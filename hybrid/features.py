@@ -16,6 +16,7 @@ from hybrid.tokenize import Segmenter
 class Features:
     embedding: np.ndarray
     words: list[str]
+    head_words: list[str]
     candidates: list[str]
     title: str
     lexical: str
@@ -24,6 +25,10 @@ class Features:
 def doc_words(doc: Features) -> list[str]:
     """TF-IDF analyzer; module-level functions so fitted vectorizers pickle."""
     return doc.words
+
+
+def doc_head_words(doc: Features) -> list[str]:
+    return doc.head_words
 
 
 def doc_text(doc: Features) -> str:
@@ -47,6 +52,7 @@ class Featurizer:
             out.append(Features(
                 embedding=embedding,
                 words=self.segmenter.words(prose),
+                head_words=self.segmenter.words(f"{text.title}\n{text.description}"),
                 candidates=self.segmenter.candidates(head),
                 title=text.title,
                 lexical=prose,

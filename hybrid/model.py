@@ -126,7 +126,8 @@ class HybridModel:
         Y = np.array([[int(n in cats) for n in taxonomy.names] for cats in labels])
         progress("fitting the category classifier")
         classifier = CategoryClassifier(taxonomy.names, min_categories=config.min_categories,
-                                        max_categories=config.max_categories).fit(X, Y)
+                                        max_categories=config.max_categories)
+        classifier.fit(X, Y, prototypes=_prototypes(taxonomy, Y, embedder))
         progress("fitting the tagger")
         tagger = TagSuggester(n_tags=config.n_tags, aliases=_read_aliases(config.tag_aliases),
                               embedder=embedder).fit(X, [a.tags for a in articles])
@@ -275,6 +276,18 @@ class HybridModel:
         model.attach(embedder or CachedEmbedder(make_embedder(parts["settings"]["embedder"]),
                                                 config.cache_dir))
         return model
+
+
+def _prototypes(taxonomy: Taxonomy, Y: np.ndarray, embedder: Embedder) -> dict[int, np.ndarray]:
+    """Embeddings of the descriptions and keywords of categories without labelled articles,
+    so a category added to the list is predicted before anyone has labelled examples of it."""
+    described = {j: " ".join([c.name, c.description, *c.keywords])
+                 for j, c in enumerate(taxonomy.categories)
+                 if not Y[:, j].any() and (c.description or c.keywords)}
+    if not described:
+        return {}
+    vectors = embedder.embed(list(described.values()))
+    return dict(zip(described, vectors, strict=True))
 
 
 def _read_aliases(path: str | None) -> dict[str, str] | None:

@@ -116,12 +116,22 @@ class TagSuggester(BaseEstimator):
                 rows.append(table)
                 labels.extend(int(c.key in g) for c in pool.candidates)
         labels_arr = np.array(labels)
-        if labels_arr.min(initial=0) == labels_arr.max(initial=0):
-            raise ValueError("tag training data has no usable positive and negative examples")
-        self.ranker_ = HistGradientBoostingClassifier(
-            max_iter=200, learning_rate=0.1, max_leaf_nodes=15, l2_regularization=1.0,
-            random_state=self.random_state).fit(np.vstack(rows), labels_arr)
+        self.ranker_ = None
+        if labels_arr.min(initial=0) != labels_arr.max(initial=0):
+            self.ranker_ = HistGradientBoostingClassifier(
+                max_iter=200, learning_rate=0.1, max_leaf_nodes=15, l2_regularization=1.0,
+                random_state=self.random_state).fit(np.vstack(rows), labels_arr)
         return self
+
+    def _score(self, table: np.ndarray) -> np.ndarray:
+        """The learned ranker; without tagged training articles, KeyBERT similarity weighted
+        by tf-idf (plain keyword extraction)."""
+        if not len(table):
+            return np.zeros(0)
+        if self.ranker_ is not None:
+            return self.ranker_.predict_proba(table)[:, 1]
+        column = {name: table[:, i] for i, name in enumerate(FEATURE_NAMES)}
+        return column["keybert_sim"] * column["log_tf"] * column["idf"]
 
     # ---- shared candidate table ----------------------------------------------------------
     def _text_candidates(self, doc: Features) -> dict[str, _Candidate]:
@@ -240,13 +250,14 @@ class TagSuggester(BaseEstimator):
         sims, ids = self._neighbours(embeddings)
         found = [self._text_candidates(d) for d in X]
         pools = [self._pool(d, found[i], sims[i], ids[i]) for i, d in enumerate(X)]
-        out = []
-        for pool, table in zip(pools, self._tables(pools), strict=True):
-            if not pool.candidates:
-                out.append([])
-                continue
-            scores = self.ranker_.predict_proba(table)[:, 1]
-            out.append(self._select(pool.candidates, table, scores))
+        tables = self._tables(pools)
+        stacked = np.vstack(tables)
+        scores = self._score(stacked)
+        out, start = [], 0
+        for pool, table in zip(pools, tables, strict=True):
+            end = start + len(table)
+            out.append(self._select(pool.candidates, table, scores[start:end]))
+            start = end
         return out
 
     def neighbours(self, X: Sequence[Features]) -> tuple[np.ndarray, np.ndarray]:

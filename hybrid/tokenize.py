@@ -47,8 +47,11 @@ class Segmenter:
     def jieba(self) -> rjieba.Jieba:
         if self._jieba is None:
             self._jieba = rjieba.Jieba()
-            for path in [data_file("tech_terms.txt"), *([self.user_dict] if self.user_dict else [])]:
-                self._add_dictionary(Path(path))
+            dictionaries = [data_file("tech_terms.txt")]
+            if self.user_dict:
+                dictionaries.append(Path(self.user_dict))
+            for path in dictionaries:
+                self._add_dictionary(path)
             for term in self.vocabulary:
                 if not self._jieba.has_word(term):
                     self._jieba.add_word(term, 2000, "eng" if _LATIN.match(term) else "nz")

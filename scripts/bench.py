@@ -142,6 +142,85 @@ def quality(records: list[dict], model: HybridModel, config: Config) -> dict:
             "tag_f1_at_5": round(tags["f1_at_5"], 3)}
 
 
+def usual_way(records: list[dict], model: HybridModel, config: Config) -> dict:
+    """KeyBERT as its documentation shows it for Chinese: CountVectorizer(tokenizer=jieba.lcut)
+    and one extract_keywords call per document, with the same embedder (no cache)."""
+    import jieba
+    from keybert import KeyBERT
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from hybrid.embed.keybert_backend import KeyBERTBackend
+
+    raw_embedder = getattr(model.featurizer.embedder, "inner", model.featurizer.embedder)
+    kw_model = KeyBERT(model=KeyBERTBackend(raw_embedder))
+    articles = [parse_article(r, config) for r in records]
+    started = time.perf_counter()
+    predicted = []
+    for a in articles:
+        text = clean(a).lexical_text()
+        try:
+            vectorizer = CountVectorizer(tokenizer=jieba.lcut, token_pattern=None)
+            predicted.append([k for k, _ in kw_model.extract_keywords(
+                text, vectorizer=vectorizer, top_n=5)])
+        except ValueError:  # a document with no usable word
+            predicted.append([])
+    seconds = time.perf_counter() - started
+    return {"articles": len(articles), "articles_per_second": round(len(articles) / seconds, 1),
+            "tag_f1_at_5": round(tag_metrics([a.tags for a in articles], predicted)["f1_at_5"], 3)}
+
+
+def cheap_way(train: list[dict], test: list[dict], model: HybridModel, config: Config) -> dict:
+    """jieba.analyse.extract_tags for tags and TF-IDF + LR for categories, timed on `test`."""
+    from hybrid import baselines
+
+    names = model.taxonomy.names
+    label = model.taxonomy.map_labels
+    train_articles = [parse_article(r, config) for r in train]
+    test_articles = [parse_article(r, config) for r in test]
+    Y_train = np.array([[int(n in label(a.categories)[0]) for n in names] for a in train_articles])
+    Y_test = np.array([[int(n in label(a.categories)[0]) for n in names] for a in test_articles])
+    keep = Y_train.sum(axis=1) > 0
+    pipeline = baselines.tfidf_lr(bool((Y_train[keep].sum(axis=1) == 1).all()))
+    target = Y_train[keep]
+    pipeline.fit([clean(a).lexical_text() for a, k in zip(train_articles, keep, strict=True) if k],
+                 target.argmax(axis=1) if (target.sum(axis=1) == 1).all() else target)
+    started = time.perf_counter()
+    texts = [clean(a).lexical_text() for a in test_articles]
+    proba = pipeline.predict_proba(texts)
+    tags = [baselines.jieba_tags(t) for t in texts]
+    seconds = time.perf_counter() - started
+    full = np.zeros((len(texts), len(names)))
+    full[:, [j for j in range(len(names)) if Y_train[keep][:, j].any()]] = proba
+    cats = category_metrics(Y_test, baselines.label_sets(full), full, names)
+    return {"articles": len(texts), "articles_per_second": round(len(texts) / seconds, 1),
+            "accuracy_top1": round(cats["accuracy_top1"], 3),
+            "tag_f1_at_5": round(tag_metrics([a.tags for a in test_articles], tags)["f1_at_5"], 3)}
+
+
+# gpt-4o-mini list price per 1M tokens (USD), as published by OpenAI; no call is made.
+GPT_4O_MINI_INPUT, GPT_4O_MINI_OUTPUT = 0.15, 0.60
+PROMPT_OVERHEAD_TOKENS = 350  # instructions + the authorized category list
+OUTPUT_TOKENS = 60  # {"categories": [...], "tags": [...]}
+
+
+def estimated_tokens(text: str) -> int:
+    """Rule of thumb, no tokenizer: one token per CJK character, one per 4 other characters."""
+    cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
+    return cjk + (len(text) - cjk) // 4
+
+
+def hosted_llm_cost(records: list[dict], config: Config, prompt_chars: int = 3000) -> dict:
+    """What the same articles would cost through gpt-4o-mini with the text cut to
+    `prompt_chars` characters."""
+    tokens_in = sum(PROMPT_OVERHEAD_TOKENS + estimated_tokens(
+        clean(parse_article(r, config)).lexical_text()[:prompt_chars]) for r in records)
+    tokens_out = OUTPUT_TOKENS * len(records)
+    dollars = tokens_in / 1e6 * GPT_4O_MINI_INPUT + tokens_out / 1e6 * GPT_4O_MINI_OUTPUT
+    return {"articles": len(records), "input_tokens": tokens_in, "output_tokens": tokens_out,
+            "usd": round(dollars, 4),
+            "usd_per_100k_articles": round(dollars / len(records) * 1e5, 2)}
+
+
 def bench_set(path: Path, args: argparse.Namespace, config: Config, work: Path) -> dict:
     records = load_records([path])
     rng = np.random.default_rng(0)
@@ -170,7 +249,10 @@ def bench_set(path: Path, args: argparse.Namespace, config: Config, work: Path) 
             "train_seconds": round(train_seconds, 1) if train_seconds else None,
             "end_to_end": end_to_end(infile, model_dir, args.workers, config_args),
             "stage_articles_per_second": stages(records, model, config),
-            "held_out_quality": quality(test, model, config)}
+            "held_out_quality": quality(test, model, config),
+            "usual_way_keybert": usual_way(test[: args.usual_limit], model, config),
+            "cheap_way": cheap_way(train, test, model, config),
+            "hosted_llm": hosted_llm_cost(records, config)}
 
 
 def print_table(results: list[dict]) -> None:
@@ -184,6 +266,19 @@ def print_table(results: list[dict]) -> None:
               f"{s['classify']:>8} {s['tag']:>7} {s['write']:>8} "
               f"{q['accuracy_top1']:>6} {q['tag_f1_at_5']:>7}")
     print("\nend-to-end command:", results[0]["end_to_end"]["command"] if results else "")
+    print(f"\n{'set':<10} {'method':<34} {'art/s':>7} {'acc@1':>6} {'tagF1@5':>7}")
+    for r in results:
+        q, u, c = r["held_out_quality"], r["usual_way_keybert"], r["cheap_way"]
+        print(f"{r['set']:<10} {'ours (tag-file, end to end)':<34} "
+              f"{r['end_to_end']['articles_per_second']:>7} {q['accuracy_top1']:>6} "
+              f"{q['tag_f1_at_5']:>7}")
+        print(f"{'':<10} {'KeyBERT per document (usual way)':<34} {u['articles_per_second']:>7} "
+              f"{'-':>6} {u['tag_f1_at_5']:>7}")
+        print(f"{'':<10} {'jieba tags + TF-IDF LR (cheap way)':<34} {c['articles_per_second']:>7} "
+              f"{c['accuracy_top1']:>6} {c['tag_f1_at_5']:>7}")
+        h = r["hosted_llm"]
+        print(f"{'':<10} gpt-4o-mini estimate: {h['input_tokens']} in + {h['output_tokens']} out "
+              f"tokens = ${h['usd']} (${h['usd_per_100k_articles']} per 100k articles)")
 
 
 def main() -> None:
@@ -197,6 +292,8 @@ def main() -> None:
                         help="Tag each set this many times end to end (amortises start-up).")
     parser.add_argument("--cache-dir", help="Embedding cache for training (default: a temp dir); "
                                             "the end-to-end run always starts cold.")
+    parser.add_argument("--usual-limit", type=int, default=80,
+                        help="Held-out articles for the (slow) per-document KeyBERT run.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hybrid-bench-") as tmp:

@@ -27,9 +27,12 @@ def test_output_is_exactly_categories_and_tags(sample_model):
 
 def test_clear_topics_get_the_right_category(sample_model):
     cases = {
-        "数据库": ("MySQL 索引优化实战", "B+ 树索引、联合索引最左前缀、慢查询日志与 explain 执行计划分析。"),
-        "前端开发": ("Vue3 组合式 API 入门", "setup、ref、reactive 与组件通信，配合 Vite 构建前端页面。"),
-        "人工智能": ("用 PyTorch 训练图像分类模型", "卷积神经网络、数据增强、学习率调度与模型评估，深度学习训练流程。"),
+        "数据库": ("MySQL 索引优化实战",
+                "B+ 树索引、联合索引最左前缀、慢查询日志与 explain 执行计划分析。"),
+        "前端开发": ("Vue3 组合式 API 入门",
+                 "setup、ref、reactive 与组件通信，配合 Vite 构建前端页面。"),
+        "人工智能": ("用 PyTorch 训练图像分类模型",
+                 "卷积神经网络、数据增强、学习率调度与模型评估，深度学习训练流程。"),
     }
     for expected, (title, body) in cases.items():
         pred = sample_model.predict([parse_article({"id": expected, "title": title,
@@ -53,7 +56,8 @@ def test_explain_adds_scores_neighbours_and_keyword_scores(sample_model):
                              "content": "限制权限设置，开启 HTTPS 与 HSTS，配置防火墙与入侵检测。"})
     pred = sample_model.predict([article], explain=True)[0].explain()
     assert set(pred["scores"]) == set(sample_model.taxonomy.names)
-    assert len(pred["neighbours"]) > 0 and {"id", "similarity", "tags"} <= set(pred["neighbours"][0])
+    assert pred["neighbours"]
+    assert {"id", "similarity", "tags"} <= set(pred["neighbours"][0])
     assert pred["keyword_scores"] and {"tag", "score"} <= set(pred["keyword_scores"][0])
 
 
@@ -100,7 +104,8 @@ def test_unknown_training_labels_are_reported_and_never_learned(config, sample_a
 
 def _features(rng, n, dim=8):
     return [Features(embedding=rng.normal(size=dim).astype(np.float32),
-                     words=[f"w{rng.integers(0, 30)}" for _ in range(8)], candidates=[],
+                     words=[f"w{rng.integers(0, 30)}" for _ in range(8)], head_words=["t"],
+                     candidates=[],
                      title="", lexical="x y z") for _ in range(n)]
 
 
@@ -129,3 +134,21 @@ def test_classifier_uses_softmax_for_single_label_data():
     assert (clf.predict(X).sum(axis=1) == 1).all()
     proba = clf.predict_proba(X)
     assert ((proba >= 0) & (proba <= 1)).all()
+
+
+def test_a_new_category_with_only_a_description_is_predicted_zero_shot(config, sample_taxonomy,
+                                                                       sample_articles):
+    from hybrid.taxonomy import Category, Taxonomy
+
+    new = Category("区块链", "区块链、智能合约、以太坊、比特币、共识算法与去中心化应用开发",
+                   keywords=("区块链", "智能合约", "以太坊", "Solidity", "比特币"))
+    tax = Taxonomy([*sample_taxonomy.categories, new])
+    model = HybridModel.train(sample_articles, tax, config)
+    chain = parse_article({"id": "b", "title": "用 Solidity 编写以太坊智能合约",
+                           "content": "区块链上的智能合约：Solidity 语法、以太坊虚拟机、gas 费用、"
+                                      "部署到测试网，以及比特币与以太坊共识算法的区别。"})
+    other = parse_article({"id": "o", "title": "MySQL 慢查询排查",
+                           "content": "开启慢查询日志，用 explain 分析执行计划，补上联合索引。"})
+    got = model.predict([chain, other])
+    assert "区块链" in got[0].categories, got[0].scores
+    assert "区块链" not in got[1].categories

@@ -31,3 +31,14 @@ def test_alias_map_gives_a_canonical_spelling(tmp_path, config, sample_taxonomy,
                              "content": "K8s 升级前先备份 etcd，K8s 节点逐个 drain。"})
     tags = model.predict([article])[0].tags
     assert "kubernetes" in tags and not any(tag_key(t) == "k8s" for t in tags)
+
+
+def test_a_site_without_tags_still_gets_keywords(config, sample_taxonomy, sample_articles):
+    from dataclasses import replace
+
+    untagged = [replace(a, tags=[]) for a in sample_articles[:40]]
+    model = HybridModel.train(untagged, sample_taxonomy, config)
+    article = parse_article({"id": "u", "title": "Redis 持久化配置",
+                             "content": "Redis 的 RDB 快照与 AOF 日志，持久化策略的取舍。"})
+    tags = model.predict([article])[0].tags
+    assert "redis" in [tag_key(t) for t in tags]

@@ -50,7 +50,7 @@ def test_invalid_taxonomies_are_rejected_clearly(data, message):
 def test_invalid_json_names_the_file(tmp_path):
     path = tmp_path / "cats.json"
     path.write_text("{not json", encoding="utf-8")
-    with pytest.raises(TaxonomyError, match="cats.json"):
+    with pytest.raises(TaxonomyError, match=r"cats\.json"):
         load_taxonomy(path)
 
 
