@@ -43,6 +43,9 @@ class Config:
     batch_size: int = 200
     max_failure_rate: float = 0.05
     lease_seconds: int = 600
+    mongo_timeout: float = 30.0  # seconds to select a server, connect, or wait for a reply
+    mongo_retry_seconds: float = 300.0  # keep retrying a transient error this long (elections)
+    low_confidence: float = 0.5  # predictions below this count as low-confidence in run reports
     # optional LLM
     llm_mode: str = "off"
     llm_base_url: str | None = None
@@ -54,6 +57,13 @@ class Config:
     llm_max_tokens: int = 2_000_000
     llm_price_in_per_1k: float = 0.0
     llm_price_out_per_1k: float = 0.0
+    llm_max_output_tokens: int = 256
+    llm_article_tokens: int = 800  # the article text in the prompt is cut to this many tokens
+    llm_top_k: int = 3  # classifier candidates passed as hints
+    llm_few_shot: int = 3  # nearest labelled articles shown as examples
+    llm_retries: int = 2  # extra attempts after a timeout, 429, 5xx, invalid JSON or refusal
+    llm_backoff: float = 1.0  # seconds before the first retry; doubles each time
+    llm_max_failures: int = 5  # consecutive failed articles before the run stops calling
 
     @property
     def llm_api_key(self) -> str | None:

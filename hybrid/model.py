@@ -83,13 +83,17 @@ def _versions() -> dict[str, str]:
 class HybridModel:
     def __init__(self, taxonomy: Taxonomy, classifier: CategoryClassifier, tagger: TagSuggester,
                  segmenter: Segmenter, settings: dict[str, Any], train_ids: list[str],
-                 manifest: dict[str, Any] | None = None) -> None:
+                 manifest: dict[str, Any] | None = None, train_titles: list[str] | None = None,
+                 train_categories: list[list[str]] | None = None) -> None:
+        """`train_*` are aligned with the FAISS index rows: neighbours become examples."""
         self.taxonomy = taxonomy
         self.classifier = classifier
         self.tagger = tagger
         self.segmenter = segmenter
         self.settings = settings
         self.train_ids = train_ids
+        self.train_titles = train_titles or [""] * len(train_ids)
+        self.train_categories = train_categories or [[] for _ in train_ids]
         self.manifest = manifest or {}
         self._featurizer: Featurizer | None = None
 
@@ -134,7 +138,8 @@ class HybridModel:
         settings = {"embedder": config.embedder, "embedder_id": embedder.id,
                     "embed_budget": config.embed_budget,
                     "tag_prefix_chars": config.tag_prefix_chars}
-        model = cls(taxonomy, classifier, tagger, segmenter, settings, [a.id for a in articles])
+        model = cls(taxonomy, classifier, tagger, segmenter, settings, [a.id for a in articles],
+                    train_titles=[a.title for a in articles], train_categories=labels)
         model._featurizer = featurizer
         model.manifest = {
             "metrics": {"out_of_fold": True, **classifier.oof_metrics_},
@@ -217,7 +222,8 @@ class HybridModel:
         joblib.dump(self.classifier, directory / "classifier.joblib")
         joblib.dump(self.tagger, directory / "tagger.joblib")
         joblib.dump({"segmenter": self.segmenter, "settings": self.settings,
-                     "train_ids": self.train_ids}, directory / "pipeline.joblib")
+                     "train_ids": self.train_ids, "train_titles": self.train_titles,
+                     "train_categories": self.train_categories}, directory / "pipeline.joblib")
         faiss.write_index(self.tagger.index_, str(directory / "neighbours.faiss"))
         (directory / "taxonomy.json").write_text(
             json.dumps(self.taxonomy.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
@@ -271,7 +277,8 @@ class HybridModel:
         tagger = joblib.load(directory / "tagger.joblib")
         tagger.index_ = faiss.read_index(str(directory / "neighbours.faiss"))
         model = cls(taxonomy or stored, joblib.load(directory / "classifier.joblib"), tagger,
-                    parts["segmenter"], parts["settings"], parts["train_ids"], manifest)
+                    parts["segmenter"], parts["settings"], parts["train_ids"], manifest,
+                    parts["train_titles"], parts["train_categories"])
         config = config or Config()
         model.attach(embedder or CachedEmbedder(make_embedder(parts["settings"]["embedder"]),
                                                 config.cache_dir))

@@ -1,0 +1,230 @@
+"""OpenAI-compatible chat completions over httpx: response-format ladder, retries, budget.
+
+The client asks for strict `json_schema` output first. A server that rejects it (OpenAI-style
+servers that lack it answer 4xx; llama-cpp-python's server answers 500 naming
+`response_format`) is asked again at once with `{"type": "json_object", "schema": ...}`, then
+with no response format and the JSON parsed out of the text. The first format that works is
+kept for the rest of the run. Timeouts, connection errors, 429, 5xx, invalid JSON and refusals
+are retried with exponential backoff; every request first takes its share of the `Budget`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+log = logging.getLogger("hybrid.llm")
+
+FORMATS = ("json_schema", "json_object", "plain")
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+_MENTIONS_FORMAT = re.compile(r"response_format|json_schema|json_object", re.IGNORECASE)
+_MAX_DELAY = 60.0
+
+
+class LLMError(RuntimeError):
+    """The LLM gave no usable answer for one article; the caller keeps the classifier's."""
+
+
+class LLMFatal(LLMError):
+    """No later call can succeed either (bad key, no access): stop calling for this run."""
+
+
+class BudgetExhausted(LLMError):
+    pass
+
+
+class _Retryable(LLMError):
+    def __init__(self, message: str, prompt_tokens: int = 0, completion_tokens: int = 0,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        self.retry_after = retry_after
+
+
+class _Unsupported(LLMError):
+    pass
+
+
+@dataclass
+class Reply:
+    data: dict[str, Any]
+    prompt_tokens: int
+    completion_tokens: int
+    latency: float  # seconds for the whole exchange, retries included
+    attempts: int
+    response_format: str
+
+
+class Budget:
+    """Per-run caps on requests and tokens, shared by threads. Each request reserves its
+    worst case (estimated prompt + max output) before it is sent, so concurrent requests
+    cannot overshoot the token cap together; the server's real usage is then booked."""
+
+    def __init__(self, max_calls: int, max_tokens: int) -> None:
+        self.max_calls = max_calls
+        self.max_tokens = max_tokens
+        self.calls = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self._reserved = 0
+        self._lock = threading.Lock()
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def reserve(self, tokens: int) -> None:
+        with self._lock:
+            if self.calls >= self.max_calls:
+                raise BudgetExhausted(f"call budget of {self.max_calls} spent")
+            if self.tokens + self._reserved + tokens > self.max_tokens:
+                raise BudgetExhausted(f"token budget of {self.max_tokens} spent")
+            self.calls += 1
+            self._reserved += tokens
+
+    def settle(self, reserved: int, prompt_tokens: int, completion_tokens: int) -> None:
+        with self._lock:
+            self._reserved -= reserved
+            self.prompt_tokens += prompt_tokens
+            self.completion_tokens += completion_tokens
+
+
+def parse_json(text: str) -> dict[str, Any] | None:
+    """The JSON object in a model's text answer, with or without ```json fences."""
+    fenced = _FENCE.search(text)
+    if fenced:
+        text = fenced.group(1)
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end < start:
+        return None
+    try:
+        value = json.loads(text[start:end + 1])
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def response_format(kind: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+    if kind == "json_schema":
+        return {"type": "json_schema",
+                "json_schema": {"name": "classification", "strict": True, "schema": schema}}
+    if kind == "json_object":
+        return {"type": "json_object", "schema": schema}  # llama.cpp's server enforces it
+    return None
+
+
+class LLMClient:
+    def __init__(self, base_url: str, model: str, api_key: str | None = None,
+                 timeout: float = 60.0, retries: int = 2, backoff: float = 1.0,
+                 max_output_tokens: int = 256) -> None:
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_output_tokens = max_output_tokens
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(timeout=timeout, headers=headers)
+        self._level = 0  # index in FORMATS of the best format the server has accepted
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"LLMClient({self.url!r}, model={self.model!r})"
+
+    @property
+    def response_format(self) -> str:
+        return FORMATS[self._level]
+
+    def close(self) -> None:
+        self._http.close()
+
+    def complete(self, messages: list[dict[str, str]], schema: dict[str, Any],
+                 budget: Budget | None = None, estimate: int = 0) -> Reply:
+        """One validated-JSON answer, or `LLMError` once the retries are spent."""
+        started = time.perf_counter()
+        level, attempts, failures = self._level, 0, 0
+        reserve = estimate + self.max_output_tokens
+        while True:
+            if budget is not None:
+                budget.reserve(reserve)
+            attempts += 1
+            used = (0, 0)
+            try:
+                data, used = self._attempt(messages, schema, FORMATS[level], estimate)
+            except _Unsupported as exc:
+                if level + 1 >= len(FORMATS):
+                    raise LLMError(str(exc)) from exc
+                log.info("%s; retrying with response format %s", exc, FORMATS[level + 1])
+                level += 1
+                continue
+            except _Retryable as exc:
+                used = (exc.prompt_tokens, exc.completion_tokens)
+                failures += 1
+                if failures > self.retries:
+                    raise LLMError(f"{exc} (after {attempts} attempts)") from exc
+                delay = self.backoff * 2 ** (failures - 1) * random.uniform(0.8, 1.2)
+                delay = min(max(delay, exc.retry_after or 0.0), _MAX_DELAY)
+                log.info("LLM call failed (%s); retrying in %.1fs", exc, delay)
+                time.sleep(delay)
+                continue
+            finally:
+                if budget is not None:
+                    budget.settle(reserve, *used)
+            with self._lock:
+                self._level = max(self._level, level)
+            return Reply(data, used[0], used[1], time.perf_counter() - started, attempts,
+                         FORMATS[level])
+
+    def _attempt(self, messages: list[dict[str, str]], schema: dict[str, Any], kind: str,
+                 estimate: int) -> tuple[dict[str, Any], tuple[int, int]]:
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0,
+                                "max_tokens": self.max_output_tokens}
+        fmt = response_format(kind, schema)
+        if fmt is not None:
+            body["response_format"] = fmt
+        try:
+            resp = self._http.post(self.url, json=body)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"timeout after {self.timeout:g}s") from exc
+        except httpx.TransportError as exc:
+            raise _Retryable(f"connection failed ({type(exc).__name__})") from exc
+        if resp.status_code >= 400:
+            raise _http_error(resp, kind)
+        try:
+            payload = resp.json()
+            message = payload["choices"][0]["message"]
+            usage = payload.get("usage") or {}
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise _Retryable("malformed response (no choices[0].message)") from exc
+        content = message.get("content") or ""
+        used = (int(usage.get("prompt_tokens") or estimate),
+                int(usage.get("completion_tokens") or len(content) // 2))
+        if message.get("refusal"):
+            raise _Retryable(f"refusal: {str(message['refusal'])[:100]}", *used)
+        data = parse_json(content)
+        if data is None:
+            raise _Retryable("the answer is not a JSON object", *used)
+        return data, used
+
+
+def _http_error(resp: httpx.Response, kind: str) -> LLMError:
+    code, text = resp.status_code, resp.text[:300]
+    if code in (401, 403):
+        return LLMFatal(f"HTTP {code} from the LLM server: check the API key and model access")
+    transient = code in (408, 409, 429) or code >= 500
+    if kind != "plain" and (not transient or _MENTIONS_FORMAT.search(text)):
+        return _Unsupported(f"HTTP {code}: server does not accept response_format {kind}")
+    if transient:
+        retry_after = resp.headers.get("retry-after", "")
+        return _Retryable(f"HTTP {code}",
+                          retry_after=float(retry_after) if retry_after.isdigit() else None)
+    return LLMError(f"HTTP {code}: {text[:200]}")

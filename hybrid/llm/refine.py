@@ -1,0 +1,249 @@
+"""Send the articles the classifier is unsure about to an LLM, and keep only what is authorized.
+
+`LLMRefiner.refine` takes a batch of (article, clean text, prediction) and returns the
+predictions in order. Articles at or above `llm_threshold` confidence are untouched. For the
+others, an answer (from the cache, or a call within the run's budget) is validated against the
+taxonomy; in `fallback` mode it replaces the classifier's answer (`source="llm"`), in
+`review-only` mode it is stored next to it in `prediction.llm["suggestion"]`. Any failure keeps
+the classifier's answer: this never raises for one article, so the batch never fails.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from hybrid.article import Article
+from hybrid.config import Config
+from hybrid.embed.cache import text_key
+from hybrid.llm.cache import LLMCache
+from hybrid.llm.client import Budget, BudgetExhausted, LLMClient, LLMError, LLMFatal, Reply
+from hybrid.llm.prompt import Example, build_messages, estimate_tokens, response_schema, validate
+from hybrid.model import HybridModel, Prediction
+from hybrid.taxonomy import Taxonomy
+from hybrid.text import CleanText, clean
+
+log = logging.getLogger("hybrid.llm")
+MODES = ("off", "fallback", "review-only")
+Item = tuple[Article, CleanText | None, Prediction]
+
+
+@dataclass
+class LLMStats:
+    """For the run report. `calls` counts HTTP requests, retries and rejected formats included."""
+    mode: str
+    model: str | None
+    selected: int = 0  # articles under the confidence threshold
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0  # estimate from llm_price_*_per_1k
+    answered: int = 0  # articles with a usable LLM answer (fresh or cached)
+    applied: int = 0  # answers that replaced the classifier's (fallback mode)
+    cache_hits: int = 0
+    blocked: int = 0  # unauthorized category names dropped from answers
+    empty: int = 0  # answers without any authorized category: classifier kept
+    errors: int = 0  # articles whose call failed after retries: classifier kept
+    over_budget: int = 0  # articles not sent because the budget was spent
+    unavailable: int = 0  # articles not sent because the server kept failing
+    response_format: str | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "cost": round(self.cost, 6), "seconds": round(self.seconds, 2)}
+
+
+def _clean(article: Article) -> CleanText:
+    try:
+        return clean(article)
+    except Exception:  # no text means no call; the classifier's answer stays
+        return CleanText("", "", "", "")
+
+
+def content_hash(article: Article) -> str:
+    return text_key(json.dumps([article.title, article.description, article.content],
+                               ensure_ascii=False))
+
+
+def training_examples(model: HybridModel | None) -> list[Example] | None:
+    """Few-shot examples aligned with the model's FAISS index (its training articles)."""
+    if model is None:
+        return None
+    display = model.tagger.display_
+    return [Example(t, list(c), [display.get(k, k) for k in keys])
+            for t, c, keys in zip(model.train_titles, model.train_categories,
+                                  model.tagger.train_tags_, strict=True)]
+
+
+class LLMRefiner:
+    def __init__(self, config: Config, taxonomy: Taxonomy, model: HybridModel | None = None,
+                 examples: Sequence[Example | None] | None = None,
+                 client: LLMClient | None = None) -> None:
+        if config.llm_mode not in MODES:
+            raise ValueError(f"llm_mode must be one of {', '.join(MODES)}, not {config.llm_mode!r}")
+        self.config = config
+        self.taxonomy = taxonomy
+        self.model = model
+        self.enabled = config.llm_mode != "off"
+        self.stats = LLMStats(config.llm_mode, config.llm_model)
+        self.client = client
+        self.cache: LLMCache | None = None
+        if not self.enabled:
+            return
+        if client is None:
+            if not (config.llm_base_url and config.llm_model):
+                raise ValueError(f"llm_mode={config.llm_mode!r} needs llm_base_url and llm_model")
+            self.client = LLMClient(config.llm_base_url, config.llm_model, config.llm_api_key,
+                                    config.llm_timeout, config.llm_retries, config.llm_backoff,
+                                    config.llm_max_output_tokens)
+        self.cache = LLMCache(config.cache_dir)
+        self.budget = Budget(config.llm_max_calls, config.llm_max_tokens)
+        self.examples = examples if examples is not None else training_examples(model)
+        self.schema = response_schema(taxonomy, config.max_categories, config.n_tags)
+        self._lock = threading.Lock()
+        self._failures = 0  # consecutive failed articles
+        self._stopped: str | None = None  # why this run no longer calls the LLM
+
+    def wants(self, prediction: Prediction) -> bool:
+        return (self.enabled and prediction.error is None
+                and prediction.confidence < self.config.llm_threshold)
+
+    def refine(self, items: Sequence[Item],
+               content_hashes: Sequence[str] | None = None) -> list[Prediction]:
+        out = [p for _, _, p in items]
+        chosen = [i for i, p in enumerate(out) if self.wants(p)]
+        if not chosen:
+            return out
+        started = time.perf_counter()
+        self.stats.selected += len(chosen)
+        texts = {i: items[i][1] or _clean(items[i][0]) for i in chosen}
+        shots = self._few_shot([texts[i] for i in chosen])
+        with ThreadPoolExecutor(max(1, self.config.llm_concurrency)) as pool:
+            futures = {i: pool.submit(self._safe_one, items[i][0], texts[i], out[i],
+                                      content_hashes[i] if content_hashes else None, shot)
+                       for i, shot in zip(chosen, shots, strict=True)}
+            for i, future in futures.items():
+                out[i] = future.result()
+        self._sync_stats(time.perf_counter() - started)
+        return out
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cache is not None:
+            self.cache.close()
+
+    def __enter__(self) -> LLMRefiner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- one article ---------------------------------------------------------------------
+    def _safe_one(self, article: Article, text: CleanText, pred: Prediction, digest: str | None,
+                  examples: list[Example]) -> Prediction:
+        try:
+            return self._one(article, text, pred, digest or content_hash(article), examples)
+        except Exception as exc:  # the LLM must never fail the batch
+            log.warning("LLM step failed for article %r: %s", article.id, exc)
+            self._count("errors")
+            return replace(pred, llm={"status": "error", "error": f"{type(exc).__name__}: {exc}"})
+
+    def _one(self, article: Article, text: CleanText, pred: Prediction, digest: str,
+             examples: list[Example]) -> Prediction:
+        if not (text.title or text.description or text.body):
+            return replace(pred, llm={"status": "skipped", "error": "no text to send"})
+        key = (digest, self.taxonomy.fingerprint, self.client.model)
+        cached = self.cache.get(*key)
+        if cached is not None:
+            self._count("cache_hits")
+            reply = Reply(**cached)
+        elif self._stopped:
+            self._count("unavailable")
+            return replace(pred, llm={"status": "unavailable", "error": self._stopped})
+        else:
+            reply = self._call(text, pred, examples)
+            if isinstance(reply, Prediction):
+                return reply
+            self.cache.put(*key, asdict(reply))
+        return self._apply(pred, reply, cached is not None)
+
+    def _call(self, text: CleanText, pred: Prediction,
+              examples: list[Example]) -> Reply | Prediction:
+        hints = sorted(pred.scores.items(), key=lambda kv: -kv[1])[:self.config.llm_top_k]
+        messages = build_messages(self.taxonomy, text, hints, examples,
+                                  self.config.max_categories, self.config.n_tags,
+                                  self.config.llm_article_tokens)
+        estimate = sum(estimate_tokens(m["content"]) + 4 for m in messages)
+        try:
+            reply = self.client.complete(messages, self.schema, self.budget, estimate)
+        except BudgetExhausted as exc:
+            self._count("over_budget")
+            return replace(pred, llm={"status": "over_budget", "error": str(exc)})
+        except LLMError as exc:
+            self._failed(exc)
+            return replace(pred, llm={"status": "error", "error": str(exc)})
+        with self._lock:
+            self._failures = 0
+        return reply
+
+    def _apply(self, pred: Prediction, reply: Reply, cached: bool) -> Prediction:
+        verdict = validate(reply.data, self.taxonomy, self.config.max_categories,
+                           self.config.n_tags)
+        info: dict[str, Any] = {
+            "status": "ok", "model": self.client.model, "cached": cached,
+            "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
+            "latency_s": round(reply.latency, 3), "response_format": reply.response_format,
+            "blocked": verdict.blocked}
+        self._count("answered")
+        self._count("blocked", len(verdict.blocked))
+        if not verdict.categories:
+            self._count("empty")
+            return replace(pred, llm={**info, "status": "empty"})
+        suggestion = {"categories": verdict.categories, "tags": verdict.tags or pred.tags}
+        if self.config.llm_mode == "review-only":
+            return replace(pred, llm={**info, "suggestion": suggestion})
+        self._count("applied")
+        return replace(pred, **suggestion, source="llm",
+                       llm={**info, "classifier": pred.output()})
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _few_shot(self, texts: list[CleanText]) -> list[list[Example]]:
+        k = self.config.llm_few_shot
+        if self.model is None or not self.examples or k <= 0:
+            return [[] for _ in texts]
+        try:
+            _, ids = self.model.tagger.neighbours(self.model.featurize(texts))
+        except Exception as exc:  # few-shot is a nicety; the call goes out without it
+            log.warning("no few-shot examples: %s", exc)
+            return [[] for _ in texts]
+        return [[ex for j in row if j >= 0 and (ex := self.examples[j]) is not None][:k]
+                for row in ids]
+
+    def _failed(self, exc: LLMError) -> None:
+        with self._lock:
+            self.stats.errors += 1
+            self._failures += 1
+            if isinstance(exc, LLMFatal) or self._failures >= self.config.llm_max_failures:
+                if not self._stopped:
+                    log.warning("LLM disabled for the rest of the run: %s", exc)
+                self._stopped = f"LLM disabled for this run after: {exc}"
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self.stats, name, getattr(self.stats, name) + n)
+
+    def _sync_stats(self, seconds: float) -> None:
+        s, b, c = self.stats, self.budget, self.config
+        s.calls, s.prompt_tokens = b.calls, b.prompt_tokens
+        s.completion_tokens = b.completion_tokens
+        s.cost = (b.prompt_tokens * c.llm_price_in_per_1k
+                  + b.completion_tokens * c.llm_price_out_per_1k) / 1000
+        s.response_format = self.client.response_format
+        s.seconds += seconds

@@ -1,0 +1,77 @@
+"""Shared fixtures: one trained sample model per test session, the dev-data location, and a
+fresh MongoDB database per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from hybrid.article import load_articles
+from hybrid.cli import bundled
+from hybrid.config import Config
+from hybrid.model import HybridModel
+from hybrid.taxonomy import load_taxonomy
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Embedding cache shared by the session (HYBRID_TEST_CACHE reuses one across runs)."""
+    return Path(os.environ.get("HYBRID_TEST_CACHE") or tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def config(cache_dir: Path) -> Config:
+    return Config(cache_dir=str(cache_dir))
+
+
+@pytest.fixture(scope="session")
+def sample_taxonomy():
+    return load_taxonomy(bundled("sample_taxonomy.json"))
+
+
+@pytest.fixture(scope="session")
+def sample_articles(config: Config):
+    return load_articles(bundled("sample_articles.jsonl"), config)
+
+
+@pytest.fixture(scope="session")
+def sample_model_dir(tmp_path_factory: pytest.TempPathFactory, config: Config,
+                     sample_taxonomy, sample_articles) -> Path:
+    """Trained once per session on the bundled sample; tests must not modify it."""
+    out = tmp_path_factory.mktemp("models") / "sample"
+    HybridModel.train(sample_articles, sample_taxonomy, config).save(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_model(sample_model_dir: Path, config: Config) -> HybridModel:
+    return HybridModel.load(sample_model_dir, config=config)
+
+
+@pytest.fixture
+def mongo_config(config: Config, tmp_path: Path) -> Iterator[Config]:
+    """Settings for a new database on $MONGODB_TEST_URI, else on an in-process SecantusDB;
+    small batches and short timeouts so that failure tests are quick."""
+    from mongo_server import mongo_uri
+    from pymongo import MongoClient
+
+    with mongo_uri(tmp_path) as uri:
+        settings = replace(config, mongo_uri=uri, mongo_db=f"hybrid_test_{uuid.uuid4().hex[:12]}",
+                           batch_size=8, mongo_timeout=3.0, mongo_retry_seconds=4.0)
+        yield settings
+        with MongoClient(uri) as client:
+            client.drop_database(settings.mongo_db)
+
+
+def shared_data(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"{path} is absent (dev datasets live in ../shared/data)")
+    return path

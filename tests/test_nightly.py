@@ -1,0 +1,393 @@
+"""The nightly job (`hybrid run`) against a real wire-protocol server, with real pymongo.
+
+SecantusDB in-process or as a child process, or a real mongod when MONGODB_TEST_URI is set
+(the server-stop test always uses SecantusDB, as it must stop the server).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from mongo_server import start_server_process, stop_server_process
+
+from hybrid.article import read_jsonl
+from hybrid.cli import EXIT_BUSY, EXIT_DB, EXIT_PARTIAL, bundled, main
+from hybrid.config import Config
+from hybrid.demo import mongo_demo
+from hybrid.model import HybridModel
+from hybrid.nightly import RunReport, Selection, run
+from hybrid.store import Store, content_hash, now
+
+OWNED = ("categories", "tags", "hybrid")
+STATE_KEYS = {"model", "taxonomy_fingerprint", "confidence", "scores", "source", "content_hash",
+              "tagged_at", "flags"}
+
+
+def records(n: int | None = None, salt: str = "", labels: bool = False) -> list[dict[str, Any]]:
+    """Bundled sample articles as documents; `salt` makes their text new to the embedding
+    cache (a slower run), `labels` keeps the authors' categories and tags."""
+    rows = [r for name in ("sample_articles.jsonl", "sample_unseen.jsonl")
+            for r in read_jsonl(bundled(name))]
+    out = []
+    for row in rows[:n]:
+        if not labels:
+            row = {k: v for k, v in row.items() if k not in ("categories", "tags")}
+        out.append({**row, "title": f"{row['title']} {salt}".strip(), "views": 7})
+    return out
+
+
+def dump(store: Store, owned: bool = True) -> dict[Any, dict[str, Any]]:
+    return {d["_id"]: d if owned else {k: v for k, v in d.items() if k not in OWNED}
+            for d in store.articles.find()}
+
+
+def job(config: Config, model_dir: Path, selection: Selection | None = None,
+        **kwargs: Any) -> RunReport:
+    with Store(config) as store:
+        return run(store, model_dir, selection or Selection(), **kwargs)
+
+
+def env(config: Config) -> dict[str, str]:
+    """The settings as a cron job would pass them."""
+    return {"HYBRID_CONFIG": "/nonexistent/hybrid.toml", "HYBRID_CACHE_DIR": config.cache_dir,
+            "HYBRID_MONGO_URI": config.mongo_uri, "HYBRID_MONGO_DB": config.mongo_db,
+            "HYBRID_MONGO_COLLECTION": config.mongo_collection,
+            "HYBRID_BATCH_SIZE": str(config.batch_size),
+            "HYBRID_MONGO_TIMEOUT": str(config.mongo_timeout),
+            "HYBRID_MONGO_RETRY_SECONDS": str(config.mongo_retry_seconds)}
+
+
+def cli(config: Config, *args: str):
+    return CliRunner().invoke(main, ["--quiet", *args], env=env(config))
+
+
+def subprocess_run(config: Config, model_dir: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hybrid.cli", "--quiet", "run", "--model", str(model_dir), *args],
+        env={**os.environ, **env(config)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+
+
+def wait_for_checkpoint(store: Store, proc: subprocess.Popen[str], timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        report = store.runs.find_one({"checkpoint": {"$ne": None}})
+        if report:
+            return report
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError("no checkpoint appeared")
+
+
+def assert_tagged(doc: dict[str, Any], config: Config) -> None:
+    state = doc.get("hybrid", {})
+    assert 1 <= len(doc.get("categories", [])) <= 3 and doc["tags"], (doc["_id"], state)
+    assert set(state) >= STATE_KEYS and "error" not in state
+    assert state["source"] == "model" and state["content_hash"] == content_hash(doc, config)
+
+
+@pytest.fixture
+def store(mongo_config: Config):
+    with Store(mongo_config) as store:
+        yield store
+
+
+def test_run_tags_new_articles_and_writes_only_the_fields_it_owns(store, mongo_config,
+                                                                  sample_model_dir):
+    store.import_records(records(20))
+    before = dump(store, owned=False)
+    result = cli(mongo_config, "run", "--model", str(sample_model_dir))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("run ") and "seen 20, tagged 20, unchanged 0" in result.stdout
+    assert dump(store, owned=False) == before
+    taxonomy = set(HybridModel.read_manifest(sample_model_dir)["categories"])
+    for doc in dump(store).values():
+        assert_tagged(doc, mongo_config)
+        assert set(doc["categories"]) <= taxonomy
+        scores = [s["score"] for s in doc["hybrid"]["scores"]]
+        assert len(scores) == len(taxonomy) and scores == sorted(scores, reverse=True)
+    report = store.runs.find_one()
+    assert report["status"] == "completed" and report["checkpoint"] == max(before)
+    assert report["counts"]["tagged"] == 20 and report["seconds"] > 0
+    assert sum(c["count"] for c in report["categories"]) >= 20
+    assert report["articles_per_second"] > 0
+    assert store.leases.count_documents({}) == 0
+
+
+def test_second_run_tags_nothing_and_changes_nothing(store, mongo_config, sample_model_dir):
+    store.import_records(records(20))
+    assert job(mongo_config, sample_model_dir).counts["tagged"] == 20
+    before = dump(store)
+    report = job(mongo_config, sample_model_dir)
+    assert (report.counts["tagged"], report.counts["unchanged"]) == (0, 20)
+    assert dump(store) == before
+
+
+def test_edits_are_retagged_and_an_edit_during_the_run_is_not_overwritten(
+        store, mongo_config, sample_model_dir):
+    store.import_records(records(20))
+    raced: list[str] = []
+
+    def edit_while_predicting(pairs):  # runs between the model and the write
+        if not raced:
+            raced.extend(article.id for article, _ in pairs[:2])
+            store.articles.update_one({"_id": raced[0]}, {"$set": {"content": "改过的正文"}})
+            store.articles.update_one({"_id": raced[1]}, {"$set": {"hybrid.locked": True}})
+        return [prediction for _, prediction in pairs]
+
+    report = job(mongo_config, sample_model_dir, refine=edit_while_predicting)
+    assert (report.counts["tagged"], report.counts["conflicts"]) == (18, 2)
+    edited, locked = (store.articles.find_one({"_id": i}) for i in raced)
+    assert "categories" not in edited and edited["content"] == "改过的正文"
+    assert "categories" not in locked and locked["hybrid"] == {"locked": True}
+
+    report = job(mongo_config, sample_model_dir)
+    assert report.counts["tagged"] == 1 and report.counts["skipped_manual"] == 1
+    assert_tagged(store.articles.find_one({"_id": raced[0]}), mongo_config)
+    store.articles.update_one({"_id": "s010"}, {"$set": {"title": "新标题"}})
+    assert job(mongo_config, sample_model_dir).counts["tagged"] == 1
+
+
+def test_manual_and_locked_labels_survive_a_run_with_all(store, mongo_config, sample_model_dir):
+    store.import_records(records(12))
+    manual = {"categories": ["数据库"], "tags": ["人工"], "hybrid": {"source": "manual"}}
+    locked = {"categories": ["移动开发"], "tags": ["锁定"],
+              "hybrid": {"source": "model", "locked": True, "content_hash": "old"}}
+    store.articles.update_many({"_id": {"$in": ["s001", "s002"]}}, {"$set": manual})
+    store.articles.update_one({"_id": "s003"}, {"$set": locked})
+    assert job(mongo_config, sample_model_dir).counts["tagged"] == 9
+    before = dump(store)
+    result = cli(mongo_config, "run", "--model", str(sample_model_dir), "--all")
+    assert result.exit_code == 0, result.output
+    assert "tagged 9" in result.stdout and "skipped-manual 3" in result.stdout
+    after = dump(store)
+    for article_id in ("s001", "s002", "s003"):
+        assert after[article_id] == before[article_id]
+    assert after["s004"]["hybrid"]["tagged_at"] > before["s004"]["hybrid"]["tagged_at"]
+
+
+def test_malformed_documents_are_recorded_and_the_batch_continues(store, mongo_config,
+                                                                  sample_model_dir):
+    good = records(4)
+    store.import_records([
+        *good,
+        {"id": "no-content", "title": "Redis 缓存穿透与雪崩的应对"},
+        {"id": "number", "title": "数字正文", "content": 42},
+        {"id": "array", "title": "数组正文", "content": ["a", "b"]},
+        {"id": "empty", "views": 1},
+        {"id": "huge", "title": "很大的 HTML 页面",
+         "content": "<div><p>Kubernetes 集群网络策略与 Pod 调度</p></div>\n" * 110_000},
+        {"id": "broken", "title": "Broken HTML",
+         "content": "<div><p>unclosed <b>Redis <table><tr><td>持久化 &#xZZ; <![CDATA[ x"},
+        {"id": "bad-state", "title": "Go 并发", "content": "goroutine", "hybrid": "junk"},
+    ])
+    assert len(store.articles.find_one({"_id": "huge"})["content"].encode()) > 5_000_000
+    result = cli(mongo_config, "run", "--model", str(sample_model_dir))
+    assert result.exit_code == EXIT_PARTIAL, result.output
+    assert "failed 4" in result.stdout and "over the limit" in result.stderr
+    docs = dump(store)
+    for article_id in [r["id"] for r in good] + ["no-content", "huge", "broken"]:
+        assert_tagged(docs[article_id], mongo_config)
+    assert "missing:content" in docs["no-content"]["hybrid"]["flags"]
+    assert "truncated:content" in docs["huge"]["hybrid"]["flags"]
+    for article_id in ("number", "array", "empty"):
+        error = docs[article_id]["hybrid"]["error"]
+        assert article_id in error and "field 'content'" in error
+        assert "categories" not in docs[article_id]
+    assert docs["bad-state"]["hybrid"] == "junk"
+    report = store.runs.find_one()
+    assert {e["_id"] for e in report["errors"]} == {"number", "array", "empty", "bad-state"}
+    assert report["failure_rate"] > mongo_config.max_failure_rate
+
+
+def test_dry_run_writes_nothing_and_prints_what_would_change(store, mongo_config,
+                                                             sample_model_dir):
+    store.import_records(records(10, labels=True))
+    before = dump(store)
+    result = cli(mongo_config, "run", "--model", str(sample_model_dir), "--dry-run")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()[:-1]]
+    assert lines and all(set(row) == {"_id", "categories", "tags", "was"} for row in lines)
+    assert lines[0]["was"]["categories"] == before[lines[0]["_id"]]["categories"]
+    assert "dry run completed" in result.stdout.splitlines()[-1]
+    assert dump(store) == before
+    assert store.runs.count_documents({}) == 0 and store.leases.count_documents({}) == 0
+
+
+def test_results_collection_is_written_and_articles_are_only_read(mongo_config,
+                                                                  sample_model_dir):
+    config = replace(mongo_config, results_collection="labels")
+    with Store(config) as store:
+        store.import_records(records(10, labels=True))
+        before = dump(store)
+        assert job(config, sample_model_dir).counts["tagged"] == 10
+        assert dump(store) == before
+        for doc in store.labels.find():
+            assert set(doc["hybrid"]) >= STATE_KEYS and doc["categories"]
+        assert job(config, sample_model_dir).counts["unchanged"] == 10
+
+
+def test_since_and_limit_select_as_documented(store, mongo_config, sample_model_dir):
+    store.import_records(records(12))
+    report = job(mongo_config, sample_model_dir, Selection(limit=5))
+    assert report.counts["tagged"] == 5 and report.status == "completed"
+    report = job(mongo_config, sample_model_dir)
+    assert (report.counts["tagged"], report.counts["unchanged"]) == (7, 5)
+    past = now() - timedelta(days=1)
+    assert job(mongo_config, sample_model_dir, Selection("since", past)).counts["tagged"] == 0
+    later = now() + timedelta(seconds=1)
+    assert job(mongo_config, sample_model_dir, Selection("since", later)).counts["tagged"] == 12
+
+
+def test_killed_run_resumes_exactly_once_and_a_concurrent_run_is_refused(
+        store, mongo_config, sample_model_dir):
+    store.import_records(records(40, salt=uuid.uuid4().hex[:8]))
+    before = dump(store)
+    proc = subprocess_run(mongo_config, sample_model_dir, "--batch-size", "2")
+    try:
+        killed = wait_for_checkpoint(store, proc)
+        concurrent = cli(mongo_config, "run", "--model", str(sample_model_dir))
+        assert concurrent.exit_code == EXIT_BUSY, concurrent.output
+        assert "another run is tagging" in concurrent.stderr
+    finally:
+        proc.kill()
+        proc.communicate()
+    tagged_before = {i: d["hybrid"] for i, d in dump(store).items() if "hybrid" in d}
+    assert 0 < len(tagged_before) < 40, "the run was not killed midway"
+
+    report = job(mongo_config, sample_model_dir)
+    assert report.resumed_from == killed["_id"]
+    assert report.counts["tagged"] == 40 - len(tagged_before)
+    after = dump(store)
+    assert {i: {k: v for k, v in d.items() if k not in OWNED} for i, d in after.items()} == before
+    for article_id, doc in after.items():
+        assert_tagged(doc, mongo_config)
+        if article_id in tagged_before:  # not written again
+            assert doc["hybrid"] == tagged_before[article_id]
+    statuses = Counter(r["status"] for r in store.runs.find())
+    assert statuses == {"interrupted": 1, "completed": 1}
+
+
+def test_server_stopping_mid_run_fails_clearly_and_the_next_run_completes(
+        mongo_config, sample_model_dir, tmp_path):
+    storage = tmp_path / "server"
+    server, uri = start_server_process(storage)
+    port = uri.rsplit(":", 1)[1].strip("/")
+    config = replace(mongo_config, mongo_uri=uri, mongo_timeout=1.0, mongo_retry_seconds=3.0)
+    try:
+        with Store(config) as store:
+            store.import_records(records(30, salt=uuid.uuid4().hex[:8]))
+            proc = subprocess_run(config, sample_model_dir, "--batch-size", "2")
+            try:
+                wait_for_checkpoint(store, proc)
+            except BaseException:
+                proc.kill()
+                raise
+        stop_server_process(server)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == EXIT_DB, stderr
+        assert f"lost MongoDB at {uri}" in stderr and "checkpoint is kept" in stderr
+
+        server, _ = start_server_process(storage, port=int(port))
+        with Store(config) as store:
+            checkpoint = store.runs.find_one()["checkpoint"]
+            tagged_before = {i: d["hybrid"] for i, d in dump(store).items() if "hybrid" in d}
+            report = job(config, sample_model_dir)
+            assert report.checkpoint and checkpoint and report.resumed_from
+            after = dump(store)
+            assert report.counts["tagged"] == 30 - len(tagged_before)
+            for article_id, doc in after.items():
+                assert_tagged(doc, config)
+                if article_id in tagged_before:
+                    assert doc["hybrid"] == tagged_before[article_id]
+    finally:
+        stop_server_process(server)
+
+
+def test_password_in_the_uri_never_appears_in_any_output(mongo_config, sample_model_dir):
+    if "@" in mongo_config.mongo_uri:
+        pytest.skip("test server URI already has credentials")
+    secret = "Secr3t-pw"
+    config = replace(mongo_config,
+                     mongo_uri=mongo_config.mongo_uri.replace("://", f"://hybrid:{secret}@", 1))
+    result = cli(config, "run", "--model", str(sample_model_dir))
+    assert result.exit_code == EXIT_DB
+    assert "hybrid:***@" in result.stderr or "MongoDB" in result.stderr
+    assert secret not in result.output and secret not in result.stderr
+
+
+def test_train_reads_the_manual_labels_of_the_collection(mongo_config, sample_model_dir,
+                                                         tmp_path, monkeypatch):
+    labelled = records(30, labels=True)
+    data = tmp_path / "labelled.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in labelled),
+                    encoding="utf-8")
+    result = cli(mongo_config, "mongo", "import", str(data), "--manual")
+    assert result.exit_code == 0 and "imported 30" in result.stdout
+    with Store(mongo_config) as store:
+        store.import_records(records(34)[30:])  # unlabelled: not for training
+        store.articles.update_one({"_id": "s030"}, {"$set": {"hybrid.source": "model"}})
+        store.articles.update_one({"_id": "s031"}, {"$set": {"hybrid.locked": True,
+                                                             "categories": ["数据库"]}})
+    trained_on = []
+
+    def train(articles, taxonomy, config, **kwargs):  # training itself is tested elsewhere
+        trained_on.extend(articles)
+        return HybridModel.load(sample_model_dir, config=config)
+
+    monkeypatch.setattr(HybridModel, "train", train)
+    result = cli(mongo_config, "train", "--label-source", "manual", "--taxonomy",
+                 str(bundled("sample_taxonomy.json")), "--out", str(tmp_path / "model"))
+    assert result.exit_code == 0, result.output
+    assert sorted(a.id for a in trained_on) == [f"s{i:03d}" for i in range(1, 30)] + ["s031"]
+    assert all(a.categories and a.content for a in trained_on)
+
+
+def test_demo_runs_the_nightly_job_on_an_embedded_server(config, sample_model_dir):
+    lines: list[str] = []
+    mongo_demo(sample_model_dir, replace(config, mongo_uri=None), lines.append, lines.append)
+    text = "\n".join(lines)
+    assert "seen 110, tagged 6" in text and "skipped-manual 104" in text
+    assert text.count("categories [") == 3
+
+
+NIGHTLY_SH = Path(__file__).resolve().parents[1] / "scripts" / "nightly.sh"
+
+
+def test_nightly_sh_logs_passes_the_exit_code_through_and_runs_once(tmp_path):
+    fake = tmp_path / "hybrid"
+    fake.write_text("#!/bin/sh\necho \"args: $*\"\necho oops >&2\nsleep \"${SLEEP:-0}\"\n"
+                    "exit 3\n")
+    fake.chmod(0o755)
+    log, lock = tmp_path / "logs" / "nightly.log", tmp_path / "nightly.lock"
+    settings = {**os.environ, "HYBRID_BIN": str(fake), "HYBRID_LOG": str(log),
+                "HYBRID_LOCK": str(lock)}
+    done = subprocess.run([str(NIGHTLY_SH), "models/prod", "--workers", "2"], env=settings)
+    assert done.returncode == 3
+    text = log.read_text()
+    assert "args: --quiet run --model models/prod --workers 2" in text and "oops" in text
+    assert "nightly: end exit=3" in text
+
+    first = subprocess.Popen([str(NIGHTLY_SH), "m"], env={**settings, "SLEEP": "5"})
+    try:
+        deadline = time.monotonic() + 5
+        while log.read_text().count("start") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = subprocess.run([str(NIGHTLY_SH), "m"], env=settings)
+        assert second.returncode == EXIT_BUSY
+        assert "another nightly.sh still holds" in log.read_text()
+    finally:
+        first.kill()
+        first.wait()
