@@ -72,7 +72,8 @@ def article_id_of(raw: Any, id_field: str = "id") -> str:
     return "<unknown>"
 
 
-def parse_article(raw: Any, config: Config | None = None) -> Article:
+def parse_article(raw: Any, config: Config | None = None, with_labels: bool = True) -> Article:
+    """`with_labels=False` when predicting: labels about to be replaced can't fail an article."""
     config = config or Config()
     article_id = article_id_of(raw, config.id_field)
     if not isinstance(raw, dict):
@@ -89,8 +90,8 @@ def parse_article(raw: Any, config: Config | None = None) -> Article:
         title=title,
         description=description,
         content=content,
-        categories=_label_list(raw, config.categories_field, article_id),
-        tags=_label_list(raw, config.tags_field, article_id),
+        categories=_label_list(raw, config.categories_field, article_id) if with_labels else [],
+        tags=_label_list(raw, config.tags_field, article_id) if with_labels else [],
         flags=flags,
     )
 

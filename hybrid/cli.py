@@ -79,6 +79,18 @@ def mongo_options(func: Callable) -> Callable:
                         "variable, which `ps` does not show.")(func)
 
 
+def llm_options(func: Callable) -> Callable:
+    """The optional LLM pass; each flag overrides the setting of the same name."""
+    func = click.option("--llm-threshold", type=float,
+                        help="Confidence under which an article goes out.")(func)
+    func = click.option("--llm-model", help="Model name sent to the LLM server.")(func)
+    func = click.option("--llm-base-url",
+                        help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1.")(func)
+    return click.option("--llm-mode", type=click.Choice(["off", "fallback", "review-only"]),
+                        help="Send low-confidence articles to an LLM (default: the llm_mode "
+                             "setting).")(func)
+
+
 def field_options(func: Callable) -> Callable:
     """Field names in the articles, and where labels go."""
     func = click.option("--results-collection",
@@ -215,16 +227,11 @@ def predict(obj: HybridContext, article: str, model_dir: str, taxonomy: str | No
 @click.option("--workers", default=1, show_default=True, help="Worker processes.")
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--llm-mode", type=click.Choice(["off", "fallback", "review-only"]),
-              help="Send low-confidence articles to an LLM (default: the llm_mode setting).")
-@click.option("--llm-base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1.")
-@click.option("--llm-model", help="Model name sent to the LLM server.")
-@click.option("--llm-threshold", type=float, help="Confidence under which an article goes out.")
+@llm_options
 @click.pass_obj
 @handle_errors
 def tag_file(obj: HybridContext, infile: str, outfile: str, model_dir: str, workers: int,
-             batch_size: int, as_json: bool, llm_mode: str | None, llm_base_url: str | None,
-             llm_model: str | None, llm_threshold: float | None) -> None:
+             batch_size: int, as_json: bool, **llm: Any) -> None:
     """Tag every article of a JSONL file, streaming, into OUTFILE.
 
     Each output line is {"id", "categories", "tags"}, or {"id", "error"} for an article
@@ -232,12 +239,11 @@ def tag_file(obj: HybridContext, infile: str, outfile: str, model_dir: str, work
     """
     from hybrid.pipeline import Predictor, batches
 
-    config = obj.config.with_overrides(llm_mode=llm_mode, llm_base_url=llm_base_url,
-                                       llm_model=llm_model, llm_threshold=llm_threshold)
+    config = obj.config.with_overrides(**llm)
     counts = {"articles": 0, "failed": 0}
     started = time.perf_counter()
     with (Predictor(model_dir, config, workers) as predictor,
-          _llm_refiner(config, predictor, model_dir) as refiner,
+          _llm_refiner(config, model_dir) as refiner,
           open(outfile, "w", encoding="utf-8") as out,
           obj.progress(unit="article", desc="tag-file") as bar):
         for records, predictions in predictor.map(batches(read_jsonl(infile), batch_size)):
@@ -257,17 +263,13 @@ def tag_file(obj: HybridContext, infile: str, outfile: str, model_dir: str, work
             f"in {seconds:.1f}s, {summary['articles_per_second']}/s → {outfile}")
     if refiner is not None:
         summary["llm"] = stats = refiner.stats.as_dict()
-        text += (f"\nLLM ({stats['mode']}): {stats['selected']} low-confidence articles, "
-                 f"{stats['calls']} calls, {stats['prompt_tokens'] + stats['completion_tokens']} "
-                 f"tokens, est. cost {stats['cost']:.4f}, {stats['cache_hits']} cached, "
-                 f"{stats['applied']} applied, {stats['blocked']} unauthorized blocked, "
-                 f"{stats['errors']} errors")
+        text += "\n" + _llm_summary(stats)
     emit(summary, as_json, text)
     if counts["failed"]:
         sys.exit(EXIT_PARTIAL)
 
 
-def _llm_refiner(config: Config, predictor: Any, model_dir: str) -> Any:
+def _llm_refiner(config: Config, model_dir: str) -> Any:
     """An `LLMRefiner` (a context manager) when the LLM is on, else a null context."""
     import contextlib
 
@@ -275,11 +277,19 @@ def _llm_refiner(config: Config, predictor: Any, model_dir: str) -> Any:
 
     if config.llm_mode == "off":
         return contextlib.nullcontext()
-    model = predictor._model or HybridModel.load(model_dir, config=config)
+    model = HybridModel.load(model_dir, config=config)  # for few-shot neighbours
     try:
         return LLMRefiner(config, model.taxonomy, model)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+def _llm_summary(stats: dict[str, Any]) -> str:
+    return (f"LLM ({stats['mode']}): {stats['selected']} low-confidence articles, "
+            f"{stats['calls']} calls, {stats['prompt_tokens'] + stats['completion_tokens']} "
+            f"tokens, est. cost {stats['cost']:.4f}, {stats['cache_hits']} cached, "
+            f"{stats['applied']} applied, {stats['blocked']} unauthorized blocked, "
+            f"{stats['errors']} errors")
 
 
 def _refine_batch(refiner: Any, records: list[Any], predictions: list[Any],
@@ -391,6 +401,7 @@ def demo(obj: HybridContext, out: str) -> None:
 @click.option("--dry-run", is_flag=True,
               help="Write nothing; print a JSON line per article whose labels would change.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@llm_options
 @click.pass_obj
 @handle_errors
 @mongo_errors
@@ -428,9 +439,14 @@ def run(obj: HybridContext, model_dir: str, retag_all: bool, retag: str | None, 
                                               desc="run") as bar:
         if retag == "affected":
             _relabel_manual(obj, store, model_dir, dry_run)
-        report = run_job(store, model_dir, selection, workers=workers, dry_run=dry_run,
-                         progress=bar.update, show=click.echo)
-    emit(json.loads(json.dumps(report.document(), default=str)), as_json, report.summary())
+        with _llm_refiner(config, model_dir) as refiner:
+            llm = {} if refiner is None else {
+                "refine": lambda pairs: refiner.refine([(a, None, p) for a, p in pairs]),
+                "llm_stats": refiner.stats.as_dict}
+            report = run_job(store, model_dir, selection, workers=workers, dry_run=dry_run,
+                             progress=bar.update, show=click.echo, **llm)
+    text = report.summary() + (f"\n{_llm_summary(report.llm)}" if report.llm else "")
+    emit(json.loads(json.dumps(report.document(), default=str)), as_json, text)
     if report.failure_rate > config.max_failure_rate:
         click.echo(f"error: {report.failure_rate:.1%} of articles failed, over the limit of "
                    f"{config.max_failure_rate:.1%} (max_failure_rate)", err=True)

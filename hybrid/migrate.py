@@ -17,7 +17,6 @@ are predicted from their descriptions until someone labels them (`hybrid review`
 from __future__ import annotations
 
 import json
-import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -242,10 +241,8 @@ def retrain(old_dir: str | Path, articles: Sequence[Article], new: Taxonomy, con
     config = config.with_overrides(**settings)
     embedder = old_model.featurizer.embedder
     hits, misses = getattr(embedder, "hits", 0), getattr(embedder, "misses", 0)
-    started = time.perf_counter()
     model = HybridModel.train(moved, new, config, embedder=embedder, progress=progress)
-    seconds = time.perf_counter() - started
-    model.manifest["training"]["seconds"] = round(seconds, 2)
+    seconds = model.manifest["training"]["seconds"]
     model.manifest["migration"] = migration.to_json()
     model.manifest["retrained_from"] = {"model": str(old_dir),
                                         "taxonomy_fingerprint": old_tax.fingerprint}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -107,6 +108,7 @@ class HybridModel:
               embedder: Embedder | None = None, texts: Sequence[CleanText] | None = None,
               progress: Callable[[str], None] = lambda _: None) -> HybridModel:
         """`texts`: the articles already cleaned, when the caller has them (cross-validation)."""
+        started = time.perf_counter()
         texts = list(texts) if texts is not None else [clean(a) for a in articles]
         labels, dropped = [], {}
         for a in articles:
@@ -146,7 +148,8 @@ class HybridModel:
             "training": {"articles": len(articles), "skipped_unlabelled": unlabelled,
                          "dropped_labels": dropped,
                          "label_counts": dict(zip(taxonomy.names, Y.sum(axis=0).tolist(),
-                                                  strict=True))},
+                                                  strict=True)),
+                         "seconds": round(time.perf_counter() - started, 2)},
         }
         return model
 
@@ -201,7 +204,7 @@ class HybridModel:
                 id=ids[i],
                 categories=[names[j] for j in cols],
                 tags=[t.tag for t in tag_scores],
-                confidence=float(row.max()),
+                confidence=float(max(row[j] for j in cols)),  # of what was chosen
                 scores={n: round(float(p), 4) for n, p in zip(names, row, strict=True)},
                 flags=list(texts[i].flags),
             )

@@ -98,6 +98,7 @@ class RunReport:
     categories: Counter = field(default_factory=Counter)
     errors: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    llm: dict[str, Any] | None = None  # calls, tokens, cost, blocked: when an LLM is on
     _clock: float = field(default_factory=time.perf_counter, repr=False)
 
     @property
@@ -145,7 +146,7 @@ class RunReport:
                            for name, n in self.categories.most_common()],
             "errors": self.errors, "errors_omitted": self.counts["failed"] - len(self.errors),
             "seconds": self.seconds, "articles_per_second": self.articles_per_second,
-            "failure_rate": round(self.failure_rate, 4),
+            "failure_rate": round(self.failure_rate, 4), "llm": self.llm,
         }
 
 
@@ -155,6 +156,7 @@ def keep_model_answers(pairs: list[tuple[Article, Prediction]]) -> list[Predicti
 
 def run(store: Store, model_dir: str | Path, selection: Selection, *, workers: int = 1,
         dry_run: bool = False, refine: Refine = keep_model_answers,
+        llm_stats: Callable[[], dict[str, Any]] | None = None,
         progress: Callable[[int], object] = lambda n: None,
         show: Callable[[str], None] = print) -> RunReport:
     """Tag the selected articles of `store`'s collection; raises `LeaseHeld` if another run is
@@ -172,7 +174,7 @@ def run(store: Store, model_dir: str | Path, selection: Selection, *, workers: i
                        model=Path(model_dir).name,
                        taxonomy_fingerprint=manifest["taxonomy_fingerprint"],
                        selection=selection, workers=workers, dry_run=dry_run)
-    job = _Job(store, report, model_dir, refine, progress, show)
+    job = _Job(store, report, model_dir, refine, llm_stats, progress, show)
     if dry_run:
         job.tag()
         report.status = "completed"
@@ -221,10 +223,11 @@ class _Item:
 
 class _Job:
     def __init__(self, store: Store, report: RunReport, model_dir: str | Path, refine: Refine,
+                 llm_stats: Callable[[], dict[str, Any]] | None,
                  progress: Callable[[int], object], show: Callable[[str], None]) -> None:
         self.store, self.report, self.model_dir = store, report, model_dir
         self.config = store.config
-        self.refine, self.progress, self.show = refine, progress, show
+        self.refine, self.llm_stats, self.progress, self.show = refine, llm_stats, progress, show
         self.in_flight: deque[list[_Item]] = deque()  # batches handed to the predictor
         self.renewed = time.monotonic()
 
@@ -271,6 +274,8 @@ class _Job:
         ok = [i for i, p in enumerate(predictions) if not p.error]
         refined = self.refine([(parse_article(items[i].article, config), predictions[i])
                                for i in ok])
+        if self.llm_stats is not None:
+            report.llm = self.llm_stats()
         for i, prediction in zip(ok, refined, strict=True):
             predictions[i] = prediction
         tagged_at = now()

@@ -38,7 +38,7 @@ def predict_records(model: HybridModel, records: list[Record], config: Config) -
         try:
             if isinstance(raw, ArticleError):
                 raise raw
-            articles.append(parse_article(raw, config))
+            articles.append(parse_article(raw, config, with_labels=False))
             slots.append(i)
         except ArticleError as exc:
             out[i] = Prediction(exc.article_id, error=str(exc))

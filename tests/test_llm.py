@@ -476,3 +476,29 @@ def test_real_llm_server_killed_mid_run_falls_back_and_completes(trained, tmp_pa
     assert statuses == ["error", "error", "unavailable", "unavailable"], statuses
     for got, (_, _, before) in zip(out[1:], batch[1:], strict=True):
         assert got.output() == before.output() and got.source == "model"
+
+
+def test_nightly_run_with_llm_fallback_reports_calls_and_blocks(tmp_path, stub, trained,
+                                                                 mongo_config):
+    from pymongo import MongoClient
+
+    _, _, model_dir = trained
+    s = stub(lambda body, n: answer({"categories": ["黑客攻击", "数据库"], "tags": ["a"]}))
+    where = ["--mongo-uri", mongo_config.mongo_uri, "--db", mongo_config.mongo_db]
+    runner = CliRunner()
+    imported = runner.invoke(main, ["-q", "mongo", "import", str(bundled("sample_unseen.jsonl")),
+                                    *where])
+    assert imported.exit_code == 0, imported.output
+    result = runner.invoke(main, [
+        "-q", "--cache-dir", str(tmp_path), "run", "--model", str(model_dir), *where, "--json",
+        "--llm-mode", "fallback", "--llm-base-url", s.url, "--llm-model", "stub",
+        "--llm-threshold", "1.01"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["llm"]["calls"] == report["counts"]["tagged"] == 6
+    assert report["llm"]["blocked"] == 6
+    with MongoClient(mongo_config.mongo_uri) as client:
+        docs = list(client[mongo_config.mongo_db][mongo_config.mongo_collection].find())
+        runs = list(client[mongo_config.mongo_db]["hybrid_runs"].find())
+    assert all(d["categories"] == ["数据库"] and d["hybrid"]["source"] == "llm" for d in docs)
+    assert runs[-1]["llm"]["blocked"] == 6

@@ -55,5 +55,6 @@ def test_taxonomy_change_notebook(sample_model_dir, cache_dir, tmp_path):
         "out": str(tmp_path / "v2"), "cache_dir": str(cache_dir)}, tmp_path)
     text = "".join(o.get("text", "") for o in outputs)
     assert "renamed  人工智能 (16 articles) → AI与机器学习" in text
-    assert int(re.search(r"(\d+) misses", text).group(1)) <= 1  # the new description only
+    hits, misses = map(int, re.search(r"(\d+) hits, (\d+) misses", text).groups())
+    assert misses <= 0.02 * (hits + misses)  # retraining reuses the embedding cache
     assert (tmp_path / "v2" / "manifest.json").exists()

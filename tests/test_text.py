@@ -79,3 +79,11 @@ def test_five_megabyte_article_is_truncated_and_flagged():
 def test_broken_html_is_best_effort():
     text = clean(article(content="<div><p>未闭合 <b>加粗 <i>斜体</div></span> 结尾 <a href='x'"))
     assert "未闭合" in text.body and "结尾" in text.body
+
+
+def test_label_fields_are_checked_for_training_but_ignored_when_predicting():
+    raw = {"id": "l", "title": "t", "content": "c", "tags": 5, "categories": {"x": 1}}
+    with pytest.raises(ArticleError, match="categories"):
+        parse_article(raw)
+    article = parse_article(raw, with_labels=False)
+    assert article.tags == [] and article.categories == []
