@@ -20,12 +20,12 @@ from hybrid.text import CleanText, clean
 Progress = Callable[[str], None]
 
 
-def _labels(articles: Sequence[Article], taxonomy: Taxonomy) -> np.ndarray:
+def label_matrix(articles: Sequence[Article], taxonomy: Taxonomy) -> np.ndarray:
     rows = [taxonomy.map_labels(a.categories)[0] for a in articles]
     return np.array([[int(n in r) for n in taxonomy.names] for r in rows])
 
 
-def _folds(Y: np.ndarray, n_folds: int, seed: int):
+def cv_folds(Y: np.ndarray, n_folds: int, seed: int):
     """Stratify on the first label when every class is common enough, else plain K-fold."""
     first = Y.argmax(axis=1)
     counts = np.bincount(first, minlength=Y.shape[1])
@@ -50,7 +50,7 @@ def predict_split(model: HybridModel, train: Sequence[Article], test: Sequence[A
             "tags": [baselines.jieba_tags(t.lexical_text()) for t in test_texts]},
     }
     if train_texts is not None:
-        Y_train = _labels(train, taxonomy)
+        Y_train = label_matrix(train, taxonomy)
         keep = Y_train.sum(axis=1) > 0
         kept = [t for t, k in zip(train_texts, keep, strict=True) if k]
         tfidf = baselines.fit_predict_proba(
@@ -76,7 +76,7 @@ def _pool(parts: Sequence[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any
 
 def score(outputs: dict[str, dict[str, Any]], articles: Sequence[Article],
           taxonomy: Taxonomy) -> dict[str, Any]:
-    Y = _labels(articles, taxonomy)
+    Y = label_matrix(articles, taxonomy)
     gold_tags = [a.tags for a in articles]
     report: dict[str, Any] = {}
     for method, out in outputs.items():
@@ -94,11 +94,12 @@ def cross_validate(articles: Sequence[Article], taxonomy: Taxonomy, config: Conf
                    progress: Progress = lambda _: None) -> dict[str, Any]:
     """Out-of-fold predictions of every method, pooled over the folds, then scored once."""
     embedder = embedder or HybridModel.embedder_for(config)
-    Y = _labels(articles, taxonomy)
+    Y = label_matrix(articles, taxonomy)
     articles = [a for a, y in zip(articles, Y, strict=True) if y.any()]
     texts = [clean(a) for a in articles]
     parts, order = [], []
-    for fold, (train, test) in enumerate(_folds(_labels(articles, taxonomy), n_folds, seed), 1):
+    splits = cv_folds(label_matrix(articles, taxonomy), n_folds, seed)
+    for fold, (train, test) in enumerate(splits, 1):
         progress(f"fold {fold}/{n_folds}: training on {len(train)} articles")
         train_articles = [articles[i] for i in train]
         train_texts = [texts[i] for i in train]

@@ -20,7 +20,7 @@ import pandas as pd
 from hybrid.article import Article, load_articles, parse_article
 from hybrid.config import Config
 from hybrid.embed import Embedder
-from hybrid.evaluate import _folds, _labels, predict_split
+from hybrid.evaluate import cv_folds, label_matrix, predict_split
 from hybrid.metrics import category_metrics, tag_metrics
 from hybrid.migrate import Migration
 from hybrid.model import HybridModel
@@ -64,13 +64,13 @@ def load_labelled(source: str, config: Config) -> list[Article]:
 def _predictions(how: str, articles: Sequence[Article], taxonomy: Taxonomy,
                  outputs: dict[str, Any]) -> Predictions:
     return Predictions(how, taxonomy.names, [a.id for a in articles],
-                       [a.title for a in articles], _labels(articles, taxonomy),
+                       [a.title for a in articles], label_matrix(articles, taxonomy),
                        outputs["proba"], outputs["sets"], outputs["tags"],
                        [a.tags for a in articles])
 
 
 def _labelled(articles: Sequence[Article], taxonomy: Taxonomy) -> list[Article]:
-    return [a for a, y in zip(articles, _labels(articles, taxonomy), strict=True) if y.any()]
+    return [a for a, y in zip(articles, label_matrix(articles, taxonomy), strict=True) if y.any()]
 
 
 def out_of_fold(articles: Sequence[Article], taxonomy: Taxonomy, config: Config,
@@ -82,7 +82,8 @@ def out_of_fold(articles: Sequence[Article], taxonomy: Taxonomy, config: Config,
     embedder = embedder or HybridModel.embedder_for(config)
     texts = [clean(a) for a in articles]
     parts, order = [], []
-    for fold, (train, test) in enumerate(_folds(_labels(articles, taxonomy), n_folds, seed), 1):
+    splits = cv_folds(label_matrix(articles, taxonomy), n_folds, seed)
+    for fold, (train, test) in enumerate(splits, 1):
         model = HybridModel.train([articles[i] for i in train], taxonomy, config,
                                   embedder=embedder, texts=[texts[i] for i in train])
         parts.append(predict_split(model, [], [articles[i] for i in test], None,
