@@ -565,7 +565,7 @@ def report(obj: HybridContext, model_dir: str, data: str | None, label_source: s
     config = obj.config.with_overrides(**settings)
     model = HybridModel.load(model_dir, config=config)
     articles = _labelled(data, label_source, config)
-    with obj.progress(total=folds, desc="report", unit="fold") as bar:
+    with obj.progress(total=folds * 2, desc="report", unit="step") as bar:
         def step(message: str) -> None:
             bar.set_postfix_str(message)
             bar.update(1)

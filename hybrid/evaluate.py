@@ -89,13 +89,15 @@ def score(outputs: dict[str, dict[str, Any]], articles: Sequence[Article],
     return report
 
 
-def cross_validate(articles: Sequence[Article], taxonomy: Taxonomy, config: Config,
-                   n_folds: int = 5, seed: int = 0, embedder: Embedder | None = None,
-                   progress: Progress = lambda _: None) -> dict[str, Any]:
-    """Out-of-fold predictions of every method, pooled over the folds, then scored once."""
+def out_of_fold(articles: Sequence[Article], taxonomy: Taxonomy, config: Config,
+                n_folds: int = 5, seed: int = 0, embedder: Embedder | None = None,
+                progress: Progress = lambda _: None, with_baselines: bool = True,
+                ) -> tuple[list[Article], dict[str, dict[str, Any]]]:
+    """The labelled articles, in input order, and every method's outputs for them, each from a
+    model trained on the other folds (what cross-validation and cleanlab need)."""
     embedder = embedder or HybridModel.embedder_for(config)
-    Y = label_matrix(articles, taxonomy)
-    articles = [a for a, y in zip(articles, Y, strict=True) if y.any()]
+    articles = [a for a, y in zip(articles, label_matrix(articles, taxonomy), strict=True)
+                if y.any()]
     texts = [clean(a) for a in articles]
     parts, order = [], []
     splits = cv_folds(label_matrix(articles, taxonomy), n_folds, seed)
@@ -105,12 +107,26 @@ def cross_validate(articles: Sequence[Article], taxonomy: Taxonomy, config: Conf
         train_texts = [texts[i] for i in train]
         model = HybridModel.train(train_articles, taxonomy, config, embedder=embedder,
                                   texts=train_texts)
-        progress(f"fold {fold}/{n_folds}: scoring {len(test)} articles and the baselines")
+        progress(f"fold {fold}/{n_folds}: scoring {len(test)} articles")
         parts.append(predict_split(model, train_articles, [articles[i] for i in test],
-                                   train_texts, [texts[i] for i in test], taxonomy))
+                                   train_texts if with_baselines else None,
+                                   [texts[i] for i in test], taxonomy))
         order.extend(test)
+    inverse = np.argsort(order)
+    pooled = {method: {key: value[inverse] if isinstance(value, np.ndarray)
+                       else [value[i] for i in inverse] for key, value in out.items()}
+              for method, out in _pool(parts).items()}
+    return articles, pooled
+
+
+def cross_validate(articles: Sequence[Article], taxonomy: Taxonomy, config: Config,
+                   n_folds: int = 5, seed: int = 0, embedder: Embedder | None = None,
+                   progress: Progress = lambda _: None) -> dict[str, Any]:
+    """Out-of-fold predictions of every method, pooled over the folds, then scored once."""
+    articles, outputs = out_of_fold(articles, taxonomy, config, n_folds, seed, embedder,
+                                    progress)
     return {"folds": n_folds, "articles": len(articles), "taxonomy": taxonomy.fingerprint,
-            "methods": score(_pool(parts), [articles[i] for i in order], taxonomy)}
+            "methods": score(outputs, articles, taxonomy)}
 
 
 def evaluate(model: HybridModel, articles: Sequence[Article],

@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hybrid import evaluate
 from hybrid.article import Article, load_articles, parse_article
 from hybrid.config import Config
 from hybrid.embed import Embedder
-from hybrid.evaluate import cv_folds, label_matrix, predict_split
+from hybrid.evaluate import label_matrix, predict_split
 from hybrid.metrics import category_metrics, tag_metrics
 from hybrid.migrate import Migration
 from hybrid.model import HybridModel
@@ -76,25 +77,11 @@ def _labelled(articles: Sequence[Article], taxonomy: Taxonomy) -> list[Article]:
 def out_of_fold(articles: Sequence[Article], taxonomy: Taxonomy, config: Config,
                 n_folds: int = 5, seed: int = 0, embedder: Embedder | None = None,
                 progress: Progress = lambda _: None) -> Predictions:
-    """Train on k-1 folds, predict the k-th: every article gets probabilities from a model
-    that never saw it (what cleanlab needs), returned in the input order."""
-    articles = _labelled(articles, taxonomy)
-    embedder = embedder or HybridModel.embedder_for(config)
-    texts = [clean(a) for a in articles]
-    parts, order = [], []
-    splits = cv_folds(label_matrix(articles, taxonomy), n_folds, seed)
-    for fold, (train, test) in enumerate(splits, 1):
-        model = HybridModel.train([articles[i] for i in train], taxonomy, config,
-                                  embedder=embedder, texts=[texts[i] for i in train])
-        parts.append(predict_split(model, [], [articles[i] for i in test], None,
-                                   [texts[i] for i in test], taxonomy)["hybrid"])
-        order.extend(test)
-        progress(f"fold {fold}/{n_folds} done")
-    inverse = np.argsort(order)
-    pooled = {key: np.vstack([p[key] for p in parts])[inverse] for key in ("proba", "sets")}
-    tags = [t for p in parts for t in p["tags"]]
-    pooled["tags"] = [tags[i] for i in inverse]
-    return _predictions(f"out of fold ({n_folds} folds)", articles, taxonomy, pooled)
+    """Every article gets probabilities from a model that never saw it, in input order."""
+    articles, outputs = evaluate.out_of_fold(articles, taxonomy, config, n_folds, seed,
+                                             embedder, progress, with_baselines=False)
+    return _predictions(f"out of fold ({n_folds} folds)", articles, taxonomy,
+                        outputs["hybrid"])
 
 
 def held_out(model: HybridModel, articles: Sequence[Article]) -> Predictions:
