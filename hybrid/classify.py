@@ -13,19 +13,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline, make_pipeline, make_union
 
+from hybrid.char_ngrams import CharNgramCounts
 from hybrid.features import Features, doc_head_words, doc_text, doc_words
 from hybrid.metrics import category_metrics
 
 _THRESHOLD_GRID = np.linspace(0.05, 0.95, 19)
 _WEIGHT_GRID = np.linspace(0.0, 1.0, 11)
+_PRIOR_GRID = np.linspace(0.0, 1.0, 5)
 _UNTRAINED = -20.0
 _PROTOTYPE_Z, _PROTOTYPE_SLOPE = 3.0, 2.0
 
@@ -47,8 +49,9 @@ def lexical_features():
     return make_union(
         TfidfVectorizer(analyzer=doc_words, sublinear_tf=True, min_df=2, max_df=0.9),
         TfidfVectorizer(analyzer=doc_head_words, sublinear_tf=True),
-        TfidfVectorizer(preprocessor=doc_text, analyzer="char", ngram_range=(2, 3),
-                        sublinear_tf=True, min_df=2, max_features=200_000, dtype=np.float32))
+        make_pipeline(CharNgramCounts(preprocessor=doc_text, ngram_range=(2, 3), min_df=2,
+                                      max_features=200_000),
+                      TfidfTransformer(sublinear_tf=True)))
 
 
 def linear_model(single_label: bool, C: float) -> BaseEstimator:
@@ -89,12 +92,8 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         self.inner_folds = inner_folds
         self.random_state = random_state
 
-    def _blocks(self) -> dict[str, Pipeline]:
-        return {
-            "embedding": make_pipeline(EmbeddingColumns(),
-                                       linear_model(self.single_label_, self.C)),
-            "lexical": make_pipeline(lexical_features(), linear_model(self.single_label_, self.C)),
-        }
+    def _features(self) -> dict[str, BaseEstimator]:
+        return {"embedding": EmbeddingColumns(), "lexical": lexical_features()}
 
     def fit(self, X: Sequence[Features], Y: np.ndarray,
             prototypes: dict[int, np.ndarray] | None = None) -> CategoryClassifier:
@@ -109,8 +108,14 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         self.trained_ = _trainable(Y)
         if self.trained_.sum() < 2:
             raise ValueError("need at least two categories with training examples")
-        oof = self._out_of_fold_scores(X, Y)
-        self.embedding_weight_ = self._best_weight(oof, Y)
+        # The vectorizers see no labels, so they are fitted once on all training text and the
+        # inner folds only refit the regressions: the text is vectorized once, not four times.
+        features = self._features()
+        matrices = {name: f.fit_transform(X) for name, f in features.items()}
+        oof = self._out_of_fold_scores(matrices, Y)
+        self.log_prior_ = np.where(self.trained_,
+                                   np.log(np.clip(Y.mean(axis=0), 1.0 / len(Y), None)), 0.0)
+        self.embedding_weight_, self.prior_weight_ = self._best_weights(oof, Y)
         scores = self._fuse(oof)
         self.calibrator_ = _calibrator(scores, Y)
         probabilities = self._calibrate(scores)
@@ -118,8 +123,10 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
                                      for j in range(Y.shape[1])])
         self.oof_metrics_ = category_metrics(Y, self._sets(probabilities), probabilities,
                                              list(self.classes))
-        self.models_ = {name: model.fit(X, self._target(Y))
-                        for name, model in self._blocks().items()}
+        self.models_ = {
+            name: make_pipeline(_drop_pruned_terms(features[name]), linear_model(
+                self.single_label_, self.C).fit(matrices[name], self._target(Y)))
+            for name in features}
         embeddings = EmbeddingColumns().transform(X)
         self.prototypes_ = {}
         for j, vector in (prototypes or {}).items():
@@ -132,35 +139,44 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         Y = Y[:, self.trained_]
         return Y.argmax(axis=1) if self.single_label_ else Y
 
-    def _out_of_fold_scores(self, X: list[Features], Y: np.ndarray) -> dict[str, np.ndarray]:
-        scores = {name: np.full(Y.shape, _UNTRAINED) for name in self._blocks()}
+    def _out_of_fold_scores(self, matrices: dict[str, object], Y: np.ndarray
+                            ) -> dict[str, np.ndarray]:
+        scores = {name: np.full(Y.shape, _UNTRAINED) for name in matrices}
         folds = KFold(self.inner_folds, shuffle=True, random_state=self.random_state)
-        for train, test in folds.split(X):
+        for train, test in folds.split(Y):
             present = _trainable(Y[train]) & self.trained_
             if present.sum() < 2:
                 continue
             sub = Y[train][:, present]
             sub = sub.argmax(axis=1) if self.single_label_ else sub
-            for name, model in self._blocks().items():
-                fitted = clone(model).fit([X[i] for i in train], sub)
+            for name, matrix in matrices.items():
+                fitted = linear_model(self.single_label_, self.C).fit(matrix[train], sub)
                 scores[name][np.ix_(test, np.flatnonzero(present))] = _logits(
-                    fitted, [X[i] for i in test])
+                    fitted, matrix[test])
         return scores
 
-    def _fuse(self, scores: dict[str, np.ndarray]) -> np.ndarray:
-        w = self.embedding_weight_
-        return w * scores["embedding"] + (1 - w) * scores["lexical"]
+    def _fuse(self, scores: dict[str, np.ndarray], w: float | None = None,
+              tau: float | None = None) -> np.ndarray:
+        w = self.embedding_weight_ if w is None else w
+        tau = self.prior_weight_ if tau is None else tau
+        return (w * scores["embedding"] + (1 - w) * scores["lexical"]
+                - tau * self.log_prior_)
 
-    def _best_weight(self, scores: dict[str, np.ndarray], Y: np.ndarray) -> float:
-        """Embedding weight maximising out-of-fold top-1 accuracy + macro-F1."""
+    def _best_weights(self, scores: dict[str, np.ndarray], Y: np.ndarray
+                      ) -> tuple[float, float]:
+        """Embedding weight and prior correction maximising out-of-fold top-1 accuracy +
+        macro-F1. Subtracting tau * log(class frequency) (post-hoc logit adjustment) lets a
+        rare category win the top spot when the evidence for it is as strong as for a common
+        one; tau = 0 leaves the scores alone when that does not pay on held-out articles."""
         truth = Y.argmax(axis=1)
-        best, best_score = 0.5, -1.0
-        for w in _WEIGHT_GRID:
-            top = (w * scores["embedding"] + (1 - w) * scores["lexical"]).argmax(axis=1)
-            hit = Y[np.arange(len(Y)), top]
-            quality = hit.mean() + f1_score(np.where(hit, top, truth), top, average="macro")
-            if quality > best_score + 1e-9:
-                best, best_score = float(w), quality
+        best, best_score = (0.5, 0.0), -1.0
+        for tau in _PRIOR_GRID:
+            for w in _WEIGHT_GRID:
+                top = self._fuse(scores, w, tau).argmax(axis=1)
+                hit = Y[np.arange(len(Y)), top]
+                quality = hit.mean() + f1_score(np.where(hit, top, truth), top, average="macro")
+                if quality > best_score + 1e-9:
+                    best, best_score = (float(w), float(tau)), quality
         return best
 
     def _calibrate(self, scores: np.ndarray) -> np.ndarray:
@@ -198,11 +214,22 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         return out
 
 
-def _logits(model: Pipeline, X: Sequence[Features]) -> np.ndarray:
+def _logits(model: BaseEstimator, X: object) -> np.ndarray:
     """Per-class log-odds; for softmax models, log-probabilities (comparable across blocks)."""
-    if isinstance(model[-1], LogisticRegression):
+    last = model[-1] if isinstance(model, Pipeline) else model
+    if isinstance(last, LogisticRegression):
         return model.predict_log_proba(X)
-    return model.decision_function(X).reshape(len(X), -1)
+    scores = model.decision_function(X)
+    return scores.reshape(scores.shape[0], -1)
+
+
+def _drop_pruned_terms(union: BaseEstimator) -> BaseEstimator:
+    """TfidfVectorizer keeps every term it pruned (`stop_words_`), only for introspection:
+    most of the model file and of its load time."""
+    for _, part in getattr(union, "transformer_list", []):
+        if hasattr(part, "stop_words_"):
+            del part.stop_words_
+    return union
 
 
 def _trainable(Y: np.ndarray) -> np.ndarray:

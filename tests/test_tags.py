@@ -10,15 +10,16 @@ def test_tag_key_folds_case_and_width():
 
 def test_tags_reuse_site_vocabulary_and_find_new_keywords(sample_model):
     vocabulary = {tag_key(t) for tags in sample_model.tagger.train_tags_ for t in tags}
+    assert "crowdsec" not in vocabulary  # a keyword no training article was tagged with
     article = parse_article({
-        "id": "t", "title": "nginx 安全加固清单",
-        "content": "关闭 server_tokens，做好权限设置，开启 HTTPS；用 Fail2ban 做入侵检测，"
-                   "再配合 CDN 抵御攻击。Fail2ban 的规则要定期更新。"})
+        "id": "t", "title": "nginx 安全加固：用 CrowdSec 拦截恶意 IP",
+        "content": "关闭 server_tokens，做好权限设置，开启 HTTPS；用 CrowdSec 做入侵检测，"
+                   "再配合 CDN 抵御攻击。CrowdSec 的社区规则要定期更新。"})
     pred = sample_model.predict([article], explain=True)[0]
     keys = [tag_key(t) for t in pred.tags]
     assert len(keys) == 5 and len(set(keys)) == 5
     assert any(k in vocabulary for k in keys)
-    assert "fail2ban" in keys
+    assert "crowdsec" in keys
 
 
 def test_alias_map_gives_a_canonical_spelling(tmp_path, config, sample_taxonomy,

@@ -1,0 +1,114 @@
+"""Growth benchmark (not a test): training, retraining and tagging against corpus size.
+
+    python scripts/bench_scale.py                     # 1k, 5k and 20k articles
+    python scripts/bench_scale.py --sizes 10000       # the 10k retrain target
+
+The sets repeat jiegec + oec2003 from ../shared/data, perturbed so that no two copies share
+an embedding: copy k > 0 of an article keeps a random 90% of its paragraphs (seeded by the
+article and k) and gets " · k" appended to its title. Its categories are the union of the
+two taxonomies. For each size, in fresh subprocesses:
+  1. `hybrid train` with an empty embedding cache (the first training);
+  2. `hybrid train` again on that cache (retraining from the embedding cache);
+  3. `hybrid tag-file --workers 2` over as many other copies (their embeddings not cached).
+It prints seconds, seconds per 1,000 articles (flat when cost is linear) and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_mongo import SHARED, timed  # noqa: E402
+
+SETS = ("jiegec", "oec2003")
+
+
+def perturbed(record: dict[str, Any], k: int) -> dict[str, Any]:
+    if k == 0:
+        return record
+    rng = random.Random(f"{record['id']}/{k}")
+    paragraphs = (record.get("content") or "").split("\n\n")
+    kept = [p for p in paragraphs if rng.random() < 0.9] or paragraphs[:1]
+    return {**record, "id": f"{record['id']}~{k}", "title": f"{record.get('title') or ''} · {k}",
+            "content": "\n\n".join(kept)}
+
+
+def write_set(path: Path, records: list[dict[str, Any]], n: int, first_copy: int) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            k = first_copy + i // len(records)
+            fh.write(json.dumps(perturbed(records[i % len(records)], k), ensure_ascii=False)
+                     + "\n")
+
+
+def union_taxonomy(path: Path) -> None:
+    names: dict[str, dict] = {}
+    for name in SETS:
+        for entry in json.loads((SHARED / "taxonomies" / f"{name}.json").read_text("utf-8")):
+            names.setdefault(entry["name"], entry)
+    path.write_text(json.dumps(list(names.values()), ensure_ascii=False), encoding="utf-8")
+
+
+def measure(n: int, records: list[dict[str, Any]], work: Path, workers: int) -> dict[str, Any]:
+    hybrid = [sys.executable, "-m", "hybrid.cli", "--quiet", "--cache-dir",
+              str(work / f"cache-{n}")]
+    train_file, tag_in = work / f"train-{n}.jsonl", work / f"new-{n}.jsonl"
+    write_set(train_file, records, n, first_copy=0)
+    # copies numbered after the training ones: texts no cache has seen
+    write_set(tag_in, records, n, first_copy=n // len(records) + 1)
+    taxonomy = work / "taxonomy.json"
+    train = [*hybrid, "train", "--data", str(train_file), "--taxonomy", str(taxonomy),
+             "--out", str(work / f"model-{n}"), "--json"]
+    first, again = timed(train, {}), timed(train, {})
+    tag = timed([*hybrid, "tag-file", str(tag_in), str(work / f"out-{n}.jsonl"), "--model",
+                 str(work / f"model-{n}"), "--workers", str(workers), "--json"], {})
+    rows = {}
+    for name, run in (("first training", first), ("retrain from cache", again),
+                      (f"tag-file --workers {workers}", tag)):
+        rows[name] = {"seconds": run["wall_seconds"],
+                      "seconds_per_1k": round(run["wall_seconds"] / n * 1000, 2),
+                      "articles_per_second": round(n / run["wall_seconds"], 1),
+                      "cpu_seconds": run["cpu_seconds"], "peak_rss_mb": run["peak_rss_mb"]}
+    rows["retrain from cache"]["oof_accuracy"] = round(
+        again["output"]["metrics"]["accuracy_top1"], 3)
+    return {"articles": n, **rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    records = [json.loads(line) for name in SETS
+               for line in (SHARED / f"{name}.jsonl").read_text("utf-8").splitlines()
+               if line.strip()]
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        work = Path(tmp)
+        union_taxonomy(work / "taxonomy.json")
+        results = []
+        for n in args.sizes:
+            results.append(measure(n, records, work, args.workers))
+            if not args.json:
+                print_rows(results[-1])
+    if args.json:
+        print(json.dumps(results, indent=1))
+
+
+def print_rows(result: dict[str, Any]) -> None:
+    for name, r in result.items():
+        if name == "articles":
+            continue
+        print(f"{result['articles']:>6} articles  {name:<22} {r['seconds']:>8.1f} s  "
+              f"{r['seconds_per_1k']:>7.2f} s/1k  {r['articles_per_second']:>7.1f} art/s  "
+              f"CPU {r['cpu_seconds']:>7.1f} s  peak RSS {r['peak_rss_mb']:>5} MB", flush=True)
+
+
+if __name__ == "__main__":
+    main()
