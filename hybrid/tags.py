@@ -64,8 +64,10 @@ class TagSuggester(BaseEstimator):
 
     def __init__(self, n_tags: int = 5, n_neighbours: int = 10, max_candidates: int = 30,
                  diversity: float = 0.5, aliases: dict[str, str] | None = None,
-                 embedder: Embedder | None = None, random_state: int = 0) -> None:
+                 embedder: Embedder | None = None, max_ranker_articles: int = 5000,
+                 random_state: int = 0) -> None:
         self.n_tags = n_tags
+        self.max_ranker_articles = max_ranker_articles
         self.n_neighbours = n_neighbours
         self.max_candidates = max_candidates
         self.diversity = diversity
@@ -106,13 +108,21 @@ class TagSuggester(BaseEstimator):
         embeddings = np.vstack([d.embedding for d in X]).astype(np.float32)
         self.index_ = faiss.IndexFlatIP(embeddings.shape[1])
         self.index_.add(embeddings)
-        sims, ids = self._neighbours(embeddings, exclude_self=True)
-        pools = [self._pool(d, text_candidates[i], sims[i], ids[i]) for i, d in enumerate(X)]
+        # The ranker learns from a bounded sample of articles: searching every article's
+        # neighbours would make training quadratic in the corpus.
+        sample = np.arange(len(X))
+        if len(X) > self.max_ranker_articles:
+            sample = np.sort(np.random.default_rng(self.random_state).choice(
+                len(X), self.max_ranker_articles, replace=False))
+        sims, ids = self._neighbours(embeddings[sample], exclude=sample)
+        pools = [self._pool(X[i], text_candidates[i], sims[n], ids[n])
+                 for n, i in enumerate(sample)]
+        sample_gold = [gold[i] for i in sample]
         rows, labels = [], []
         for start in range(0, len(pools), 256):
             batch = pools[start:start + 256]
-            tables = self._tables(batch, gold[start:start + 256])
-            for pool, table, g in zip(batch, tables, gold[start:start + 256], strict=True):
+            tables = self._tables(batch, sample_gold[start:start + 256])
+            for pool, table, g in zip(batch, tables, sample_gold[start:start + 256], strict=True):
                 rows.append(table)
                 labels.extend(int(c.key in g) for c in pool.candidates)
         labels_arr = np.array(labels)
@@ -144,11 +154,12 @@ class TagSuggester(BaseEstimator):
             cand.count += 1
         return found
 
-    def _neighbours(self, embeddings: np.ndarray, exclude_self: bool = False):
-        k = min(self.n_neighbours + int(exclude_self), self.index_.ntotal)
+    def _neighbours(self, embeddings: np.ndarray, exclude: np.ndarray | None = None):
+        """`exclude`: each query's own row in the index (training), never its own neighbour."""
+        k = min(self.n_neighbours + int(exclude is not None), self.index_.ntotal)
         sims, ids = self.index_.search(np.ascontiguousarray(embeddings, dtype=np.float32), k)
-        if exclude_self:
-            keep = ids != np.arange(len(ids))[:, None]
+        if exclude is not None:
+            keep = ids != exclude[:, None]
             sims = np.array([s[m][: k - 1] for s, m in zip(sims, keep, strict=True)])
             ids = np.array([i[m][: k - 1] for i, m in zip(ids, keep, strict=True)])
         return sims, ids

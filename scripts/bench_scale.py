@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_mongo import SHARED, timed  # noqa: E402
+from bench_mongo import SHARED, timed
 
 SETS = ("jiegec", "oec2003")
 
