@@ -55,7 +55,8 @@ def union_taxonomy(path: Path) -> None:
     path.write_text(json.dumps(list(names.values()), ensure_ascii=False), encoding="utf-8")
 
 
-def measure(n: int, records: list[dict[str, Any]], work: Path, workers: int) -> dict[str, Any]:
+def measure(n: int, records: list[dict[str, Any]], work: Path, workers: int,
+            tag: bool) -> dict[str, Any]:
     hybrid = [sys.executable, "-m", "hybrid.cli", "--quiet", "--cache-dir",
               str(work / f"cache-{n}")]
     train_file, tag_in = work / f"train-{n}.jsonl", work / f"new-{n}.jsonl"
@@ -65,18 +66,19 @@ def measure(n: int, records: list[dict[str, Any]], work: Path, workers: int) -> 
     taxonomy = work / "taxonomy.json"
     train = [*hybrid, "train", "--data", str(train_file), "--taxonomy", str(taxonomy),
              "--out", str(work / f"model-{n}"), "--json"]
-    first, again = timed(train, {}), timed(train, {})
-    tag = timed([*hybrid, "tag-file", str(tag_in), str(work / f"out-{n}.jsonl"), "--model",
-                 str(work / f"model-{n}"), "--workers", str(workers), "--json"], {})
+    runs = {"first training": timed(train, {}), "retrain from cache": timed(train, {})}
+    if tag:
+        runs[f"tag-file --workers {workers}"] = timed(
+            [*hybrid, "tag-file", str(tag_in), str(work / f"out-{n}.jsonl"), "--model",
+             str(work / f"model-{n}"), "--workers", str(workers), "--json"], {})
     rows = {}
-    for name, run in (("first training", first), ("retrain from cache", again),
-                      (f"tag-file --workers {workers}", tag)):
+    for name, run in runs.items():
         rows[name] = {"seconds": run["wall_seconds"],
                       "seconds_per_1k": round(run["wall_seconds"] / n * 1000, 2),
                       "articles_per_second": round(n / run["wall_seconds"], 1),
                       "cpu_seconds": run["cpu_seconds"], "peak_rss_mb": run["peak_rss_mb"]}
     rows["retrain from cache"]["oof_accuracy"] = round(
-        again["output"]["metrics"]["accuracy_top1"], 3)
+        runs["retrain from cache"]["output"]["metrics"]["accuracy_top1"], 3)
     return {"articles": n, **rows}
 
 
@@ -84,6 +86,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-tag", dest="tag", action="store_false",
+                        help="Only train and retrain (tagging cost per article is flat).")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     records = [json.loads(line) for name in SETS
@@ -94,7 +98,7 @@ def main() -> None:
         union_taxonomy(work / "taxonomy.json")
         results = []
         for n in args.sizes:
-            results.append(measure(n, records, work, args.workers))
+            results.append(measure(n, records, work, args.workers, args.tag))
             if not args.json:
                 print_rows(results[-1])
     if args.json:

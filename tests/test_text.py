@@ -87,3 +87,10 @@ def test_label_fields_are_checked_for_training_but_ignored_when_predicting():
         parse_article(raw)
     article = parse_article(raw, with_labels=False)
     assert article.tags == [] and article.categories == []
+
+
+def test_markdown_that_crashes_the_fast_parser_still_renders():
+    # markdown-it-pyrs panics (a BaseException) on this; a batch must not die of it
+    text = clean(parse_article({"id": "m", "title": "t",
+                                "content": "正文 [`]\n```\ncode\n```"}))
+    assert "正文" in text.body
