@@ -19,6 +19,7 @@ class Config:
     embed_budget: int = 400
     max_field_chars: int = 1_000_000
     cache_dir: str = str(Path.home() / ".cache" / "hybrid")
+    workers: int = 1  # training processes (featurizing, inner cross-validation)
     # categories
     min_categories: int = 1
     max_categories: int = 3

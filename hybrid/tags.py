@@ -10,6 +10,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import faiss
 import numpy as np
@@ -26,8 +27,9 @@ FEATURE_NAMES = ["keybert_sim", "keybert_mmr", "log_tf", "in_title", "first_pos"
                  "in_text", "is_latin", "n_chars"]
 
 
+@lru_cache(maxsize=200_000)
 def tag_key(tag: str) -> str:
-    """Case- and width-insensitive identity of a tag."""
+    """Case- and width-insensitive identity of a tag (cached: the same words recur)."""
     return " ".join(unicodedata.normalize("NFKC", tag).casefold().split())
 
 
@@ -64,7 +66,7 @@ class TagSuggester(BaseEstimator):
 
     def __init__(self, n_tags: int = 5, n_neighbours: int = 10, max_candidates: int = 30,
                  diversity: float = 0.5, aliases: dict[str, str] | None = None,
-                 embedder: Embedder | None = None, max_ranker_articles: int = 5000,
+                 embedder: Embedder | None = None, max_ranker_articles: int = 2000,
                  random_state: int = 0) -> None:
         self.n_tags = n_tags
         self.max_ranker_articles = max_ranker_articles

@@ -19,6 +19,7 @@ _CANDIDATE_POS = {"n", "nr", "ns", "nt", "nz", "nw", "vn", "eng", "l", "j", "an"
 _COMPOUND_POS = {"n", "nz", "vn", "l", "j"}
 _LATIN = re.compile(r"^[a-z0-9][a-z0-9.+#_\-]*$", re.IGNORECASE)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_MAX_KNOWN_TOKENS = 500_000
 _NUMBERISH = re.compile(r"^[\d.,:%+\-/x]+$", re.IGNORECASE)
 
 
@@ -38,10 +39,14 @@ class Segmenter:
         self.vocabulary = sorted({v.strip() for v in vocabulary if v.strip() and " " not in v})
         self._jieba: rjieba.Jieba | None = None
         self._stop: frozenset[str] | None = None
+        self._words: dict[str, str | None] = {}
 
     def __getstate__(self) -> dict:
         # rjieba objects do not pickle; rebuild from the parameters after loading.
-        return {**self.__dict__, "_jieba": None, "_stop": None}
+        return {**self.__dict__, "_jieba": None, "_stop": None, "_words": {}}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"_words": {}, **state})
 
     @property
     def jieba(self) -> rjieba.Jieba:
@@ -84,7 +89,20 @@ class Segmenter:
 
     def words(self, text: str) -> list[str]:
         """Lower-cased content words for TF-IDF: no punctuation, numbers or stop words."""
-        return [t.casefold() for t in self.jieba.cut(text) if self._is_word(t.strip())]
+        # The verdict per distinct token is remembered: tokens repeat across articles, and
+        # checking each occurrence was most of the segmentation time.
+        known = self._words
+        if len(known) > _MAX_KNOWN_TOKENS:
+            known.clear()
+        out = []
+        for token in self.jieba.cut(text):
+            word = known.get(token, "")
+            if word == "":
+                word = known[token] = (token.strip().casefold()
+                                       if self._is_word(token.strip()) else None)
+            if word is not None:
+                out.append(word)
+        return out
 
     def candidates(self, text: str) -> list[str]:
         """Tag candidates in order of appearance, repeats kept so counts mean frequency.

