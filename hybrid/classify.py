@@ -187,19 +187,21 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
 
         Subtracting tau * log(class frequency) (post-hoc logit adjustment) lets a rare
         category win the top spot when the evidence for it is as strong as for a common one.
-        The fused model should beat each block alone on both accuracy and macro-F1; among
-        the settings that do, the best accuracy + macro-F1 wins. If none does, the best
-        accuracy + macro-F1 within `_ACCURACY_SLACK` of the best accuracy.
+        The fused model should beat each block alone on both accuracy and macro-F1: the
+        setting with the largest smaller margin over the best single block wins (maximin),
+        so neither metric is sold for the other. If none beats them, the best accuracy +
+        macro-F1 within `_ACCURACY_SLACK` of the best accuracy.
         """
         grid = [(float(w), float(tau)) for tau in _PRIOR_GRID for w in _WEIGHT_GRID]
         measured = [_top1_quality(self._fuse(scores, w, tau).argmax(axis=1), Y)
                     for w, tau in grid]
         alone = [measured[grid.index(setting)] for setting in ((1.0, 0.0), (0.0, 0.0))]
         floors = np.max(alone, axis=0)
-        admissible = [i for i, m in enumerate(measured) if (np.array(m) >= floors).all()]
-        if not admissible:
-            floor = max(accuracy for accuracy, _ in measured) - _ACCURACY_SLACK
-            admissible = [i for i, (accuracy, _) in enumerate(measured) if accuracy >= floor]
+        margins = (np.array(measured) - floors).min(axis=1)
+        if margins.max() >= 0:
+            return grid[int(np.argmax(margins))]
+        floor = max(accuracy for accuracy, _ in measured) - _ACCURACY_SLACK
+        admissible = [i for i, (accuracy, _) in enumerate(measured) if accuracy >= floor]
         return grid[max(admissible, key=lambda i: sum(measured[i]))]
 
     def _calibrate(self, scores: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from hybrid.article import ArticleError, article_id_of, load_articles, parse_article, read_jsonl
 from hybrid.config import Config, load_config
 from hybrid.model import HybridModel, ModelError
+from hybrid.pipeline import one_thread_per_process
 from hybrid.store import LeaseHeld, StoreError, scrub
 from hybrid.taxonomy import TaxonomyError, load_taxonomy
 
@@ -142,6 +143,7 @@ def main(ctx: click.Context, config_file: str | None, cache_dir: str | None,
         config = load_config(config_file).with_overrides(cache_dir=cache_dir, embedder=embedder)
     except (FileNotFoundError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
+    one_thread_per_process()
     ctx.obj = HybridContext(config, quiet)
 
 

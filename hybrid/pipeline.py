@@ -13,6 +13,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 from hybrid.article import ArticleError, article_id_of, parse_article
 from hybrid.config import Config
 from hybrid.model import HybridModel, Prediction
@@ -62,8 +64,16 @@ def _predict_one(model: HybridModel, article) -> Prediction:
 _worker: tuple[HybridModel, Config] | None = None
 
 
+def one_thread_per_process() -> None:
+    """Parallelism comes from processes. BLAS and OpenMP threads on top of them fight over
+    the cores: KeyBERT's small matrix products and the tag ranker ran several times slower
+    with their default thread pools on a 2-core machine."""
+    threadpool_limits(limits=1)
+
+
 def _init_worker(model_dir: str, config: Config) -> None:
     global _worker
+    one_thread_per_process()
     _worker = (HybridModel.load(model_dir, config=config), config)
 
 
