@@ -111,7 +111,6 @@ class HybridModel:
               progress: Callable[[str], None] = lambda _: None) -> HybridModel:
         """`texts`: the articles already cleaned, when the caller has them (cross-validation)."""
         started = time.perf_counter()
-        texts = list(texts) if texts is not None else [clean(a) for a in articles]
         labels, dropped = [], {}
         for a in articles:
             kept, unknown = taxonomy.map_labels(a.categories)
@@ -123,14 +122,14 @@ class HybridModel:
         if len(usable) < 2:
             raise ModelError("need at least two training articles with authorized categories")
         articles = [articles[i] for i in usable]
-        texts = [texts[i] for i in usable]
+        texts = [texts[i] for i in usable] if texts is not None else None
         labels = [labels[i] for i in usable]
         embedder = embedder or cls.embedder_for(config)
         segmenter = Segmenter(config.user_dict, config.user_stopwords,
                               vocabulary=[t for a in articles for t in a.tags])
         featurizer = Featurizer(embedder, segmenter, config.embed_budget, config.tag_prefix_chars)
         progress(f"featurizing {len(articles)} articles")
-        X = _featurize(featurizer, texts, config.workers)
+        X = _featurize(featurizer, articles, texts, config.workers)
         Y = np.array([[int(n in cats) for n in taxonomy.names] for cats in labels])
         progress("fitting the category classifier")
         classifier = CategoryClassifier(taxonomy.names, min_categories=config.min_categories,
@@ -291,16 +290,23 @@ class HybridModel:
         return model
 
 
-def _featurize(featurizer: Featurizer, texts: Sequence[CleanText], workers: int
-               ) -> list[Features]:
-    """Featurize in `workers` processes when there is enough text to pay for starting them:
-    segmentation, and embedding on a cache miss, are the per-article costs of training."""
-    if workers <= 1 or len(texts) < _MIN_PARALLEL_ARTICLES:
-        return featurizer.transform(texts)
-    chunks = np.array_split(np.arange(len(texts)), workers * 4)
+def _featurize(featurizer: Featurizer, articles: Sequence[Article],
+               texts: Sequence[CleanText] | None, workers: int) -> list[Features]:
+    """Clean (unless `texts` are given) and featurize, in `workers` processes when there is
+    enough text to pay for starting them: these are the per-article costs of training."""
+    if workers <= 1 or len(articles) < _MIN_PARALLEL_ARTICLES:
+        return _clean_and_featurize(featurizer, articles, texts)
+    chunks = np.array_split(np.arange(len(articles)), workers * 4)
     parts = Parallel(n_jobs=workers)(
-        delayed(featurizer.transform)([texts[i] for i in chunk]) for chunk in chunks)
+        delayed(_clean_and_featurize)(featurizer, [articles[i] for i in chunk],
+                                      None if texts is None else [texts[i] for i in chunk])
+        for chunk in chunks)
     return [features for part in parts for features in part]
+
+
+def _clean_and_featurize(featurizer: Featurizer, articles: Sequence[Article],
+                         texts: Sequence[CleanText] | None) -> list[Features]:
+    return featurizer.transform(texts if texts is not None else [clean(a) for a in articles])
 
 
 def _prototypes(taxonomy: Taxonomy, Y: np.ndarray, embedder: Embedder) -> dict[int, np.ndarray]:

@@ -152,3 +152,17 @@ def test_a_new_category_with_only_a_description_is_predicted_zero_shot(config, s
     got = model.predict([chain, other])
     assert "区块链" in got[0].categories, got[0].scores
     assert "区块链" not in got[1].categories
+
+
+def test_training_in_worker_processes_gives_the_same_model(monkeypatch, config, sample_taxonomy,
+                                                           sample_articles):
+    import hybrid.model
+
+    monkeypatch.setattr(hybrid.model, "_MIN_PARALLEL_ARTICLES", 10)
+    articles = sample_articles[:60]
+    serial = HybridModel.train(articles, sample_taxonomy, config)
+    parallel = HybridModel.train(articles, sample_taxonomy, config.with_overrides(workers=2))
+    unseen = sample_articles[60:75]
+    for a, b in zip(serial.predict(unseen), parallel.predict(unseen), strict=True):
+        assert a.categories == b.categories and a.tags == b.tags
+        assert a.scores == pytest.approx(b.scores, abs=1e-6)
