@@ -19,7 +19,6 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import CountVectorizer
 
 from hybrid.embed import Embedder
-from hybrid.embed.keybert_backend import KeyBERTBackend
 from hybrid.features import Features
 
 FEATURE_NAMES = ["keybert_sim", "keybert_mmr", "log_tf", "in_title", "first_pos", "idf",
@@ -242,7 +241,10 @@ class TagSuggester(BaseEstimator):
     def _keybert_mmr(self, pools: list[_Pool], words: list[str],
                      vectors: np.ndarray) -> list[set[str]]:
         """KeyBERT's MMR pick per doc, in one batch call with all embeddings passed in."""
+        # imported here: the parent of the worker processes never needs KeyBERT
         from keybert import KeyBERT
+
+        from hybrid.embed.keybert_backend import KeyBERTBackend
 
         docs = [[c.surface for c in p.candidates] for p in pools]
         vectorizer = CountVectorizer(analyzer=_identity, vocabulary=words, lowercase=False)
