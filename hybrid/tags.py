@@ -241,10 +241,9 @@ class TagSuggester(BaseEstimator):
     def _keybert_mmr(self, pools: list[_Pool], words: list[str],
                      vectors: np.ndarray) -> list[set[str]]:
         """KeyBERT's MMR pick per doc, in one batch call with all embeddings passed in."""
-        # imported here: the parent of the worker processes never needs KeyBERT
-        from keybert import KeyBERT
-
-        from hybrid.embed.keybert_backend import KeyBERTBackend
+        # imported here, and through the adapter module (which keeps torch out): the parent
+        # of the worker processes never needs KeyBERT
+        from hybrid.embed.keybert_backend import KeyBERT, KeyBERTBackend
 
         docs = [[c.surface for c in p.candidates] for p in pools]
         vectorizer = CountVectorizer(analyzer=_identity, vocabulary=words, lowercase=False)

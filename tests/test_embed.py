@@ -72,3 +72,20 @@ def test_sentence_transformers_backend_loads_a_local_model(monkeypatch):
     vectors = embedder.embed(["how to configure nginx", "nginx configuration guide", "pasta"])
     assert vectors.shape == (3, embedder.dim) == (3, 384)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_tagging_never_loads_torch(sample_model_dir, cache_dir):
+    """KeyBERT's package init would import torch (~0.3 GB and seconds per worker)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from hybrid.article import parse_article\n"
+            "from hybrid.config import Config\n"
+            "from hybrid.model import HybridModel\n"
+            f"model = HybridModel.load({str(sample_model_dir)!r}, "
+            f"config=Config(cache_dir={str(cache_dir)!r}))\n"
+            "model.predict([parse_article({'id': 'a', 'title': 'nginx 配置', "
+            "'content': '用 nginx 做反向代理'})])\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

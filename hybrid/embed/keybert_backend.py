@@ -35,7 +35,10 @@ def _import_keybert() -> None:
 
 _import_keybert()
 
+from keybert import KeyBERT  # noqa: E402
 from keybert.backend import BaseEmbedder  # noqa: E402
+
+__all__ = ["KeyBERT", "KeyBERTBackend"]
 
 
 class KeyBERTBackend(BaseEmbedder):
