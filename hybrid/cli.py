@@ -92,6 +92,10 @@ def llm_options(func: Callable) -> Callable:
                              "setting).")(func)
 
 
+workers_option = click.option("--workers", type=click.IntRange(min=1),
+                              help="Training processes (default: the `workers` setting, 1).")
+
+
 def field_options(func: Callable) -> Callable:
     """Field names in the articles, and where labels go."""
     func = click.option("--results-collection",
@@ -158,8 +162,7 @@ def main(ctx: click.Context, config_file: str | None, cache_dir: str | None,
               help="Authorized categories (JSON).")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Model directory to write.")
-@click.option("--workers", type=click.IntRange(min=1),
-              help="Training processes (default: the `workers` setting, 1).")
+@workers_option
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @click.pass_obj
 @handle_errors
@@ -599,8 +602,7 @@ def report(obj: HybridContext, model_dir: str, data: str | None, label_source: s
               help="Instead of --data, the MongoDB articles with manual labels.")
 @mongo_options
 @field_options
-@click.option("--workers", type=click.IntRange(min=1),
-              help="Training processes (default: the `workers` setting, 1).")
+@workers_option
 @click.option("--json", "as_json", is_flag=True, help="Print the change and metrics as JSON.")
 @click.pass_obj
 @handle_errors

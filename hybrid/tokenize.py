@@ -45,9 +45,6 @@ class Segmenter:
         # rjieba objects do not pickle; rebuild from the parameters after loading.
         return {**self.__dict__, "_jieba": None, "_stop": None, "_words": {}}
 
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update({"_words": {}, **state})
-
     @property
     def jieba(self) -> rjieba.Jieba:
         if self._jieba is None:
@@ -96,12 +93,11 @@ class Segmenter:
             known.clear()
         out = []
         for token in self.jieba.cut(text):
-            word = known.get(token, "")
-            if word == "":
-                word = known[token] = (token.strip().casefold()
-                                       if self._is_word(token.strip()) else None)
-            if word is not None:
-                out.append(word)
+            if token not in known:
+                stripped = token.strip()
+                known[token] = stripped.casefold() if self._is_word(stripped) else None
+            if known[token] is not None:
+                out.append(known[token])
         return out
 
     def candidates(self, text: str) -> list[str]:
