@@ -1,32 +1,38 @@
 """Category model: logistic regression over [sentence embedding ⊕ TF-IDF of words and characters].
 
-The two feature blocks are fitted as separate logistic regressions and their logits added
-with a weight learned on out-of-fold scores: still a linear model over the concatenated
-features, but the weight adapts to each site (English-heavy blogs lean on words, short
-Chinese posts on the embedding) without anyone tuning it. Probabilities are calibrated and
-thresholds tuned per category on the same out-of-fold scores; 1..3 categories are chosen
-per article. Output columns are the taxonomy's names, so nothing unauthorized can come out.
+The feature blocks are fitted as separate logistic regressions and their logits added
+with weights learned on out-of-fold scores: still a linear model over the concatenated
+features, but the weights adapt to each site (English-heavy blogs lean on words, short
+Chinese posts on the embedding, long posts on their titles) without anyone tuning them.
+Probabilities are calibrated and thresholds tuned per category on the same out-of-fold
+scores; 1..3 categories are chosen per article. Output columns are the taxonomy's names,
+so nothing unauthorized can come out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from joblib import Parallel, delayed
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import Pipeline, make_pipeline, make_union
+from sklearn.pipeline import make_pipeline, make_union
 
 from hybrid.char_ngrams import CharNgramCounts
 from hybrid.features import Features, doc_head_words, doc_text, doc_words
 from hybrid.metrics import category_metrics
 
 _THRESHOLD_GRID = np.linspace(0.05, 0.95, 19)
-_WEIGHT_GRID = np.linspace(0.0, 1.0, 11)
+_WEIGHT_STEP = 0.1
+# fused blocks: the transformers whose matrices each logistic regression reads
+_BLOCKS = {"embedding": ("embedding",), "lexical": ("lexical",),
+           "lexical_title": ("lexical", "title")}
 _PRIOR_GRID = np.linspace(0.0, 1.0, 5)
 _ACCURACY_SLACK = 0.01
 _UNTRAINED = -20.0
@@ -44,15 +50,20 @@ class EmbeddingColumns(BaseEstimator, TransformerMixin):
 
 
 def lexical_features():
-    """TF-IDF of segmented words, of character 2-3-grams (robust to segmentation errors), and
-    of the title and description words on their own: an author's title names the topic more
-    reliably than any stretch of body text."""
+    """TF-IDF of segmented words and of character 2-3-grams (robust to segmentation errors)."""
     return make_union(
         TfidfVectorizer(analyzer=doc_words, sublinear_tf=True, min_df=2, max_df=0.9),
-        TfidfVectorizer(analyzer=doc_head_words, sublinear_tf=True),
         make_pipeline(CharNgramCounts(preprocessor=doc_text, ngram_range=(2, 3), min_df=2,
                                       max_features=50_000),
                       TfidfTransformer(sublinear_tf=True)))
+
+
+def title_features():
+    """TF-IDF of the title and description words. On long posts the title names the topic
+    more reliably than any stretch of body text; on short abstracts it only repeats the body.
+    So the lexical model comes twice, with and without it, each fitted jointly, and the
+    fusion weights learned per site choose."""
+    return TfidfVectorizer(analyzer=doc_head_words, sublinear_tf=True)
 
 
 def linear_model(single_label: bool, C: float) -> BaseEstimator:
@@ -100,8 +111,20 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         self.inner_folds = inner_folds
         self.random_state = random_state
 
-    def _features(self) -> dict[str, BaseEstimator]:
-        return {"embedding": EmbeddingColumns(), "lexical": lexical_features()}
+    def _transformers(self) -> dict[str, BaseEstimator]:
+        return {"embedding": EmbeddingColumns(), "lexical": lexical_features(),
+                "title": title_features()}
+
+    def _blocks(self, X: Sequence[Features], blocks: Iterable[str], fit: bool = False
+                ) -> dict[str, object]:
+        """Each transformer runs once; a block is one or more of their matrices side by side."""
+        blocks = list(blocks)
+        needed = dict.fromkeys(t for block in blocks for t in _BLOCKS[block])
+        parts = {t: _canonical(self.transformers_[t].fit_transform(X) if fit
+                               else self.transformers_[t].transform(X)) for t in needed}
+        return {block: parts[_BLOCKS[block][0]] if len(_BLOCKS[block]) == 1
+                else sparse.hstack([parts[t] for t in _BLOCKS[block]], format="csr")
+                for block in blocks}
 
     def fit(self, X: Sequence[Features], Y: np.ndarray,
             prototypes: dict[int, np.ndarray] | None = None) -> CategoryClassifier:
@@ -118,8 +141,8 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("need at least two categories with training examples")
         # The vectorizers see no labels, so they are fitted once on all training text and the
         # inner folds only refit the regressions: the text is vectorized once, not four times.
-        features = self._features()
-        matrices = {name: f.fit_transform(X) for name, f in features.items()}
+        self.transformers_ = self._transformers()
+        matrices = self._blocks(X, _BLOCKS, fit=True)
         self.log_prior_ = np.where(self.trained_,
                                    np.log(np.clip(Y.mean(axis=0), 1.0 / len(Y), None)), 0.0)
         # Weights, calibration and thresholds need out-of-fold scores, but not for every
@@ -130,7 +153,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
                 len(X), self.max_inner_articles, replace=False))
         Y_inner = Y[inner]
         oof = self._out_of_fold_scores({n: m[inner] for n, m in matrices.items()}, Y_inner)
-        self.embedding_weight_, self.prior_weight_ = self._best_weights(oof, Y_inner)
+        self.block_weights_, self.prior_weight_ = self._best_weights(oof, Y_inner)
         scores = self._fuse(oof)
         self.calibrator_ = _calibrator(scores, Y_inner)
         probabilities = self._calibrate(scores)
@@ -138,11 +161,14 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
                                      for j in range(Y.shape[1])])
         self.oof_metrics_ = category_metrics(Y_inner, self._sets(probabilities), probabilities,
                                              list(self.classes))
+        used = [name for name, w in self.block_weights_.items() if w > 0]
+        self.block_weights_ = {name: self.block_weights_[name] for name in used}
         fitted = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit)(matrices[name], self._target(Y), self.single_label_, self.C)
-            for name in features)
-        self.models_ = {name: make_pipeline(_drop_pruned_terms(features[name]), model)
-                        for name, model in zip(features, fitted, strict=True)}
+            for name in used)
+        self.models_ = dict(zip(used, fitted, strict=True))
+        for transformer in self.transformers_.values():
+            _drop_pruned_terms(transformer)
         embeddings = EmbeddingColumns().transform(X)
         self.prototypes_ = {}
         for j, vector in (prototypes or {}).items():
@@ -174,16 +200,15 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
             scores[name][cell] = logits
         return scores
 
-    def _fuse(self, scores: dict[str, np.ndarray], w: float | None = None,
+    def _fuse(self, scores: dict[str, np.ndarray], weights: dict[str, float] | None = None,
               tau: float | None = None) -> np.ndarray:
-        w = self.embedding_weight_ if w is None else w
+        weights = self.block_weights_ if weights is None else weights
         tau = self.prior_weight_ if tau is None else tau
-        return (w * scores["embedding"] + (1 - w) * scores["lexical"]
-                - tau * self.log_prior_)
+        return sum(w * scores[name] for name, w in weights.items()) - tau * self.log_prior_
 
     def _best_weights(self, scores: dict[str, np.ndarray], Y: np.ndarray
-                      ) -> tuple[float, float]:
-        """Embedding weight and prior correction for the top category, on out-of-fold scores.
+                      ) -> tuple[dict[str, float], float]:
+        """Block weights and prior correction for the top category, on out-of-fold scores.
 
         Subtracting tau * log(class frequency) (post-hoc logit adjustment) lets a rare
         category win the top spot when the evidence for it is as strong as for a common one.
@@ -192,10 +217,16 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         so neither metric is sold for the other. If none beats them, the best accuracy +
         macro-F1 within `_ACCURACY_SLACK` of the best accuracy.
         """
-        grid = [(float(w), float(tau)) for tau in _PRIOR_GRID for w in _WEIGHT_GRID]
-        measured = [_top1_quality(self._fuse(scores, w, tau).argmax(axis=1), Y)
-                    for w, tau in grid]
-        alone = [measured[grid.index(setting)] for setting in ((1.0, 0.0), (0.0, 0.0))]
+        names = list(scores)
+        steps = round(1 / _WEIGHT_STEP)
+        mixes = [dict(zip(names, np.array(c) / steps, strict=True))
+                 for c in itertools.product(range(steps + 1), repeat=len(names))
+                 if sum(c) == steps]
+        grid = [(mix, float(tau)) for tau in _PRIOR_GRID for mix in mixes]
+        measured = [_top1_quality(self._fuse(scores, mix, tau).argmax(axis=1), Y)
+                    for mix, tau in grid]
+        alone = [measured[i] for i, (mix, tau) in enumerate(grid)
+                 if tau == 0 and max(mix.values()) == 1]
         floors = np.max(alone, axis=0)
         margins = (np.array(measured) - floors).min(axis=1)
         if margins.max() >= 0:
@@ -211,9 +242,9 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
     def decision_function(self, X: Sequence[Features]) -> np.ndarray:
         X = list(X)
         per_block = {}
-        for name, model in self.models_.items():
+        for name, matrix in self._blocks(X, self.models_).items():
             block = np.full((len(X), len(self.classes_)), _UNTRAINED)
-            block[:, self.trained_] = _logits(model, X)
+            block[:, self.trained_] = _logits(self.models_[name], matrix)
             per_block[name] = block
         return self._fuse(per_block)
 
@@ -250,20 +281,26 @@ def _fold_logits(matrix: object, train: np.ndarray, test: np.ndarray, y: np.ndar
 
 def _logits(model: BaseEstimator, X: object) -> np.ndarray:
     """Per-class log-odds; for softmax models, log-probabilities (comparable across blocks)."""
-    last = model[-1] if isinstance(model, Pipeline) else model
-    if isinstance(last, LogisticRegression):
+    if isinstance(model, LogisticRegression):
         return model.predict_log_proba(X)
     scores = model.decision_function(X)
     return scores.reshape(scores.shape[0], -1)
 
 
-def _drop_pruned_terms(union: BaseEstimator) -> BaseEstimator:
+def _canonical(matrix: object) -> object:
+    """Sorted sparse indices, done here: the worker processes get a read-only memory map, and
+    liblinear would otherwise sort them in place and fail."""
+    if sparse.issparse(matrix):
+        matrix.sum_duplicates()
+    return matrix
+
+
+def _drop_pruned_terms(transformer: BaseEstimator) -> None:
     """TfidfVectorizer keeps every term it pruned (`stop_words_`), only for introspection:
     most of the model file and of its load time."""
-    for _, part in getattr(union, "transformer_list", []):
+    for part in [p for _, p in getattr(transformer, "transformer_list", [])] or [transformer]:
         if hasattr(part, "stop_words_"):
             del part.stop_words_
-    return union
 
 
 def _top1_quality(top: np.ndarray, Y: np.ndarray) -> tuple[float, float]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,6 +20,7 @@ class Features:
     candidates: list[str]
     title: str
     lexical: str
+    phrases: set[str] = field(default_factory=set)  # candidates joined from repeated words
 
 
 def doc_words(doc: Features) -> list[str]:
@@ -37,11 +38,14 @@ def doc_text(doc: Features) -> str:
 
 class Featurizer:
     def __init__(self, embedder: Embedder, segmenter: Segmenter, embed_budget: int = 600,
-                 tag_prefix_chars: int = 3000) -> None:
+                 tag_prefix_chars: int = 3000,
+                 candidate_segmenter: Segmenter | None = None) -> None:
+        """`candidate_segmenter`: finds the tag candidates instead of `segmenter` (training)."""
         self.embedder = embedder
         self.segmenter = segmenter
         self.embed_budget = embed_budget
         self.tag_prefix_chars = tag_prefix_chars
+        self.candidate_segmenter = candidate_segmenter
 
     def transform(self, texts: Sequence[CleanText]) -> list[Features]:
         embeddings = self.embedder.embed([t.embedding_input(self.embed_budget) for t in texts])
@@ -49,12 +53,14 @@ class Featurizer:
         for text, embedding in zip(texts, embeddings, strict=True):
             prose = text.lexical_text()
             head = f"{text.title}\n{text.description}\n{text.body[:self.tag_prefix_chars]}"
+            candidates, phrases = (self.candidate_segmenter or self.segmenter).candidates(head)
             out.append(Features(
                 embedding=embedding,
                 words=self.segmenter.words(prose),
                 head_words=self.segmenter.words(f"{text.title}\n{text.description}"),
-                candidates=self.segmenter.candidates(head),
+                candidates=candidates,
                 title=text.title,
                 lexical=prose,
+                phrases=phrases,
             ))
         return out

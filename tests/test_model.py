@@ -125,6 +125,23 @@ def test_classifier_handles_multi_label_data():
     assert pred[:, 3].sum() == 0
 
 
+def test_multi_label_training_in_worker_processes():
+    """Past 1 MB joblib hands the workers read-only memory maps; liblinear used to fail on
+    them ("WRITEBACKIFCOPY base is read-only") when sorting the sparse indices in place."""
+    rng = np.random.default_rng(2)
+    alphabet = np.array([chr(0x4E00 + i) for i in range(150)])
+    X = _features(rng, 300)
+    for x in X:
+        x.lexical = "".join(rng.choice(alphabet, 800))
+    Y = np.zeros((300, 3), dtype=int)
+    Y[:, 0] = 1
+    Y[:, 1] = [x.embedding[0] > 0 for x in X]
+    Y[:, 2] = 1 - Y[:, 1]
+    clf = CategoryClassifier(["a", "b", "c"], n_jobs=2).fit(X, Y)
+    assert not clf.single_label_
+    assert clf.predict(X).shape == (300, 3)
+
+
 def test_classifier_uses_softmax_for_single_label_data():
     rng = np.random.default_rng(1)
     X = _features(rng, 45)
