@@ -127,7 +127,7 @@ def print_rows(result: dict[str, Any]) -> None:
     for name, r in result.items():
         if name == "articles":
             continue
-        print(f"{result['articles']:>6} articles  {name:<22} {r['seconds']:>8.1f} s  "
+        print(f"{result['articles']:>6} articles  {name:<30} {r['seconds']:>8.1f} s  "
               f"{r['seconds_per_1k']:>7.2f} s/1k  {r['articles_per_second']:>7.1f} art/s  "
               f"CPU {r['cpu_seconds']:>7.1f} s  peak RSS {r['peak_rss_mb']:>5} MB", flush=True)
 
