@@ -219,7 +219,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         """
         names = list(scores)
         steps = round(1 / _WEIGHT_STEP)
-        mixes = [dict(zip(names, np.array(c) / steps, strict=True))
+        mixes = [dict(zip(names, (n / steps for n in c), strict=True))
                  for c in itertools.product(range(steps + 1), repeat=len(names))
                  if sum(c) == steps]
         grid = [(mix, float(tau)) for tau in _PRIOR_GRID for mix in mixes]

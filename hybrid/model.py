@@ -312,15 +312,14 @@ def _featurize(featurizers: list[Featurizer], articles: Sequence[Article],
     `workers` processes when there is enough text to pay for starting them: these are the
     per-article costs of training."""
     k = len(featurizers)
-    jobs = []
-    for h, featurizer in enumerate(featurizers):
-        rows = np.arange(h, len(articles), k)
-        pieces = workers * 2 if workers > 1 and len(articles) >= _MIN_PARALLEL_ARTICLES else 1
-        jobs += [(featurizer, chunk) for chunk in np.array_split(rows, pieces) if len(chunk)]
-    run = delayed(_clean_and_featurize)
-    parts = Parallel(n_jobs=workers if len(jobs) > k else 1)(
-        run(featurizer, [articles[i] for i in chunk],
-            None if texts is None else [texts[i] for i in chunk]) for featurizer, chunk in jobs)
+    parallel = workers > 1 and len(articles) >= _MIN_PARALLEL_ARTICLES
+    pieces = workers * 2 if parallel else 1
+    jobs = [(featurizer, chunk) for h, featurizer in enumerate(featurizers)
+            for chunk in np.array_split(np.arange(h, len(articles), k), pieces) if len(chunk)]
+    parts = Parallel(n_jobs=workers if parallel else 1)(
+        delayed(_clean_and_featurize)(featurizer, [articles[i] for i in chunk],
+                                      None if texts is None else [texts[i] for i in chunk])
+        for featurizer, chunk in jobs)
     out: list[Features | None] = [None] * len(articles)
     for (_, chunk), part in zip(jobs, parts, strict=True):
         for i, features in zip(chunk, part, strict=True):
