@@ -321,15 +321,27 @@ def _featurize(featurizers: list[Featurizer], articles: Sequence[Article],
                                       None if texts is None else [texts[i] for i in chunk])
         for featurizer, chunk in jobs)
     out: list[Features | None] = [None] * len(articles)
-    for (_, chunk), part in zip(jobs, parts, strict=True):
+    embedder = featurizers[0].embedder
+    for (_, chunk), (part, hits, misses) in zip(jobs, parts, strict=True):
         for i, features in zip(chunk, part, strict=True):
             out[i] = features
+        if parallel and isinstance(embedder, CachedEmbedder):
+            # the workers counted in their copies: the training report needs them here
+            embedder.hits += hits
+            embedder.misses += misses
     return out  # type: ignore[return-value]
 
 
 def _clean_and_featurize(featurizer: Featurizer, articles: Sequence[Article],
-                         texts: Sequence[CleanText] | None) -> list[Features]:
-    return featurizer.transform(texts if texts is not None else [clean(a) for a in articles])
+                         texts: Sequence[CleanText] | None) -> tuple[list[Features], int, int]:
+    """The features, and the embedding-cache hits and misses that computing them took."""
+    embedder = featurizer.embedder
+    counted = isinstance(embedder, CachedEmbedder)
+    before = (embedder.hits, embedder.misses) if counted else (0, 0)
+    features = featurizer.transform(texts if texts is not None else [clean(a) for a in articles])
+    if not counted:
+        return features, 0, 0
+    return features, embedder.hits - before[0], embedder.misses - before[1]
 
 
 def _prototypes(taxonomy: Taxonomy, Y: np.ndarray, embedder: Embedder) -> dict[int, np.ndarray]:

@@ -177,8 +177,13 @@ def test_training_in_worker_processes_gives_the_same_model(monkeypatch, config, 
 
     monkeypatch.setattr(hybrid.model, "_MIN_PARALLEL_ARTICLES", 10)
     articles = sample_articles[:60]
-    serial = HybridModel.train(articles, sample_taxonomy, config)
-    parallel = HybridModel.train(articles, sample_taxonomy, config.with_overrides(workers=2))
+    counters = [HybridModel.embedder_for(config) for _ in range(2)]
+    serial = HybridModel.train(articles, sample_taxonomy, config, embedder=counters[0])
+    parallel = HybridModel.train(articles, sample_taxonomy, config.with_overrides(workers=2),
+                                 embedder=counters[1])
+    # the workers' cache lookups reach the caller's counters (the retrain report reads them)
+    serial_lookups, parallel_lookups = (e.hits + e.misses for e in counters)
+    assert parallel_lookups == serial_lookups
     unseen = sample_articles[60:75]
     for a, b in zip(serial.predict(unseen), parallel.predict(unseen), strict=True):
         assert a.categories == b.categories and a.tags == b.tags
