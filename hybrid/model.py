@@ -117,13 +117,17 @@ class HybridModel:
             labels.append(kept)
             for label in unknown:
                 dropped[label] = dropped.get(label, 0) + 1
-        usable = [i for i, cats in enumerate(labels) if cats]
-        unlabelled = len(articles) - len(usable)
-        if len(usable) < 2:
+        if sum(1 for cats in labels if cats) < 2:
             raise ModelError("need at least two training articles with authorized categories")
-        articles = [articles[i] for i in usable]
-        texts = [texts[i] for i in usable] if texts is not None else None
-        labels = [labels[i] for i in usable]
+        # Tags do not depend on the category list: an article without an authorized category
+        # still teaches tags, and a retrain after a list change keeps the same tag model.
+        kept = [i for i, (a, cats) in enumerate(zip(articles, labels, strict=True))
+                if cats or a.tags]
+        skipped = len(articles) - len(kept)
+        articles = [articles[i] for i in kept]
+        texts = [texts[i] for i in kept] if texts is not None else None
+        labels = [labels[i] for i in kept]
+        labelled = [n for n, cats in enumerate(labels) if cats]
         embedder = embedder or cls.embedder_for(config)
         segmenter = Segmenter(config.user_dict, config.user_stopwords,
                               vocabulary=[t for a in articles for t in a.tags])
@@ -131,12 +135,12 @@ class HybridModel:
         progress(f"featurizing {len(articles)} articles")
         X = _featurize(_training_featurizers(featurizer, articles, config), articles, texts,
                        config.workers)
-        Y = np.array([[int(n in cats) for n in taxonomy.names] for cats in labels])
+        Y = np.array([[int(n in labels[i]) for n in taxonomy.names] for i in labelled])
         progress("fitting the category classifier")
         classifier = CategoryClassifier(taxonomy.names, min_categories=config.min_categories,
                                         max_categories=config.max_categories,
                                         n_jobs=config.workers)
-        classifier.fit(X, Y, prototypes=_prototypes(taxonomy, Y, embedder))
+        classifier.fit([X[i] for i in labelled], Y, prototypes=_prototypes(taxonomy, Y, embedder))
         progress("fitting the tagger")
         tagger = TagSuggester(n_tags=config.n_tags, aliases=_read_aliases(config.tag_aliases),
                               embedder=embedder).fit(X, [a.tags for a in articles])
@@ -148,7 +152,9 @@ class HybridModel:
         model._featurizer = featurizer
         model.manifest = {
             "metrics": {"out_of_fold": True, **classifier.oof_metrics_},
-            "training": {"articles": len(articles), "skipped_unlabelled": unlabelled,
+            "training": {"articles": len(labelled),
+                         "tag_only_articles": len(articles) - len(labelled),
+                         "skipped_unlabelled": skipped,
                          "dropped_labels": dropped,
                          "label_counts": dict(zip(taxonomy.names, Y.sum(axis=0).tolist(),
                                                   strict=True)),

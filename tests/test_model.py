@@ -102,6 +102,22 @@ def test_unknown_training_labels_are_reported_and_never_learned(config, sample_a
     assert model.manifest["training"]["label_counts"]["数据库"] > 0
 
 
+def test_articles_without_authorized_categories_still_teach_tags(config, sample_taxonomy,
+                                                                 sample_articles):
+    from dataclasses import replace
+
+    from hybrid.llm import training_examples
+
+    tag_only = [replace(a, categories=["区块链"], tags=[*a.tags, "独有标签"])
+                for a in sample_articles[:5]]
+    model = HybridModel.train([*tag_only, *sample_articles[5:60]], sample_taxonomy, config)
+    training = model.manifest["training"]
+    assert training["articles"] == 55 and training["tag_only_articles"] == 5
+    assert all("独有标签" in tags for tags in model.tagger.train_tags_[:5])
+    examples = training_examples(model)  # LLM few-shot examples need categories
+    assert examples[:5] == [None] * 5 and all(examples[5:])
+
+
 def _features(rng, n, dim=8):
     return [Features(embedding=rng.normal(size=dim).astype(np.float32),
                      words=[f"w{rng.integers(0, 30)}" for _ in range(8)], head_words=["t"],

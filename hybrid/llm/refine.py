@@ -71,12 +71,13 @@ def content_hash(article: Article) -> str:
                                ensure_ascii=False))
 
 
-def training_examples(model: HybridModel | None) -> list[Example] | None:
-    """Few-shot examples aligned with the model's FAISS index (its training articles)."""
+def training_examples(model: HybridModel | None) -> list[Example | None] | None:
+    """Few-shot examples aligned with the model's FAISS index (its training articles); None
+    for an article that taught only tags."""
     if model is None:
         return None
     display = model.tagger.display_
-    return [Example(t, list(c), [display.get(k, k) for k in keys])
+    return [Example(t, list(c), [display.get(k, k) for k in keys]) if c else None
             for t, c, keys in zip(model.train_titles, model.train_categories,
                                   model.tagger.train_tags_, strict=True)]
 
