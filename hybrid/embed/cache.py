@@ -26,7 +26,7 @@ class CachedEmbedder(Embedder):
                  memory_items: int = 20_000) -> None:
         self.inner = inner
         self.id = inner.id
-        self.dim = inner.dim
+        self._dim: int | None = None
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
         self._memory_items = memory_items
         self._db: sqlite3.Connection | None = None
@@ -44,6 +44,16 @@ class CachedEmbedder(Embedder):
             self._db.execute("CREATE TABLE IF NOT EXISTS emb (model TEXT, key TEXT, vec BLOB, "
                              "PRIMARY KEY (model, key)) WITHOUT ROWID")
         return self._db
+
+    @property
+    def dim(self) -> int:
+        """From a cached vector when there is one: asking the embedder may load its model."""
+        if self._dim is None:
+            db = self._connect()
+            row = None if db is None else db.execute(
+                "SELECT vec FROM emb WHERE model=? LIMIT 1", [self.id]).fetchone()
+            self._dim = len(row[0]) // 4 if row else self.inner.dim
+        return self._dim
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
