@@ -621,14 +621,14 @@ def retrain(obj: HybridContext, taxonomy: str, model_dir: str, out: str, migrati
     done = run_retrain(model_dir, _labelled(data, label_source, config), tax, config,
                        explicit, progress=obj.say)
     done.model.save(out)
-    first = (f"{done.first_seconds:.1f}s" if done.first_seconds is not None
-             else "not recorded in the old model")
+    old = (f"{done.old_seconds:.1f}s" if done.old_seconds is not None
+           else "not recorded")
     emit({"migration": done.migration.to_json(), "relabelled": done.relabelled,
-          "seconds": round(done.seconds, 2), "first_training_seconds": done.first_seconds,
+          "seconds": round(done.seconds, 2), "old_training_seconds": done.old_seconds,
           "cache": {"hits": done.cache_hits, "misses": done.cache_misses},
           "metrics": done.comparison}, as_json,
          f"{done.migration.summary()}\n\n{done.relabelled} articles relabelled; retrained in "
-         f"{done.seconds:.1f}s (first training: {first}); embedding cache: "
+         f"{done.seconds:.1f}s (the old model: {old}); embedding cache: "
          f"{done.cache_hits} hits, {done.cache_misses} misses → {out}\n\n"
          f"{format_comparison(done.comparison)}")
 

@@ -220,7 +220,7 @@ class Retrained:
     migration: Migration
     comparison: list[dict[str, Any]]
     seconds: float
-    first_seconds: float | None
+    old_seconds: float | None  # the old model's training, which may have read the cache too
     cache_hits: int
     cache_misses: int
     relabelled: int  # articles whose labels the migration changed

@@ -2,6 +2,7 @@
 
     python scripts/bench_scale.py                     # 1k, 5k and 20k articles
     python scripts/bench_scale.py --sizes 10000       # the 10k retrain target
+    python scripts/bench_scale.py --embedder sentence-transformers:/path/to/model
 
 The sets repeat jiegec + oec2003 from ../shared/data, perturbed so that no two copies share
 an embedding: copy k > 0 of an article keeps a random 90% of its paragraphs (seeded by the
@@ -69,9 +70,9 @@ def changed_taxonomy(old: Path, path: Path) -> None:
 
 
 def measure(n: int, records: list[dict[str, Any]], work: Path, workers: int,
-            tag: bool) -> dict[str, Any]:
+            tag: bool, embedder: str) -> dict[str, Any]:
     hybrid = [sys.executable, "-m", "hybrid.cli", "--quiet", "--cache-dir",
-              str(work / f"cache-{n}")]
+              str(work / f"cache-{n}"), "--embedder", embedder]
     train_file, tag_in = work / f"train-{n}.jsonl", work / f"new-{n}.jsonl"
     write_set(train_file, records, n, first_copy=0)
     # copies numbered after the training ones: texts no cache has seen
@@ -106,6 +107,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-tag", dest="tag", action="store_false",
                         help="Only train and retrain (tagging cost per article is flat).")
+    parser.add_argument("--embedder", default="use-multilingual",
+                        help="Embedder spec, as `hybrid --embedder` takes it.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     records = [json.loads(line) for name in SETS
@@ -116,7 +119,7 @@ def main() -> None:
         union_taxonomy(work / "taxonomy.json")
         results = []
         for n in args.sizes:
-            results.append(measure(n, records, work, args.workers, args.tag))
+            results.append(measure(n, records, work, args.workers, args.tag, args.embedder))
             if not args.json:
                 print_rows(results[-1])
     if args.json:

@@ -56,7 +56,7 @@ def test_retrain_moves_labels_and_reuses_the_embedding_cache(retrained, sample_m
     rows = {r["from"]: r for r in report["metrics"]}
     assert rows["前端开发, 移动开发"]["category"] == "客户端开发"
     assert rows["安全最佳实践"]["new_f1"] is None and rows["new"]["category"] == NEW
-    print(f"retrain {report['seconds']}s, first training {report['first_training_seconds']}")
+    print(f"retrain {report['seconds']}s, old model {report['old_training_seconds']}")
 
 
 def test_predict_outputs_only_new_names_and_finds_the_new_category(retrained, cache_dir):
