@@ -29,6 +29,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_mongo import SHARED, timed
 
+from hybrid.embed.base import DEFAULT_EMBEDDER
+
 SETS = ("jiegec", "oec2003")
 
 
@@ -107,7 +109,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-tag", dest="tag", action="store_false",
                         help="Only train and retrain (tagging cost per article is flat).")
-    parser.add_argument("--embedder", default="use-multilingual",
+    parser.add_argument("--embedder", default=DEFAULT_EMBEDDER,
                         help="Embedder spec, as `hybrid --embedder` takes it.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
