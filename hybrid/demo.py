@@ -1,6 +1,7 @@
-"""The MongoDB half of `hybrid demo`: the nightly job end to end on the bundled sample.
+"""`hybrid demo`: train on the bundled sample, tag unseen articles, then run the nightly job
+over them in MongoDB.
 
-It uses $MONGODB_URI (database `hybrid_demo`) when set, else an embedded MongoDB-compatible
+MongoDB is $MONGODB_URI (database `hybrid_demo`) when set, else an embedded MongoDB-compatible
 server, SecantusDB, under a temporary directory. SecantusDB is GPL-2.0, so it is only in the
 `mongo-server` extra (dev, tests, demo), never a dependency of the package itself.
 """
@@ -9,16 +10,37 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from hybrid.article import read_jsonl
-from hybrid.cli import bundled
+from hybrid import data
+from hybrid.batch.nightly import run
 from hybrid.config import Config
-from hybrid.nightly import Selection, run
-from hybrid.store import Store
+from hybrid.ingest.article import parse_article
+from hybrid.ingest.records import load_articles, read_jsonl
+from hybrid.learn.model import HybridModel
+from hybrid.mongo.runs import Selection
+from hybrid.mongo.store import Store
+from hybrid.taxonomy import load_taxonomy
+
+Echo = Callable[[str], None]
+
+
+def run_demo(out: str | Path, config: Config, echo: Echo, say: Echo) -> None:
+    """`echo` gets the results, `say` the progress."""
+    taxonomy = load_taxonomy(data.path("sample_taxonomy.json"))
+    articles = load_articles(data.path("sample_articles.jsonl"), config)
+    say(f"training on {len(articles)} bundled sample articles, {len(taxonomy)} categories")
+    model = HybridModel.train(articles, taxonomy, config, progress=say)
+    model.save(out)
+    for raw in read_jsonl(data.path("sample_unseen.jsonl")):
+        article = parse_article(raw, config)
+        echo(f"\n{article.title}")
+        echo(json.dumps(model.predict([article])[0].output(), ensure_ascii=False))
+    mongo_demo(out, config, echo, say)
 
 
 @contextlib.contextmanager
@@ -31,8 +53,7 @@ def embedded_server() -> Iterator[str]:
         yield server.uri
 
 
-def mongo_demo(model_dir: str | Path, config: Config, echo: Callable[[str], None],
-               say: Callable[[str], None]) -> None:
+def mongo_demo(model_dir: str | Path, config: Config, echo: Echo, say: Echo) -> None:
     """Import the sample (its labelled articles as manual labels), run the job, show results."""
     if not config.mongo_uri and importlib.util.find_spec("secantus") is None:
         say("skipping the MongoDB demo: set MONGODB_URI, or install the embedded server "
@@ -45,12 +66,11 @@ def mongo_demo(model_dir: str | Path, config: Config, echo: Callable[[str], None
         with Store(config) as store:
             say(f"\nMongoDB demo on {store.where}")
             for name, manual in (("sample_articles.jsonl", True), ("sample_unseen.jsonl", False)):
-                store.import_records([r for r in read_jsonl(bundled(name))
+                store.import_records([r for r in read_jsonl(data.path(name))
                                       if isinstance(r, dict)], manual)
             report = run(store, model_dir, Selection(), show=echo)
             echo(report.summary())
-            for doc in store.articles.find({"hybrid.source": {"$ne": "manual"}},
-                                           sort=[("_id", 1)]).limit(3):
+            for doc in store.tagged(3):
                 state = doc.get("hybrid", {})
                 echo(f"\n{doc['_id']} {doc.get('title')}\n  categories {doc.get('categories')} "
                      f"(confidence {state.get('confidence', 0):.2f}), tags {doc.get('tags')}"

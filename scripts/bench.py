@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from hybrid.article import parse_article, read_jsonl
 from hybrid.config import Config, load_config
-from hybrid.metrics import category_metrics, tag_metrics
-from hybrid.model import HybridModel
+from hybrid.evaluation.metrics import category_metrics, tag_metrics
+from hybrid.ingest.article import parse_article
+from hybrid.ingest.clean import clean
+from hybrid.ingest.records import read_jsonl
+from hybrid.learn.model import HybridModel
 from hybrid.taxonomy import load_taxonomy
-from hybrid.text import clean
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -174,7 +175,7 @@ def usual_way(records: list[dict], model: HybridModel, config: Config) -> dict:
 
 def cheap_way(train: list[dict], test: list[dict], model: HybridModel, config: Config) -> dict:
     """jieba.analyse.extract_tags for tags and TF-IDF + LR for categories, timed on `test`."""
-    from hybrid import baselines
+    from hybrid.evaluation import baselines
 
     names = model.taxonomy.names
     label = model.taxonomy.map_labels

@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from hybrid.article import load_articles
 from hybrid.config import load_config
-from hybrid.llm import LLMRefiner, training_examples
-from hybrid.metrics import category_metrics
-from hybrid.model import HybridModel
+from hybrid.evaluation.metrics import category_metrics
+from hybrid.ingest.clean import clean
+from hybrid.ingest.records import load_articles
+from hybrid.learn.model import HybridModel
+from hybrid.llm.refine import LLMRefiner, training_examples
 from hybrid.taxonomy import load_taxonomy
-from hybrid.text import clean
 
 ROOT = Path(__file__).resolve().parents[1]
 

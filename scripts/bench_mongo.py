@@ -69,7 +69,7 @@ def measure(model: Path, data: list[Path], workers: int = 2, batch_size: int = 6
     from secantus import SecantusDBServer
 
     from hybrid.config import Config
-    from hybrid.store import Store
+    from hybrid.mongo.store import Store
 
     hybrid = [sys.executable, "-m", "hybrid.cli", "--quiet"]
     with tempfile.TemporaryDirectory(prefix="bench-mongo-") as tmp:

@@ -29,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_mongo import SHARED, timed
 
-from hybrid.embed.base import DEFAULT_EMBEDDER
+from hybrid.embed import DEFAULT_EMBEDDER
 
 SETS = ("jiegec", "oec2003")
 

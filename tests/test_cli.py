@@ -1,23 +1,20 @@
+"""hybrid.cli: every command has help; global options; errors become exit codes."""
+
+from __future__ import annotations
+
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from hybrid.cli import EXIT_MODEL, EXIT_PARTIAL, EXIT_USAGE, bundled, main
+from hybrid import data
+from hybrid.cli import main
+from hybrid.errors import Exit
 
 COMMANDS = ["train", "predict", "tag-file", "eval", "cv", "demo"]
-
-
-@pytest.fixture
-def run(cache_dir):
-    runner = CliRunner()
-
-    def invoke(*args, input=None):
-        return runner.invoke(main, ["--quiet", "--cache-dir", str(cache_dir), *args], input=input)
-    return invoke
-
 
 def test_console_script_has_help_for_every_command():
     top = subprocess.run([sys.executable, "-m", "hybrid.cli", "--help"], capture_output=True,
@@ -50,61 +47,8 @@ def test_predict_explain(run, sample_model_dir, tmp_path):
 
 def test_predict_bad_article_names_the_field(run, sample_model_dir):
     result = run("predict", "--model", str(sample_model_dir), input='{"id": "b", "content": 7}')
-    assert result.exit_code == EXIT_USAGE
+    assert result.exit_code == Exit.USAGE
     assert "'b'" in result.output and "content" in result.output
-
-
-def test_tag_file_streams_and_survives_bad_records(run, sample_model_dir, tmp_path):
-    infile, outfile = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    good = bundled("sample_unseen.jsonl").read_text(encoding="utf-8").splitlines()
-    bad = ['{"id": "n1", "title": "t", "content": 12}', "{not json",
-           '{"id": "n2", "title": "t", "content": ["a"]}',
-           json.dumps({"id": "big", "title": "大文章", "content": "<p>" + "长" * 5_000_000})]
-    infile.write_text("\n".join(good[:3] + bad + good[3:]) + "\n", encoding="utf-8")
-    result = run("tag-file", str(infile), str(outfile), "--model", str(sample_model_dir),
-                 "--batch-size", "4", "--json")
-    assert result.exit_code == EXIT_PARTIAL, result.output
-    rows = [json.loads(line) for line in outfile.read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == len(good) + len(bad)
-    assert [r["id"] for r in rows[:3]] == ["u001", "u002", "u003"]
-    errors = {r["id"]: r["error"] for r in rows if "error" in r}
-    assert set(errors) == {"n1", "n2", "line 5"} and "content" in errors["n1"]
-    big = next(r for r in rows if r["id"] == "big")
-    assert big["categories"] and "error" not in big
-    assert json.loads(result.stdout)["failed"] == 3
-
-
-def test_tag_file_with_worker_processes(run, sample_model_dir, tmp_path):
-    outfile = tmp_path / "out.jsonl"
-    result = run("tag-file", str(bundled("sample_unseen.jsonl")), str(outfile), "--model",
-                 str(sample_model_dir), "--workers", "2", "--batch-size", "2")
-    assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in outfile.read_text(encoding="utf-8").splitlines()]
-    assert [r["id"] for r in rows] == [f"u00{i}" for i in range(1, 7)]
-
-
-def test_eval_reports_ours_beside_the_baselines(run, sample_model_dir):
-    result = run("eval", "--model", str(sample_model_dir), "--data",
-                 str(bundled("sample_unseen.jsonl")), "--baseline-data",
-                 str(bundled("sample_articles.jsonl")), "--json")
-    assert result.exit_code == 0, result.output
-    methods = json.loads(result.stdout)["methods"]
-    assert set(methods) == {"hybrid", "tfidf_lr", "embedding_lr", "jieba_extract_tags"}
-    ours = methods["hybrid"]
-    assert {"accuracy_top1", "micro_f1", "macro_f1", "samples_f1", "p_at_1", "p_at_3",
-            "per_category"} <= set(ours["categories"])
-    assert {"p_at_5", "r_at_5", "f1_at_5"} <= set(ours["tags"])
-
-
-def test_cv_runs_every_method_in_one_report(run, tmp_path):
-    out = tmp_path / "cv.json"
-    result = run("cv", "--data", str(bundled("sample_articles.jsonl")), "--taxonomy",
-                 str(bundled("sample_taxonomy.json")), "--folds", "2", "--out", str(out))
-    assert result.exit_code == 0, result.output
-    assert "tfidf_lr" in result.stdout and "jieba_extract_tags" in result.stdout
-    report = json.loads(out.read_text(encoding="utf-8"))
-    assert report["articles"] == 104
-    assert report["methods"]["hybrid"]["categories"]["accuracy_top1"] > 0.6
 
 
 def test_wrong_taxonomy_exits_with_model_error(run, sample_model_dir, tmp_path):
@@ -112,13 +56,51 @@ def test_wrong_taxonomy_exits_with_model_error(run, sample_model_dir, tmp_path):
     tax.write_text('["一", "二"]', encoding="utf-8")
     result = run("predict", "--model", str(sample_model_dir), "--taxonomy", str(tax),
                  input='{"id": "x", "title": "t", "content": "c"}')
-    assert result.exit_code == EXIT_MODEL and "Retrain" in result.output
+    assert result.exit_code == Exit.MODEL and "Retrain" in result.output
 
 
 def test_train_writes_a_model_directory(run, tmp_path):
     out = tmp_path / "m"
-    result = run("train", "--data", str(bundled("sample_articles.jsonl")), "--taxonomy",
-                 str(bundled("sample_taxonomy.json")), "--out", str(out), "--json")
+    result = run("train", "--data", str(data.path("sample_articles.jsonl")), "--taxonomy",
+                 str(data.path("sample_taxonomy.json")), "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["training"]["articles"] == 104
     assert (out / "manifest.json").exists() and (out / "neighbours.faiss").exists()
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_global_options_work_before_and_after_the_command_name(where, cache_dir, tmp_path,
+                                                               sample_model_dir):
+    config = tmp_path / "hybrid.toml"
+    config.write_text(f'cache_dir = "{tmp_path / "cache"}"\n', encoding="utf-8")
+    options = ["--quiet", "--verbose", "--config", str(config), "--cache-dir", str(cache_dir),
+               "--embedder", "use-multilingual"]
+    command = ["predict", "--model", str(sample_model_dir)]
+    args = [*options, *command] if where == "before" else [*command, *options]
+    result = CliRunner().invoke(main, args, input='{"id": "g", "title": "Redis 持久化"}')
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)) == {"categories", "tags"}
+    assert not (tmp_path / "cache").exists()  # --cache-dir beat the file
+
+
+def test_global_options_work_on_subcommands_of_groups(tmp_path):
+    result = CliRunner().invoke(main, ["taxonomy", "diff", str(data.path("sample_taxonomy.json")),
+                                       str(data.path("sample_taxonomy_v2.json")), "--quiet",
+                                       "--json"], env={"MONGODB_URI": ""})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["add"] == ["软件测试"]
+
+
+def test_every_exit_code_is_documented_in_the_help_and_the_readme():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    top = CliRunner().invoke(main, ["--help"]).output
+    for code in Exit:
+        assert f"`{code.value}`" in readme, code
+        assert f"{code.value} " in top, code
+
+
+def test_unreadable_input_is_a_usage_error(run, sample_model_dir, tmp_path):
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    result = run("predict", str(folder), "--model", str(sample_model_dir))
+    assert result.exit_code == Exit.USAGE and result.output.startswith("error: ")

@@ -1,16 +1,16 @@
-import json
-import shutil
+"""hybrid.learn.model: training and prediction on the bundled sample."""
 
-import numpy as np
+from __future__ import annotations
+
+from dataclasses import replace
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hybrid.article import Article, parse_article
-from hybrid.classify import CategoryClassifier
-from hybrid.features import Features
-from hybrid.model import HybridModel, ModelError
-from hybrid.taxonomy import parse_taxonomy
+from hybrid.ingest.article import Article, parse_article
+from hybrid.learn.model import HybridModel
+from hybrid.taxonomy import Category, Taxonomy, parse_taxonomy
 
 
 def test_output_is_exactly_categories_and_tags(sample_model):
@@ -61,35 +61,6 @@ def test_explain_adds_scores_neighbours_and_keyword_scores(sample_model):
     assert pred["keyword_scores"] and {"tag", "score"} <= set(pred["keyword_scores"][0])
 
 
-def test_save_and_load_round_trip(sample_model_dir, sample_model, config, sample_articles):
-    manifest = json.loads((sample_model_dir / "manifest.json").read_text())
-    assert manifest["taxonomy_fingerprint"] == sample_model.taxonomy.fingerprint
-    assert manifest["embedder_id"] == "use-multilingual-v3"
-    assert {"numpy", "scikit-learn", "faiss-cpu"} <= set(manifest["versions"])
-    assert 0 < manifest["metrics"]["accuracy_top1"] <= 1 and manifest["created_at"]
-    assert set(manifest["files"]) >= {"classifier.joblib", "tagger.joblib", "neighbours.faiss"}
-    again = HybridModel.load(sample_model_dir, config=config)
-    a = sample_model.predict(sample_articles[:5])
-    b = again.predict(sample_articles[:5])
-    assert [p.output() for p in a] == [p.output() for p in b]
-
-
-def test_loading_verifies_checksums(sample_model_dir, tmp_path, config):
-    broken = tmp_path / "broken"
-    shutil.copytree(sample_model_dir, broken)
-    with (broken / "classifier.joblib").open("ab") as fh:
-        fh.write(b"tampered")
-    with pytest.raises(ModelError, match="checksum"):
-        HybridModel.load(broken, config=config)
-
-
-def test_loading_refuses_a_different_taxonomy(sample_model_dir, config):
-    other = parse_taxonomy(["前端开发", "后端开发"], source="new.json")
-    with pytest.raises(ModelError, match="Retrain") as err:
-        HybridModel.load(sample_model_dir, other, config)
-    assert "new.json" in str(err.value)
-
-
 def test_unknown_training_labels_are_reported_and_never_learned(config, sample_articles):
     tax = parse_taxonomy([{"name": "数据库", "aliases": ["DB"]}, {"name": "人工智能"}])
     pool = [a for a in sample_articles if {"数据库", "人工智能"} & set(a.categories)]
@@ -104,9 +75,8 @@ def test_unknown_training_labels_are_reported_and_never_learned(config, sample_a
 
 def test_articles_without_authorized_categories_still_teach_tags(config, sample_taxonomy,
                                                                  sample_articles):
-    from dataclasses import replace
 
-    from hybrid.llm import training_examples
+    from hybrid.llm.refine import training_examples
 
     tag_only = [replace(a, categories=["区块链"], tags=[*a.tags, "独有标签"])
                 for a in sample_articles[:5]]
@@ -118,61 +88,8 @@ def test_articles_without_authorized_categories_still_teach_tags(config, sample_
     assert examples[:5] == [None] * 5 and all(examples[5:])
 
 
-def _features(rng, n, dim=8):
-    return [Features(embedding=rng.normal(size=dim).astype(np.float32),
-                     words=[f"w{rng.integers(0, 30)}" for _ in range(8)], head_words=["t"],
-                     candidates=[],
-                     title="", lexical="x y z") for _ in range(n)]
-
-
-def test_classifier_handles_multi_label_data():
-    rng = np.random.default_rng(0)
-    X = _features(rng, 60)
-    Y = np.zeros((60, 4), dtype=int)
-    for i, x in enumerate(X):
-        Y[i, 0] = x.embedding[0] > 0
-        Y[i, 1] = x.embedding[1] > 0
-        Y[i, 2] = not (Y[i, 0] or Y[i, 1])
-    clf = CategoryClassifier(["a", "b", "c", "d"], max_categories=3).fit(X, Y)
-    assert not clf.single_label_ and not clf.trained_[3]
-    pred = clf.predict(X)
-    assert pred.shape == (60, 4) and (pred.sum(axis=1) >= 1).all() and (pred.sum(axis=1) <= 3).all()
-    assert (pred.sum(axis=1) == 2).any()
-    assert pred[:, 3].sum() == 0
-
-
-def test_multi_label_training_in_worker_processes():
-    """Past 1 MB joblib hands the workers read-only memory maps; liblinear used to fail on
-    them ("WRITEBACKIFCOPY base is read-only") when sorting the sparse indices in place."""
-    rng = np.random.default_rng(2)
-    alphabet = np.array([chr(0x4E00 + i) for i in range(150)])
-    X = _features(rng, 300)
-    for x in X:
-        x.lexical = "".join(rng.choice(alphabet, 800))
-    Y = np.zeros((300, 3), dtype=int)
-    Y[:, 0] = 1
-    Y[:, 1] = [x.embedding[0] > 0 for x in X]
-    Y[:, 2] = 1 - Y[:, 1]
-    clf = CategoryClassifier(["a", "b", "c"], n_jobs=2).fit(X, Y)
-    assert not clf.single_label_
-    assert clf.predict(X).shape == (300, 3)
-
-
-def test_classifier_uses_softmax_for_single_label_data():
-    rng = np.random.default_rng(1)
-    X = _features(rng, 45)
-    Y = np.eye(3, dtype=int)[[int(x.embedding[0] > 0) + int(x.embedding[1] > 0) for x in X]]
-    clf = CategoryClassifier(["a", "b", "c"], min_categories=1, max_categories=1).fit(X, Y)
-    assert clf.single_label_
-    assert (clf.predict(X).sum(axis=1) == 1).all()
-    proba = clf.predict_proba(X)
-    assert ((proba >= 0) & (proba <= 1)).all()
-
-
 def test_a_new_category_with_only_a_description_is_predicted_zero_shot(config, sample_taxonomy,
                                                                        sample_articles):
-    from hybrid.taxonomy import Category, Taxonomy
-
     new = Category("区块链", "区块链、智能合约、以太坊、比特币、共识算法与去中心化应用开发",
                    keywords=("区块链", "智能合约", "以太坊", "Solidity", "比特币"))
     tax = Taxonomy([*sample_taxonomy.categories, new])
@@ -189,9 +106,9 @@ def test_a_new_category_with_only_a_description_is_predicted_zero_shot(config, s
 
 def test_training_in_worker_processes_gives_the_same_model(monkeypatch, config, sample_taxonomy,
                                                            sample_articles):
-    import hybrid.model
+    import hybrid.learn.model
 
-    monkeypatch.setattr(hybrid.model, "_MIN_PARALLEL_ARTICLES", 10)
+    monkeypatch.setattr(hybrid.learn.model, "_MIN_PARALLEL_ARTICLES", 10)
     articles = sample_articles[:60]
     counters = [HybridModel.embedder_for(config) for _ in range(2)]
     serial = HybridModel.train(articles, sample_taxonomy, config, embedder=counters[0])

@@ -1,118 +1,53 @@
-"""The nightly job (`hybrid run`) against a real wire-protocol server, with real pymongo.
+"""hybrid.batch.nightly (`hybrid run`) against a real wire-protocol server, with real pymongo.
 
 SecantusDB in-process or as a child process, or a real mongod when MONGODB_TEST_URI is set
-(the server-stop test always uses SecantusDB, as it must stop the server).
-"""
+(the server-stop test always uses SecantusDB, as it must stop the server)."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from helpers import (
+    OWNED,
+    STATE_KEYS,
+    assert_tagged,
+    cron,
+    dump,
+    job,
+    records,
+    subprocess_run,
+    wait_for_checkpoint,
+)
+from llm_stub import answer
 from mongo_server import start_server_process, stop_server_process
 
-from hybrid.article import read_jsonl
-from hybrid.cli import EXIT_BUSY, EXIT_DB, EXIT_PARTIAL, bundled, main
-from hybrid.config import Config
-from hybrid.demo import mongo_demo
-from hybrid.model import HybridModel
-from hybrid.nightly import RunReport, Selection, run
-from hybrid.store import Store, content_hash, now
-
-OWNED = ("categories", "tags", "hybrid")
-STATE_KEYS = {"model", "taxonomy_fingerprint", "confidence", "scores", "source", "content_hash",
-              "tagged_at", "flags"}
-
-
-def records(n: int | None = None, salt: str = "", labels: bool = False) -> list[dict[str, Any]]:
-    """Bundled sample articles as documents; `salt` makes their text new to the embedding
-    cache (a slower run), `labels` keeps the authors' categories and tags."""
-    rows = [r for name in ("sample_articles.jsonl", "sample_unseen.jsonl")
-            for r in read_jsonl(bundled(name))]
-    out = []
-    for row in rows[:n]:
-        if not labels:
-            row = {k: v for k, v in row.items() if k not in ("categories", "tags")}
-        out.append({**row, "title": f"{row['title']} {salt}".strip(), "views": 7})
-    return out
-
-
-def dump(store: Store, owned: bool = True) -> dict[Any, dict[str, Any]]:
-    return {d["_id"]: d if owned else {k: v for k, v in d.items() if k not in OWNED}
-            for d in store.articles.find()}
-
-
-def job(config: Config, model_dir: Path, selection: Selection | None = None,
-        **kwargs: Any) -> RunReport:
-    with Store(config) as store:
-        return run(store, model_dir, selection or Selection(), **kwargs)
-
-
-def env(config: Config) -> dict[str, str]:
-    """The settings as a cron job would pass them."""
-    return {"HYBRID_CONFIG": "/nonexistent/hybrid.toml", "HYBRID_CACHE_DIR": config.cache_dir,
-            "HYBRID_MONGO_URI": config.mongo_uri, "HYBRID_MONGO_DB": config.mongo_db,
-            "HYBRID_MONGO_COLLECTION": config.mongo_collection,
-            "HYBRID_BATCH_SIZE": str(config.batch_size),
-            "HYBRID_MONGO_TIMEOUT": str(config.mongo_timeout),
-            "HYBRID_MONGO_RETRY_SECONDS": str(config.mongo_retry_seconds)}
-
-
-def cli(config: Config, *args: str):
-    return CliRunner().invoke(main, ["--quiet", *args], env=env(config))
-
-
-def subprocess_run(config: Config, model_dir: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "hybrid.cli", "--quiet", "run", "--model", str(model_dir), *args],
-        env={**os.environ, **env(config)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
-
-
-def wait_for_checkpoint(store: Store, proc: subprocess.Popen[str], timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        report = store.runs.find_one({"checkpoint": {"$ne": None}})
-        if report:
-            return report
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.02)
-    raise AssertionError("no checkpoint appeared")
-
-
-def assert_tagged(doc: dict[str, Any], config: Config) -> None:
-    state = doc.get("hybrid", {})
-    assert 1 <= len(doc.get("categories", [])) <= 3 and doc["tags"], (doc["_id"], state)
-    assert set(state) >= STATE_KEYS and "error" not in state
-    assert state["source"] == "model" and state["content_hash"] == content_hash(doc, config)
-
-
-@pytest.fixture
-def store(mongo_config: Config):
-    with Store(mongo_config) as store:
-        yield store
+from hybrid import data
+from hybrid.cli import main
+from hybrid.errors import Exit
+from hybrid.learn.artifacts import read_manifest
+from hybrid.mongo.runs import Selection
+from hybrid.mongo.store import Store, now
 
 
 def test_run_tags_new_articles_and_writes_only_the_fields_it_owns(store, mongo_config,
                                                                   sample_model_dir):
     store.import_records(records(20))
     before = dump(store, owned=False)
-    result = cli(mongo_config, "run", "--model", str(sample_model_dir))
+    result = cron(mongo_config, "run", "--model", str(sample_model_dir))
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("run ") and "seen 20, tagged 20, unchanged 0" in result.stdout
     assert dump(store, owned=False) == before
-    taxonomy = set(HybridModel.read_manifest(sample_model_dir)["categories"])
+    taxonomy = set(read_manifest(sample_model_dir)["categories"])
     for doc in dump(store).values():
         assert_tagged(doc, mongo_config)
         assert set(doc["categories"]) <= taxonomy
@@ -169,7 +104,7 @@ def test_manual_and_locked_labels_survive_a_run_with_all(store, mongo_config, sa
     store.articles.update_one({"_id": "s003"}, {"$set": locked})
     assert job(mongo_config, sample_model_dir).counts["tagged"] == 9
     before = dump(store)
-    result = cli(mongo_config, "run", "--model", str(sample_model_dir), "--all")
+    result = cron(mongo_config, "run", "--model", str(sample_model_dir), "--all")
     assert result.exit_code == 0, result.output
     assert "tagged 9" in result.stdout and "skipped-manual 3" in result.stdout
     after = dump(store)
@@ -194,8 +129,8 @@ def test_malformed_documents_are_recorded_and_the_batch_continues(store, mongo_c
         {"id": "bad-state", "title": "Go 并发", "content": "goroutine", "hybrid": "junk"},
     ])
     assert len(store.articles.find_one({"_id": "huge"})["content"].encode()) > 5_000_000
-    result = cli(mongo_config, "run", "--model", str(sample_model_dir))
-    assert result.exit_code == EXIT_PARTIAL, result.output
+    result = cron(mongo_config, "run", "--model", str(sample_model_dir))
+    assert result.exit_code == Exit.PARTIAL, result.output
     assert "failed 4" in result.stdout and "over the limit" in result.stderr
     docs = dump(store)
     for article_id in [r["id"] for r in good] + ["no-content", "huge", "broken"]:
@@ -216,7 +151,7 @@ def test_dry_run_writes_nothing_and_prints_what_would_change(store, mongo_config
                                                              sample_model_dir):
     store.import_records(records(10, labels=True))
     before = dump(store)
-    result = cli(mongo_config, "run", "--model", str(sample_model_dir), "--dry-run")
+    result = cron(mongo_config, "run", "--model", str(sample_model_dir), "--dry-run")
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()[:-1]]
     assert lines and all(set(row) == {"_id", "categories", "tags", "was"} for row in lines)
@@ -258,8 +193,8 @@ def test_killed_run_resumes_exactly_once_and_a_concurrent_run_is_refused(
     proc = subprocess_run(mongo_config, sample_model_dir, "--batch-size", "2")
     try:
         killed = wait_for_checkpoint(store, proc)
-        concurrent = cli(mongo_config, "run", "--model", str(sample_model_dir))
-        assert concurrent.exit_code == EXIT_BUSY, concurrent.output
+        concurrent = cron(mongo_config, "run", "--model", str(sample_model_dir))
+        assert concurrent.exit_code == Exit.BUSY, concurrent.output
         assert "another run is tagging" in concurrent.stderr
     finally:
         proc.kill()
@@ -297,7 +232,7 @@ def test_server_stopping_mid_run_fails_clearly_and_the_next_run_completes(
                 raise
         stop_server_process(server)
         _, stderr = proc.communicate(timeout=120)
-        assert proc.returncode == EXIT_DB, stderr
+        assert proc.returncode == Exit.DB, stderr
         assert f"lost MongoDB at {uri}" in stderr and "checkpoint is kept" in stderr
 
         server, _ = start_server_process(storage, port=int(port))
@@ -322,45 +257,10 @@ def test_password_in_the_uri_never_appears_in_any_output(mongo_config, sample_mo
     secret = "Secr3t-pw"
     config = replace(mongo_config,
                      mongo_uri=mongo_config.mongo_uri.replace("://", f"://hybrid:{secret}@", 1))
-    result = cli(config, "run", "--model", str(sample_model_dir))
-    assert result.exit_code == EXIT_DB
+    result = cron(config, "run", "--model", str(sample_model_dir))
+    assert result.exit_code == Exit.DB
     assert "hybrid:***@" in result.stderr or "MongoDB" in result.stderr
     assert secret not in result.output and secret not in result.stderr
-
-
-def test_train_reads_the_manual_labels_of_the_collection(mongo_config, sample_model_dir,
-                                                         tmp_path, monkeypatch):
-    labelled = records(30, labels=True)
-    data = tmp_path / "labelled.jsonl"
-    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in labelled),
-                    encoding="utf-8")
-    result = cli(mongo_config, "mongo", "import", str(data), "--manual")
-    assert result.exit_code == 0 and "imported 30" in result.stdout
-    with Store(mongo_config) as store:
-        store.import_records(records(34)[30:])  # unlabelled: not for training
-        store.articles.update_one({"_id": "s030"}, {"$set": {"hybrid.source": "model"}})
-        store.articles.update_one({"_id": "s031"}, {"$set": {"hybrid.locked": True,
-                                                             "categories": ["数据库"]}})
-    trained_on = []
-
-    def train(articles, taxonomy, config, **kwargs):  # training itself is tested elsewhere
-        trained_on.extend(articles)
-        return HybridModel.load(sample_model_dir, config=config)
-
-    monkeypatch.setattr(HybridModel, "train", train)
-    result = cli(mongo_config, "train", "--label-source", "manual", "--taxonomy",
-                 str(bundled("sample_taxonomy.json")), "--out", str(tmp_path / "model"))
-    assert result.exit_code == 0, result.output
-    assert sorted(a.id for a in trained_on) == [f"s{i:03d}" for i in range(1, 30)] + ["s031"]
-    assert all(a.categories and a.content for a in trained_on)
-
-
-def test_demo_runs_the_nightly_job_on_an_embedded_server(config, sample_model_dir):
-    lines: list[str] = []
-    mongo_demo(sample_model_dir, replace(config, mongo_uri=None), lines.append, lines.append)
-    text = "\n".join(lines)
-    assert "seen 110, tagged 6" in text and "skipped-manual 104" in text
-    assert text.count("categories [") == 3
 
 
 NIGHTLY_SH = Path(__file__).resolve().parents[1] / "scripts" / "nightly.sh"
@@ -386,8 +286,34 @@ def test_nightly_sh_logs_passes_the_exit_code_through_and_runs_once(tmp_path):
         while log.read_text().count("start") < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         second = subprocess.run([str(NIGHTLY_SH), "m"], env=settings)
-        assert second.returncode == EXIT_BUSY
+        assert second.returncode == Exit.BUSY
         assert "another nightly.sh still holds" in log.read_text()
     finally:
         first.kill()
         first.wait()
+
+
+def test_nightly_run_with_llm_fallback_reports_calls_and_blocks(tmp_path, stub, sample_model_dir,
+                                                                 mongo_config):
+    from pymongo import MongoClient
+
+    model_dir = sample_model_dir
+    s = stub(lambda body, n: answer({"categories": ["黑客攻击", "数据库"], "tags": ["a"]}))
+    where = ["--mongo-uri", mongo_config.mongo_uri, "--db", mongo_config.mongo_db]
+    runner = CliRunner()
+    imported = runner.invoke(main, ["-q", "mongo", "import", str(data.path("sample_unseen.jsonl")),
+                                    *where])
+    assert imported.exit_code == 0, imported.output
+    result = runner.invoke(main, [
+        "-q", "--cache-dir", str(tmp_path), "run", "--model", str(model_dir), *where, "--json",
+        "--llm-mode", "fallback", "--llm-base-url", s.url, "--llm-model", "stub",
+        "--llm-threshold", "1.01"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["llm"]["calls"] == report["counts"]["tagged"] == 6
+    assert report["llm"]["blocked"] == 6
+    with MongoClient(mongo_config.mongo_uri) as client:
+        docs = list(client[mongo_config.mongo_db][mongo_config.mongo_collection].find())
+        runs = list(client[mongo_config.mongo_db]["hybrid_runs"].find())
+    assert all(d["categories"] == ["数据库"] and d["hybrid"]["source"] == "llm" for d in docs)
+    assert runs[-1]["llm"]["blocked"] == 6

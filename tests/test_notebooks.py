@@ -1,6 +1,8 @@
 """CI runs both notebooks top to bottom on the bundled sample, parameters injected after the
 cell tagged `parameters` (as papermill does), and checks they are committed without outputs."""
 
+from __future__ import annotations
+
 import re
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,7 @@ import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
 
-from hybrid.cli import bundled
+from hybrid import data
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -38,7 +40,7 @@ def test_notebooks_are_committed_without_outputs(name):
 
 def test_label_quality_notebook(sample_model_dir, cache_dir, tmp_path):
     outputs = execute("label_quality.ipynb", {
-        "model": str(sample_model_dir), "data": str(bundled("sample_articles.jsonl")),
+        "model": str(sample_model_dir), "data": str(data.path("sample_articles.jsonl")),
         "folds": 2, "cache_dir": str(cache_dir)}, tmp_path)
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 6
     tables = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
@@ -49,9 +51,9 @@ def test_label_quality_notebook(sample_model_dir, cache_dir, tmp_path):
 def test_taxonomy_change_notebook(sample_model_dir, cache_dir, tmp_path):
     outputs = execute("taxonomy_change.ipynb", {
         "model": str(sample_model_dir),
-        "new_taxonomy": str(bundled("sample_taxonomy_v2.json")),
-        "data": str(bundled("sample_articles.jsonl")),
-        "examples": str(bundled("sample_unseen.jsonl")),
+        "new_taxonomy": str(data.path("sample_taxonomy_v2.json")),
+        "data": str(data.path("sample_articles.jsonl")),
+        "examples": str(data.path("sample_unseen.jsonl")),
         "out": str(tmp_path / "v2"), "cache_dir": str(cache_dir)}, tmp_path)
     text = "".join(o.get("text", "") for o in outputs)
     assert "renamed  人工智能 (16 articles) → AI与机器学习" in text

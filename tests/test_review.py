@@ -1,4 +1,4 @@
-"""The review loop: suggestions out to CSV/JSONL, corrections back in as manual labels."""
+"""hybrid.labels.review: review files out, corrections back as manual labels."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import csv
 import json
 
 from click.testing import CliRunner
-from test_nightly import env, records
+from helpers import env, records
 
-from hybrid.cli import EXIT_PARTIAL, bundled, main
-from hybrid.review import COLUMNS
-from hybrid.store import Store
+from hybrid import data
+from hybrid.cli import main
+from hybrid.errors import Exit
+from hybrid.labels.review import COLUMNS
+from hybrid.mongo.store import Store
 
 
 def cli(cache_dir, *args: str, environ: dict | None = None):
@@ -33,7 +35,7 @@ def fill(path, answers: dict[str, tuple[str, str]]) -> None:
 def test_file_round_trip(sample_model_dir, cache_dir, tmp_path):
     review = tmp_path / "review.csv"
     result = cli(cache_dir, "review", "export", "--model", str(sample_model_dir), "--data",
-                 str(bundled("sample_unseen.jsonl")), "--limit", "4", "--out", str(review))
+                 str(data.path("sample_unseen.jsonl")), "--limit", "4", "--out", str(review))
     assert result.exit_code == 0, result.output
     assert review.read_bytes().startswith(b"\xef\xbb\xbf")  # spreadsheets need the BOM
     with review.open(encoding="utf-8-sig", newline="") as fh:
@@ -46,13 +48,13 @@ def test_file_round_trip(sample_model_dir, cache_dir, tmp_path):
                   third: (rows[2]["suggested_categories"], "")})
     fixed = tmp_path / "fixed.jsonl"
     result = cli(cache_dir, "review", "import", str(review), "--model", str(sample_model_dir),
-                 "--data", str(bundled("sample_unseen.jsonl")), "--out", str(fixed))
-    assert result.exit_code == EXIT_PARTIAL and "区块链" in result.output
+                 "--data", str(data.path("sample_unseen.jsonl")), "--out", str(fixed))
+    assert result.exit_code == Exit.PARTIAL and "区块链" in result.output
     out = {r["id"]: r for r in map(json.loads, fixed.read_text(encoding="utf-8").splitlines())}
     assert out[first]["categories"] == ["数据库", "人工智能"]
     assert out[first]["tags"] == ["redis", "持久化"]
     assert out[third]["categories"] == rows[2]["suggested_categories"].split("; ")
-    original = {r["id"]: r for r in map(json.loads, bundled("sample_unseen.jsonl").read_text(
+    original = {r["id"]: r for r in map(json.loads, data.path("sample_unseen.jsonl").read_text(
         encoding="utf-8").splitlines())}
     assert out[second] == original[second] and out[third]["tags"] == original[third]["tags"]
 
@@ -95,7 +97,7 @@ def test_export_with_low_confidence_only_takes_articles_under_the_setting(
     review = tmp_path / "review.jsonl"
     result = CliRunner().invoke(main, [
         "--quiet", "--cache-dir", str(cache_dir), "review", "export", "--low-confidence",
-        "--model", str(sample_model_dir), "--data", str(bundled("sample_unseen.jsonl")),
+        "--model", str(sample_model_dir), "--data", str(data.path("sample_unseen.jsonl")),
         "--out", str(review)], env={"MONGODB_URI": "", "HYBRID_LOW_CONFIDENCE": "0.99"})
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in review.read_text(encoding="utf-8").splitlines()]

@@ -5,7 +5,8 @@ servers that lack it answer 4xx; llama-cpp-python's server answers 500 naming
 `response_format`) is asked again at once with `{"type": "json_object", "schema": ...}`, then
 with no response format and the JSON parsed out of the text. The first format that works is
 kept for the rest of the run. Timeouts, connection errors, 429, 5xx, invalid JSON and refusals
-are retried with exponential backoff; every request first takes its share of the `Budget`.
+are retried with exponential backoff (tenacity); every request first takes its share of the
+`Budget`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 log = logging.getLogger("hybrid.llm")
 
@@ -151,15 +153,17 @@ class LLMClient:
                  budget: Budget | None = None, estimate: int = 0) -> Reply:
         """One validated-JSON answer, or `LLMError` once the retries are spent."""
         started = time.perf_counter()
-        level, attempts, failures = self._level, 0, 0
-        reserve = estimate + self.max_output_tokens
+        level, attempts = self._level, 0
         while True:
-            if budget is not None:
-                budget.reserve(reserve)
-            attempts += 1
-            used = (0, 0)
+            retrying = Retrying(retry=retry_if_exception_type(_Retryable),
+                                stop=stop_after_attempt(self.retries + 1), wait=self._wait,
+                                before_sleep=_log_retry, reraise=True)
             try:
-                data, used = self._attempt(messages, schema, FORMATS[level], estimate)
+                for attempt in retrying:
+                    with attempt:
+                        attempts += 1
+                        data, used = self._budgeted(messages, schema, FORMATS[level], estimate,
+                                                    budget)
             except _Unsupported as exc:
                 if level + 1 >= len(FORMATS):
                     raise LLMError(str(exc)) from exc
@@ -167,22 +171,35 @@ class LLMClient:
                 level += 1
                 continue
             except _Retryable as exc:
-                used = (exc.prompt_tokens, exc.completion_tokens)
-                failures += 1
-                if failures > self.retries:
-                    raise LLMError(f"{exc} (after {attempts} attempts)") from exc
-                delay = self.backoff * 2 ** (failures - 1) * random.uniform(0.8, 1.2)
-                delay = min(max(delay, exc.retry_after or 0.0), _MAX_DELAY)
-                log.info("LLM call failed (%s); retrying in %.1fs", exc, delay)
-                time.sleep(delay)
-                continue
-            finally:
-                if budget is not None:
-                    budget.settle(reserve, *used)
+                raise LLMError(f"{exc} (after {attempts} attempts)") from exc
             with self._lock:
                 self._level = max(self._level, level)
             return Reply(data, used[0], used[1], time.perf_counter() - started, attempts,
                          FORMATS[level])
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Exponential backoff with jitter, never shorter than the server's Retry-After."""
+        delay = self.backoff * 2 ** (state.attempt_number - 1) * random.uniform(0.8, 1.2)
+        exc = state.outcome.exception() if state.outcome else None
+        return min(max(delay, getattr(exc, "retry_after", None) or 0.0), _MAX_DELAY)
+
+    def _budgeted(self, messages: list[dict[str, str]], schema: dict[str, Any], kind: str,
+                  estimate: int, budget: Budget | None
+                  ) -> tuple[dict[str, Any], tuple[int, int]]:
+        """One request within the budget: its worst case reserved first, its usage booked."""
+        reserve = estimate + self.max_output_tokens
+        if budget is not None:
+            budget.reserve(reserve)
+        used = (0, 0)
+        try:
+            data, used = self._attempt(messages, schema, kind, estimate)
+            return data, used
+        except _Retryable as exc:
+            used = (exc.prompt_tokens, exc.completion_tokens)
+            raise
+        finally:
+            if budget is not None:
+                budget.settle(reserve, *used)
 
     def _attempt(self, messages: list[dict[str, str]], schema: dict[str, Any], kind: str,
                  estimate: int) -> tuple[dict[str, Any], tuple[int, int]]:
@@ -214,6 +231,11 @@ class LLMClient:
         if data is None:
             raise _Retryable("the answer is not a JSON object", *used)
         return data, used
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    log.info("LLM call failed (%s); retrying in %.1fs", exc, state.upcoming_sleep)
 
 
 def _http_error(resp: httpx.Response, kind: str) -> LLMError:

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from hybrid.tags import tag_key
+from hybrid.ingest.clean import CleanText
+from hybrid.ingest.keys import label_key
 from hybrid.taxonomy import Taxonomy
-from hybrid.text import CleanText
 
 _WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 MAX_TAG_CHARS = 40
@@ -124,7 +124,7 @@ def validate(data: dict[str, Any], taxonomy: Taxonomy, max_categories: int,
         if not isinstance(tag, str):
             continue
         tag = " ".join(tag.split())
-        key = tag_key(tag)
+        key = label_key(tag)
         if key and len(tag) <= MAX_TAG_CHARS and key not in seen:
             seen.add(key)
             tags.append(tag)

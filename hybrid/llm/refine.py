@@ -10,53 +10,33 @@ the classifier's answer: this never raises for one article, so the batch never f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
-from hybrid.article import Article
 from hybrid.config import Config
 from hybrid.embed.cache import text_key
+from hybrid.errors import UsageError
+from hybrid.ingest.article import Article
+from hybrid.ingest.clean import CleanText, clean
+from hybrid.learn.model import HybridModel
+from hybrid.learn.prediction import Prediction
 from hybrid.llm.cache import LLMCache
 from hybrid.llm.client import Budget, BudgetExhausted, LLMClient, LLMError, LLMFatal, Reply
 from hybrid.llm.prompt import Example, build_messages, estimate_tokens, response_schema, validate
-from hybrid.model import HybridModel, Prediction
+from hybrid.llm.stats import LLMStats
 from hybrid.taxonomy import Taxonomy
-from hybrid.text import CleanText, clean
 
 log = logging.getLogger("hybrid.llm")
 MODES = ("off", "fallback", "review-only")
 Item = tuple[Article, CleanText | None, Prediction]
-
-
-@dataclass
-class LLMStats:
-    """For the run report. `calls` counts HTTP requests, retries and rejected formats included."""
-    mode: str
-    model: str | None
-    selected: int = 0  # articles under the confidence threshold
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0  # estimate from llm_price_*_per_1k
-    answered: int = 0  # articles with a usable LLM answer (fresh or cached)
-    applied: int = 0  # answers that replaced the classifier's (fallback mode)
-    cache_hits: int = 0
-    blocked: int = 0  # unauthorized category names dropped from answers
-    empty: int = 0  # answers without any authorized category: classifier kept
-    errors: int = 0  # articles whose call failed after retries: classifier kept
-    over_budget: int = 0  # articles not sent because the budget was spent
-    unavailable: int = 0  # articles not sent because the server kept failing
-    response_format: str | None = None
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "cost": round(self.cost, 6), "seconds": round(self.seconds, 2)}
 
 
 def _clean(article: Article) -> CleanText:
@@ -66,7 +46,8 @@ def _clean(article: Article) -> CleanText:
         return CleanText("", "", "", "")
 
 
-def content_hash(article: Article) -> str:
+def answer_key(article: Article) -> str:
+    """What the LLM cache keys an answer by: the article's text as parsed."""
     return text_key(json.dumps([article.title, article.description, article.content],
                                ensure_ascii=False))
 
@@ -115,8 +96,10 @@ class LLMRefiner:
         return (self.enabled and prediction.error is None
                 and prediction.confidence < self.config.llm_threshold)
 
-    def refine(self, items: Sequence[Item],
-               content_hashes: Sequence[str] | None = None) -> list[Prediction]:
+    def refine_pairs(self, pairs: Sequence[tuple[Article, Prediction]]) -> list[Prediction]:
+        return self.refine([(article, None, prediction) for article, prediction in pairs])
+
+    def refine(self, items: Sequence[Item]) -> list[Prediction]:
         out = [p for _, _, p in items]
         chosen = [i for i, p in enumerate(out) if self.wants(p)]
         if not chosen:
@@ -126,8 +109,7 @@ class LLMRefiner:
         texts = {i: items[i][1] or _clean(items[i][0]) for i in chosen}
         shots = self._few_shot([texts[i] for i in chosen])
         with ThreadPoolExecutor(max(1, self.config.llm_concurrency)) as pool:
-            futures = {i: pool.submit(self._safe_one, items[i][0], texts[i], out[i],
-                                      content_hashes[i] if content_hashes else None, shot)
+            futures = {i: pool.submit(self._safe_one, items[i][0], texts[i], out[i], shot)
                        for i, shot in zip(chosen, shots, strict=True)}
             for i, future in futures.items():
                 out[i] = future.result()
@@ -147,10 +129,10 @@ class LLMRefiner:
         self.close()
 
     # ---- one article ---------------------------------------------------------------------
-    def _safe_one(self, article: Article, text: CleanText, pred: Prediction, digest: str | None,
+    def _safe_one(self, article: Article, text: CleanText, pred: Prediction,
                   examples: list[Example]) -> Prediction:
         try:
-            return self._one(article, text, pred, digest or content_hash(article), examples)
+            return self._one(article, text, pred, answer_key(article), examples)
         except Exception as exc:  # the LLM must never fail the batch
             log.warning("LLM step failed for article %r: %s", article.id, exc)
             self._count("errors")
@@ -248,3 +230,14 @@ class LLMRefiner:
                   + b.completion_tokens * c.llm_price_out_per_1k) / 1000
         s.response_format = self.client.response_format
         s.seconds += seconds
+
+
+def open_refiner(config: Config, model_dir: str | Path) -> Any:
+    """An `LLMRefiner` (a context manager) when the LLM is on, else a null context."""
+    if config.llm_mode == "off":
+        return contextlib.nullcontext()
+    model = HybridModel.load(model_dir, config=config)  # for few-shot neighbours
+    try:
+        return LLMRefiner(config, model.taxonomy, model)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc

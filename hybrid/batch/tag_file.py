@@ -1,0 +1,74 @@
+"""`hybrid tag-file`: a JSONL file of articles in, one JSON line of labels per article out,
+streamed in batches, in order, whatever any one record holds."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from more_itertools import chunked
+
+from hybrid.batch.predictor import Predictor, refine_batch
+from hybrid.config import Config
+from hybrid.ingest.records import read_jsonl
+from hybrid.learn.prediction import Prediction
+from hybrid.llm.refine import open_refiner
+from hybrid.llm.stats import LLMStats
+
+
+@dataclass
+class TagFileSummary:
+    outfile: str
+    articles: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    llm: LLMStats | None = None
+
+    @property
+    def articles_per_second(self) -> float:
+        return round(self.articles / max(self.seconds, 1e-9), 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"articles": self.articles, "failed": self.failed,
+               "seconds": round(self.seconds, 2), "articles_per_second": self.articles_per_second}
+        return out if self.llm is None else {**out, "llm": self.llm.as_dict()}
+
+    def text(self) -> str:
+        text = (f"tagged {self.articles} articles ({self.failed} failed) in {self.seconds:.1f}s, "
+                f"{self.articles_per_second}/s → {self.outfile}")
+        return text if self.llm is None else f"{text}\n{self.llm.summary()}"
+
+
+def output_row(p: Prediction) -> dict[str, Any]:
+    """{"id", "categories", "tags"}, or {"id", "error"}; with "source" and "llm" when an LLM
+    touched the article."""
+    row = {"id": p.id, "error": p.error} if p.error else {"id": p.id, **p.output()}
+    if p.llm:
+        row.update(source=p.source, llm=p.llm)
+    return row
+
+
+def tag_file(infile: str | Path, outfile: str | Path, model_dir: str | Path, config: Config,
+             workers: int = 1, batch_size: int = 64,
+             progress: Callable[[int], object] = lambda n: None) -> TagFileSummary:
+    summary = TagFileSummary(str(outfile))
+    started = time.perf_counter()
+    with (Predictor(model_dir, config, workers) as predictor,
+          open_refiner(config, model_dir) as refiner,
+          open(outfile, "w", encoding="utf-8") as out):
+        for records, predictions in predictor.map(chunked(read_jsonl(infile), batch_size)):
+            if refiner is not None:
+                predictions = refine_batch(refiner.refine_pairs, records, predictions, config)
+            for p in predictions:
+                out.write(json.dumps(output_row(p), ensure_ascii=False) + "\n")
+                summary.articles += 1
+                summary.failed += bool(p.error)
+            progress(len(predictions))
+        if refiner is not None:
+            summary.llm = refiner.stats
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,1 @@
+"""How good are the labels: metrics, the baselines, cross-validation, label quality, reports."""

@@ -1,0 +1,71 @@
+"""Every quality number the project reports is computed here, for ours and the baselines alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+from hybrid.ingest.keys import label_key
+
+
+def top_k(probabilities: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+
+
+def category_metrics(Y: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray,
+                     names: Sequence[str]) -> dict[str, Any]:
+    """`Y`, `predicted`: (n, k) 0/1; `probabilities`: (n, k) scores used for ranking."""
+    Y = np.asarray(Y, dtype=int)
+    predicted = np.asarray(predicted, dtype=int)
+    best = top_k(probabilities, 3)
+    rows = np.arange(len(Y))
+    top1 = np.zeros_like(Y)
+    top1[rows, best[:, 0]] = 1
+    hits3 = np.take_along_axis(Y, best, axis=1)
+    p, r, f, support = precision_recall_fscore_support(Y, predicted, zero_division=0)
+
+    def macro(guess: np.ndarray) -> float:
+        """Over categories that occur in the gold labels or the guesses, as sklearn does for
+        single-label data; a category absent from both says nothing about the model."""
+        labels = np.flatnonzero(Y.sum(axis=0) + guess.sum(axis=0) > 0)
+        return float(f1_score(Y, guess, labels=labels, average="macro", zero_division=0))
+
+    return {
+        "n": len(Y),
+        "accuracy_top1": float(Y[rows, best[:, 0]].mean()),
+        "macro_f1_top1": macro(top1),
+        "micro_f1": float(f1_score(Y, predicted, average="micro", zero_division=0)),
+        "macro_f1": macro(predicted),
+        "samples_f1": float(f1_score(Y, predicted, average="samples", zero_division=0)),
+        "p_at_1": float(hits3[:, 0].mean()),
+        "p_at_3": float(hits3.sum(axis=1).mean() / 3),
+        "labels_per_article": float(predicted.sum(axis=1).mean()),
+        "per_category": {
+            name: {"precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]),
+                   "support": int(support[j])}
+            for j, name in enumerate(names)
+        },
+    }
+
+
+def tag_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
+                k: int = 5) -> dict[str, float]:
+    """P@k, R@k and F1@k per article (case/width-insensitive), averaged over articles with gold
+    tags. P@k divides by k, so returning fewer than k tags is not rewarded."""
+    ps, rs, fs = [], [], []
+    for g, p in zip(gold, predicted, strict=True):
+        truth = {label_key(t) for t in g if label_key(t)}
+        if not truth:
+            continue
+        guess = list(dict.fromkeys(label_key(t) for t in p))[:k]
+        hits = len(truth.intersection(guess))
+        precision, recall = hits / k, hits / len(truth)
+        ps.append(precision)
+        rs.append(recall)
+        fs.append(2 * precision * recall / (precision + recall) if hits else 0.0)
+    n = max(len(fs), 1)
+    return {"n": len(fs), f"p_at_{k}": sum(ps) / n, f"r_at_{k}": sum(rs) / n,
+            f"f1_at_{k}": sum(fs) / n}

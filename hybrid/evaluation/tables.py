@@ -1,0 +1,40 @@
+"""Plain-text tables for the terminal. tabulate measures Chinese characters as two columns
+(wcwidth), so names line up whatever their script."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tabulate import tabulate
+
+_METHOD_COLUMNS = {"acc@1": ("categories", "accuracy_top1"),
+                   "macroF1@1": ("categories", "macro_f1_top1"),
+                   "microF1": ("categories", "micro_f1"), "macroF1": ("categories", "macro_f1"),
+                   "samplesF1": ("categories", "samples_f1"), "P@1": ("categories", "p_at_1"),
+                   "P@3": ("categories", "p_at_3"), "tagP@5": ("tags", "p_at_5"),
+                   "tagR@5": ("tags", "r_at_5"), "tagF1@5": ("tags", "f1_at_5")}
+
+
+def table(rows: list[list[Any]], headers: list[str]) -> str:
+    return tabulate(rows, headers, floatfmt=".3f", missingval="-")
+
+
+def format_report(report: dict[str, Any], per_category: bool = True) -> str:
+    """One row per method, then ours per category."""
+    methods = report["methods"]
+    rows = [[name, *(m.get(part, {}).get(key) for part, key in _METHOD_COLUMNS.values())]
+            for name, m in methods.items()]
+    text = table(rows, ["method", *_METHOD_COLUMNS])
+    if per_category and "hybrid" in methods:
+        cats = methods["hybrid"]["categories"]["per_category"]
+        text += "\n\n" + table([[name, m["precision"], m["recall"], m["f1"], m["support"]]
+                                for name, m in cats.items()],
+                               ["category (hybrid)", "P", "R", "F1", "support"])
+    return text
+
+
+def format_comparison(rows: list[dict[str, Any]]) -> str:
+    """Old against new, one line per category (out-of-fold scores of each training)."""
+    return table([[r["category"], r["from"], r["old_f1"], r["old_support"], r["new_precision"],
+                   r["new_recall"], r["new_f1"], r["new_support"]] for r in rows],
+                 ["category", "from", "old F1", "n", "new P", "new R", "new F1", "n"])

@@ -1,0 +1,1 @@
+"""From a raw record to clean text: validate the article, strip markup, segment words."""

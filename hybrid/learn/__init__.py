@@ -1,0 +1,1 @@
+"""Features → the category classifier and the tagger → one saved, verified model."""

@@ -1,0 +1,66 @@
+"""Clean text → the features both models read: one embedding, TF-IDF words, tag candidates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hybrid.embed import Embedder
+from hybrid.ingest.clean import CleanText
+from hybrid.ingest.segment import Segmenter
+
+
+@dataclass
+class Features:
+    embedding: np.ndarray
+    words: list[str]
+    head_words: list[str]
+    candidates: list[str]
+    title: str
+    lexical: str
+    phrases: set[str] = field(default_factory=set)  # candidates joined from repeated words
+
+
+def doc_words(doc: Features) -> list[str]:
+    """TF-IDF analyzer; module-level functions so fitted vectorizers pickle."""
+    return doc.words
+
+
+def doc_head_words(doc: Features) -> list[str]:
+    return doc.head_words
+
+
+def doc_text(doc: Features) -> str:
+    return doc.lexical.lower()
+
+
+class Featurizer:
+    def __init__(self, embedder: Embedder, segmenter: Segmenter, embed_budget: int = 600,
+                 tag_prefix_chars: int = 3000,
+                 candidate_segmenter: Segmenter | None = None) -> None:
+        """`candidate_segmenter`: finds the tag candidates instead of `segmenter` (training)."""
+        self.embedder = embedder
+        self.segmenter = segmenter
+        self.embed_budget = embed_budget
+        self.tag_prefix_chars = tag_prefix_chars
+        self.candidate_segmenter = candidate_segmenter
+
+    def transform(self, texts: Sequence[CleanText]) -> list[Features]:
+        embeddings = self.embedder.embed([t.embedding_input(self.embed_budget) for t in texts])
+        out = []
+        for text, embedding in zip(texts, embeddings, strict=True):
+            prose = text.lexical_text()
+            head = f"{text.title}\n{text.description}\n{text.body[:self.tag_prefix_chars]}"
+            candidates, phrases = (self.candidate_segmenter or self.segmenter).candidates(head)
+            out.append(Features(
+                embedding=embedding,
+                words=self.segmenter.words(prose),
+                head_words=self.segmenter.words(f"{text.title}\n{text.description}"),
+                candidates=candidates,
+                title=text.title,
+                lexical=prose,
+                phrases=phrases,
+            ))
+        return out

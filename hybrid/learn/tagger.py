@@ -1,0 +1,291 @@
+"""Keyword tags: candidates from the text, scored with KeyBERT, merged with the tags of the
+nearest labelled articles (FAISS), and ranked by a small model learned from the site's own
+tagging, so tags reuse the site's vocabulary where it fits and new keywords still appear.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.feature_extraction.text import CountVectorizer
+
+from hybrid.embed import Embedder
+from hybrid.ingest.keys import label_key
+from hybrid.learn.features import Features
+
+FEATURE_NAMES = ["keybert_sim", "keybert_mmr", "log_tf", "in_title", "first_pos", "idf",
+                 "in_vocab", "log_tag_count", "prior", "neighbour_vote", "neighbour_share",
+                 "in_text", "is_latin", "n_chars", "is_phrase"]
+
+
+def _identity(tokens: list[str]) -> list[str]:
+    return tokens
+
+
+@dataclass
+class TagScore:
+    tag: str
+    score: float
+    from_text: bool
+    neighbour_vote: float
+
+
+@dataclass
+class _Candidate:
+    key: str
+    surface: str
+    count: int = 0
+    first: int = 0  # position of first occurrence; -1 for a neighbour's tag not in the text
+    phrase: bool = False  # joined from words the text repeats together
+
+
+@dataclass
+class _Pool:
+    doc: Features
+    candidates: list[_Candidate]
+    votes: dict[str, float]
+    shares: dict[str, float]
+
+
+class TagSuggester(BaseEstimator):
+    """`fit(X, tags)` learns the vocabulary, neighbour index and ranker; `suggest(X)` ranks."""
+
+    def __init__(self, n_tags: int = 5, n_neighbours: int = 10, max_candidates: int = 30,
+                 diversity: float = 0.5, aliases: dict[str, str] | None = None,
+                 embedder: Embedder | None = None, max_ranker_articles: int = 2000,
+                 random_state: int = 0) -> None:
+        self.n_tags = n_tags
+        self.max_ranker_articles = max_ranker_articles
+        self.n_neighbours = n_neighbours
+        self.max_candidates = max_candidates
+        self.diversity = diversity
+        self.aliases = aliases
+        self.embedder = embedder
+        self.random_state = random_state
+
+    def __getstate__(self) -> dict:
+        # The embedder (model weights) and the FAISS index are saved by HybridModel.
+        return {**self.__dict__, "embedder": None, "index_": None}
+
+    def canonical(self, tag: str) -> str:
+        key = label_key(tag)
+        return self.alias_map_.get(key, key)
+
+    # ---- fitting -------------------------------------------------------------------------
+    def fit(self, X: Sequence[Features], tags: Sequence[Sequence[str]]) -> TagSuggester:
+        self.alias_map_ = {label_key(k): label_key(v) for k, v in (self.aliases or {}).items()}
+        gold = [list(dict.fromkeys(self.canonical(t) for t in ts if label_key(t))) for ts in tags]
+        surfaces: dict[str, Counter] = defaultdict(Counter)
+        for ts in tags:
+            for t in ts:
+                if label_key(t):
+                    surfaces[self.canonical(t)][t.strip()] += 1
+        alias_display = {label_key(v): v for v in (self.aliases or {}).values()}
+        self.display_ = {k: alias_display.get(k, c.most_common(1)[0][0])
+                         for k, c in surfaces.items()}
+        self.tag_count_ = Counter(k for g in gold for k in g)
+        self.train_tags_ = gold
+        self.n_docs_ = len(X)
+        text_candidates = [self._text_candidates(d) for d in X]
+        self.df_ = Counter(k for cands in text_candidates for k in cands)
+        self.seen_ = Counter()
+        self.hits_ = Counter()
+        for cands, g in zip(text_candidates, gold, strict=True):
+            self.seen_.update(cands.keys())
+            self.hits_.update(k for k in cands if k in g)
+        embeddings = np.vstack([d.embedding for d in X]).astype(np.float32)
+        self.index_ = faiss.IndexFlatIP(embeddings.shape[1])
+        self.index_.add(embeddings)
+        # The ranker learns from a bounded sample of articles: searching every article's
+        # neighbours would make training quadratic in the corpus.
+        sample = np.arange(len(X))
+        if len(X) > self.max_ranker_articles:
+            sample = np.sort(np.random.default_rng(self.random_state).choice(
+                len(X), self.max_ranker_articles, replace=False))
+        sims, ids = self._neighbours(embeddings[sample], exclude=sample)
+        pools = [self._pool(X[i], text_candidates[i], sims[n], ids[n])
+                 for n, i in enumerate(sample)]
+        sample_gold = [gold[i] for i in sample]
+        rows, labels = [], []
+        for start in range(0, len(pools), 256):
+            batch = pools[start:start + 256]
+            tables = self._tables(batch, sample_gold[start:start + 256])
+            for pool, table, g in zip(batch, tables, sample_gold[start:start + 256], strict=True):
+                rows.append(table)
+                labels.extend(int(c.key in g) for c in pool.candidates)
+        labels_arr = np.array(labels)
+        self.ranker_ = None
+        if labels_arr.min(initial=0) != labels_arr.max(initial=0):
+            self.ranker_ = HistGradientBoostingClassifier(
+                max_iter=200, learning_rate=0.1, max_leaf_nodes=15, l2_regularization=1.0,
+                random_state=self.random_state).fit(np.vstack(rows), labels_arr)
+        return self
+
+    def _score(self, table: np.ndarray) -> np.ndarray:
+        """The learned ranker; without tagged training articles, KeyBERT similarity weighted
+        by tf-idf (plain keyword extraction)."""
+        if not len(table):
+            return np.zeros(0)
+        if self.ranker_ is not None:
+            return self.ranker_.predict_proba(table)[:, 1]
+        column = {name: table[:, i] for i, name in enumerate(FEATURE_NAMES)}
+        return column["keybert_sim"] * column["log_tf"] * column["idf"]
+
+    # ---- shared candidate table ----------------------------------------------------------
+    def _text_candidates(self, doc: Features) -> dict[str, _Candidate]:
+        found: dict[str, _Candidate] = {}
+        for pos, token in enumerate(doc.candidates):
+            key = self.canonical(token)
+            cand = found.get(key)
+            if cand is None:
+                cand = found[key] = _Candidate(key, token, 0, pos, token in doc.phrases)
+            cand.count += 1
+        return found
+
+    def _neighbours(self, embeddings: np.ndarray, exclude: np.ndarray | None = None):
+        """`exclude`: each query's own row in the index (training), never its own neighbour."""
+        k = min(self.n_neighbours + int(exclude is not None), self.index_.ntotal)
+        sims, ids = self.index_.search(np.ascontiguousarray(embeddings, dtype=np.float32), k)
+        if exclude is not None:
+            keep = ids != exclude[:, None]
+            sims = np.array([s[m][: k - 1] for s, m in zip(sims, keep, strict=True)])
+            ids = np.array([i[m][: k - 1] for i, m in zip(ids, keep, strict=True)])
+        return sims, ids
+
+    def _pool(self, doc: Features, found: dict[str, _Candidate], sims: np.ndarray,
+              ids: np.ndarray) -> _Pool:
+        """The doc's shortlisted text candidates plus every tag of its neighbours."""
+        votes: dict[str, float] = defaultdict(float)
+        shares: dict[str, int] = defaultdict(int)
+        total = float(np.clip(sims, 0, None).sum()) or 1.0
+        for sim, idx in zip(sims, ids, strict=True):
+            if idx < 0:
+                continue
+            for key in self.train_tags_[idx]:
+                votes[key] += max(float(sim), 0.0) / total
+                shares[key] += 1
+        candidates = self._shortlist(found)
+        listed = {c.key for c in candidates}
+        candidates += [_Candidate(k, self.display_.get(k, k), 0, -1) for k in votes
+                       if k not in listed]
+        return _Pool(doc, candidates, votes, {k: v / max(len(ids), 1) for k, v in shares.items()})
+
+    def _shortlist(self, found: dict[str, _Candidate]) -> list[_Candidate]:
+        """Bound the candidates to embed by a plain tf-idf weight."""
+        def weight(c: _Candidate) -> float:
+            return math.log1p(c.count) * math.log((self.n_docs_ + 1) / (self.df_.get(c.key, 0) + 1))
+        return sorted(found.values(), key=weight, reverse=True)[: self.max_candidates]
+
+    def _tables(self, pools: list[_Pool], gold: list[list[str]] | None = None) -> list[np.ndarray]:
+        """FEATURE_NAMES rows per pool. With `gold` (training), each doc's own contribution is
+        taken out of the corpus statistics: leave-one-out, so training matches prediction."""
+        words = list(dict.fromkeys(c.surface for p in pools for c in p.candidates))
+        if not words:
+            return [np.zeros((0, len(FEATURE_NAMES))) for _ in pools]
+        vectors = self._embed_words(words)
+        row_of = {w: i for i, w in enumerate(words)}
+        picked = self._keybert_mmr(pools, words, vectors)
+        tables = []
+        for n, pool in enumerate(pools):
+            own = set(gold[n]) if gold is not None else set()
+            in_doc = {c.key for c in pool.candidates if c.first >= 0} if gold is not None else set()
+            n_docs = self.n_docs_ - (gold is not None)
+            doc = pool.doc
+            title = label_key(doc.title)
+            n_tokens = max(len(doc.candidates), 1)
+            sims = vectors[[row_of[c.surface] for c in pool.candidates]] @ doc.embedding
+            rows = []
+            for c, sim in zip(pool.candidates, sims, strict=True):
+                mine = c.key in in_doc
+                seen = self.seen_.get(c.key, 0) - mine
+                hits = self.hits_.get(c.key, 0) - (mine and c.key in own)
+                count = self.tag_count_.get(c.key, 0) - (c.key in own)
+                df = self.df_.get(c.key, 0) - mine
+                rows.append([
+                    float(sim),
+                    float(c.surface in picked[n]),
+                    math.log1p(c.count),
+                    float(c.key in title),
+                    c.first / n_tokens if c.first >= 0 else 1.0,
+                    math.log((n_docs + 1) / (df + 1)),
+                    float(count > 0),
+                    math.log1p(count),
+                    (hits + 0.1) / (seen + 1.0),
+                    pool.votes.get(c.key, 0.0),
+                    pool.shares.get(c.key, 0.0),
+                    float(c.first >= 0),
+                    float(c.key.isascii()),
+                    float(len(c.key)),
+                    float(c.phrase),
+                ])
+            tables.append(np.array(rows, dtype=float).reshape(-1, len(FEATURE_NAMES)))
+        return tables
+
+    def _embed_words(self, words: list[str]) -> np.ndarray:
+        if self.embedder is None:
+            raise RuntimeError("TagSuggester needs an embedder: load it through HybridModel")
+        return self.embedder.embed(words)
+
+    def _keybert_mmr(self, pools: list[_Pool], words: list[str],
+                     vectors: np.ndarray) -> list[set[str]]:
+        """KeyBERT's MMR pick per doc, in one batch call with all embeddings passed in."""
+        # imported here, and through the adapter module (which keeps torch out): the parent
+        # of the worker processes never needs KeyBERT
+        from hybrid.embed.keybert_backend import KeyBERT, KeyBERTBackend
+
+        docs = [[c.surface for c in p.candidates] for p in pools]
+        vectorizer = CountVectorizer(analyzer=_identity, vocabulary=words, lowercase=False)
+        found = KeyBERT(model=KeyBERTBackend(self.embedder)).extract_keywords(
+            docs, vectorizer=vectorizer,
+            doc_embeddings=np.vstack([p.doc.embedding for p in pools]),
+            word_embeddings=vectors, use_mmr=True, diversity=self.diversity,
+            top_n=self.n_tags * 2)
+        if len(docs) == 1:
+            found = [found]
+        return [{w for w, _ in kws} for kws in found]
+
+    # ---- prediction ----------------------------------------------------------------------
+    def suggest(self, X: Sequence[Features]) -> list[list[TagScore]]:
+        if not X:
+            return []
+        embeddings = np.vstack([d.embedding for d in X]).astype(np.float32)
+        sims, ids = self._neighbours(embeddings)
+        found = [self._text_candidates(d) for d in X]
+        pools = [self._pool(d, found[i], sims[i], ids[i]) for i, d in enumerate(X)]
+        tables = self._tables(pools)
+        stacked = np.vstack(tables)
+        scores = self._score(stacked)
+        out, start = [], 0
+        for pool, table in zip(pools, tables, strict=True):
+            end = start + len(table)
+            out.append(self._select(pool.candidates, table, scores[start:end]))
+            start = end
+        return out
+
+    def neighbours(self, X: Sequence[Features]) -> tuple[np.ndarray, np.ndarray]:
+        embeddings = np.vstack([d.embedding for d in X]).astype(np.float32)
+        return self._neighbours(embeddings)
+
+    def _select(self, candidates: list[_Candidate], rows: np.ndarray,
+                scores: np.ndarray) -> list[TagScore]:
+        """Best first; a candidate inside (or containing) a chosen Chinese tag is redundant."""
+        vote = FEATURE_NAMES.index("neighbour_vote")
+        chosen: list[TagScore] = []
+        keys: list[str] = []
+        for j in np.argsort(-scores, kind="stable"):
+            c = candidates[j]
+            if any(c.key in k or k in c.key for k in keys if not (k.isascii() and c.key.isascii())):
+                continue
+            keys.append(c.key)
+            display = self.display_.get(c.key, c.surface)
+            chosen.append(TagScore(display, float(scores[j]), c.first >= 0, float(rows[j, vote])))
+            if len(chosen) == self.n_tags:
+                break
+        return chosen

@@ -1,0 +1,41 @@
+"""What the LLM step did in one run: calls, tokens, cost, and what happened to the answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass
+class LLMStats:
+    """For the run report. `calls` counts HTTP requests, retries and rejected formats included."""
+    mode: str
+    model: str | None
+    selected: int = 0  # articles under the confidence threshold
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0  # estimate from llm_price_*_per_1k
+    answered: int = 0  # articles with a usable LLM answer (fresh or cached)
+    applied: int = 0  # answers that replaced the classifier's (fallback mode)
+    cache_hits: int = 0
+    blocked: int = 0  # unauthorized category names dropped from answers
+    empty: int = 0  # answers without any authorized category: classifier kept
+    errors: int = 0  # articles whose call failed after retries: classifier kept
+    over_budget: int = 0  # articles not sent because the budget was spent
+    unavailable: int = 0  # articles not sent because the server kept failing
+    response_format: str | None = None
+    seconds: float = 0.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LLMStats:
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "cost": round(self.cost, 6), "seconds": round(self.seconds, 2)}
+
+    def summary(self) -> str:
+        return (f"LLM ({self.mode}): {self.selected} low-confidence articles, {self.calls} "
+                f"calls, {self.prompt_tokens + self.completion_tokens} tokens, est. cost "
+                f"{self.cost:.4f}, {self.cache_hits} cached, {self.applied} applied, "
+                f"{self.blocked} unauthorized blocked, {self.errors} errors")

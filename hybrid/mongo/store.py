@@ -1,0 +1,314 @@
+"""One collection of articles on one server: the article scan, guarded writes of the fields
+we own, manual labels, import and export, and every other query the commands need.
+
+We own three fields of an article: the categories and tags fields (names configurable) and
+`hybrid`, a sub-document saying how they were made. With `results_collection` set, they
+live in a document of that collection with the article's `_id`, and articles are only read.
+
+Manual labels: an article whose `hybrid.source` is "manual" or whose `hybrid.locked` is true
+is never written, whatever a run selects. Every write is also conditional on the article's
+text still being what the labels were computed from, so an edit made meanwhile is not
+overwritten with labels for the old text (the next run tags the new text).
+
+Any MongoDB error that leaves a `with Store(...)` block becomes a `StoreError` whose message
+never shows the password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import bson
+from more_itertools import chunked
+from pymongo import InsertOne, MongoClient, UpdateOne
+from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.write_concern import WriteConcern
+
+from hybrid.config import Config
+from hybrid.errors import StoreError
+from hybrid.mongo.retry import Streak, policy, transient
+from hybrid.mongo.uri import redact, scrub
+
+STATE = "hybrid"
+RUNS = "hybrid_runs"
+LEASES = "hybrid_leases"
+MANUAL = {"$or": [{f"{STATE}.source": "manual"}, {f"{STATE}.locked": True}]}
+NOT_MANUAL = {f"{STATE}.source": {"$ne": "manual"}, f"{STATE}.locked": {"$ne": True}}
+_DUPLICATE_KEY = 11000
+T = TypeVar("T")
+
+
+def is_manual(state: Any) -> bool:
+    return isinstance(state, dict) and (state.get("source") == "manual"
+                                        or state.get("locked") is True)
+
+
+def content_hash(article: dict[str, Any], config: Config) -> str:
+    """sha256 of the title, description and content fields as read (BSON, so any type works):
+    what `hybrid.content_hash` holds."""
+    fields = {name: article.get(name) for name in text_fields(config)}
+    return hashlib.sha256(bson.encode(fields)).hexdigest()
+
+
+def text_fields(config: Config) -> list[str]:
+    return [config.title_field, config.description_field, config.content_field]
+
+
+def now() -> datetime:
+    """UTC, cut to milliseconds: what BSON stores, so a value read back compares equal."""
+    t = datetime.now(UTC)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+@dataclass
+class Write:
+    """Our fields for one article. `categories`/`tags` None (a failure) leaves the labels."""
+    article: dict[str, Any]  # `_id` and the text fields as read: the guard
+    state: dict[str, Any]  # the `hybrid` sub-document's fields to set
+    categories: list[str] | None = None
+    tags: list[str] | None = None
+
+
+@dataclass
+class WriteOutcome:
+    written: int = 0
+    conflicts: int = 0  # edited, deleted or marked manual since read: left alone
+    errors: dict[int, str] = field(default_factory=dict)  # index in the batch → server message
+
+
+class Store:
+    """One collection of articles (and where their labels go) on one server."""
+
+    def __init__(self, config: Config) -> None:
+        if not config.mongo_uri:
+            raise StoreError("no MongoDB URI: pass --mongo-uri, set MONGODB_URI, or set "
+                             "mongo_uri in the config file")
+        self.config = config
+        self.where = f"{redact(config.mongo_uri)} ({config.mongo_db}.{config.mongo_collection})"
+        ms = int(config.mongo_timeout * 1000)
+        self.client: MongoClient = MongoClient(
+            config.mongo_uri, tz_aware=True, appname="hybrid", serverSelectionTimeoutMS=ms,
+            connectTimeoutMS=ms, socketTimeoutMS=ms)
+        # Journaled writes: what a checkpoint says was written survives a server crash.
+        durable = WriteConcern(**{**self.client.write_concern.document, "j": True})
+        db = self.client[config.mongo_db]
+        self.articles = db[config.mongo_collection]
+        self.labels = db.get_collection(config.results_collection or config.mongo_collection,
+                                        write_concern=durable)
+        self.runs = db.get_collection(RUNS, write_concern=durable)
+        self.leases = db.get_collection(LEASES, write_concern=durable)
+        self.separate = bool(config.results_collection)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> None:
+        self.close()
+        if isinstance(exc, PyMongoError):
+            raise StoreError(self.scrub(f"MongoDB: {type(exc).__name__}: {exc}")[:1000]
+                             ) from exc
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self.config.mongo_uri)
+
+    # ---- retries ---------------------------------------------------------------------------
+    def _policy(self, what: str, budget: float | None = None, stop: Streak | None = None):
+        budget = self.config.mongo_retry_seconds if budget is None else budget
+        return policy(what, budget, self.scrub, stop)
+
+    def _lost(self, what: str, exc: PyMongoError) -> StoreError:
+        message = self.scrub(f"{type(exc).__name__}: {exc}")
+        return StoreError(f"lost MongoDB at {self.where} while {what}: still failing after "
+                          f"{self.config.mongo_retry_seconds:g}s ({message[:300]})")
+
+    def call(self, what: str, fn: Callable[[], T], retry: bool = True) -> T:
+        """`fn()`, retried with backoff on transient errors (lost connection, stepdown)."""
+        try:
+            return self._policy(what, None if retry else 0.0)(fn)
+        except PyMongoError as exc:
+            if transient(exc):
+                raise self._lost(what, exc) from exc
+            raise
+
+    # ---- reading ---------------------------------------------------------------------------
+    def estimated_count(self) -> int:
+        return self.call("counting articles", self.articles.estimated_document_count)
+
+    def scan(self, after: Any = None) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """(article, owned) in `_id` order, after `after`. `article` is `_id` and the text
+        fields as read; `owned` our fields as stored ({} if never tagged). One cursor (paging
+        is slow on some servers); after a lost connection it reopens past the last `_id` read.
+        Assumes every `_id` has the same BSON type, as range queries on `_id` compare in type.
+        """
+        size = self.config.batch_size
+        wanted = text_fields(self.config) + ([] if self.separate else self._owned_fields())
+        projection = dict.fromkeys(wanted, 1)
+        last = after
+        streak = Streak(self.config.mongo_retry_seconds)
+        try:
+            for attempt in self._policy("reading articles", stop=streak):
+                with attempt:
+                    query = {} if last is None else {"_id": {"$gt": last}}
+                    cursor = self.articles.find(query, projection, sort=[("_id", 1)],
+                                                batch_size=size)
+                    for chunk in chunked(cursor, size):
+                        owned = self._owned(chunk)
+                        streak.progress()
+                        for article in chunk:
+                            last = article["_id"]
+                            yield article, owned.get(last, {})
+        except PyMongoError as exc:
+            if transient(exc):
+                raise self._lost("reading articles", exc) from exc
+            raise
+
+    def _owned_fields(self) -> list[str]:
+        return [self.config.categories_field, self.config.tags_field, STATE]
+
+    def _owned(self, chunk: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+        if not self.separate:
+            return {a["_id"]: {k: a.pop(k) for k in self._owned_fields() if k in a}
+                    for a in chunk}
+        found = self.labels.find({"_id": {"$in": [a["_id"] for a in chunk]}})
+        return {doc.pop("_id"): doc for doc in found}
+
+    def manual_records(self) -> list[dict[str, Any]]:
+        """Articles with manual labels, as records (text fields + labels) for training."""
+        labels = [self.config.categories_field, self.config.tags_field]
+        text = text_fields(self.config)
+        if not self.separate:
+            return self.call("reading labelled articles", lambda: list(
+                self.articles.find(MANUAL, dict.fromkeys(text + labels, 1))))
+        owned = {d.pop("_id"): d for d in self.call("reading manual labels", lambda: list(
+            self.labels.find(MANUAL, dict.fromkeys(labels, 1))))}
+        records = []
+        for chunk in chunked(owned, self.config.batch_size):
+            for article in self.call("reading labelled articles", lambda c=chunk: list(
+                    self.articles.find({"_id": {"$in": c}}, dict.fromkeys(text, 1)))):
+                records.append({**article, **owned[article["_id"]]})
+        return records
+
+    def suggestions(self, below: float | None, limit: int | None) -> list[dict[str, Any]]:
+        """Labels the nightly job stored, least sure first, never manual ones; each with the
+        article's title."""
+        query: dict[str, Any] = {**NOT_MANUAL, f"{STATE}.confidence": {"$exists": True}}
+        if below is not None:
+            query[f"{STATE}.confidence"] = {"$lt": below}
+        owned = self.call("reading suggestions", lambda: list(self.labels.find(
+            query, sort=[(f"{STATE}.confidence", 1), ("_id", 1)], limit=limit or 0)))
+        title = self.config.title_field
+        titles = {d["_id"]: d.get(title) or "" for d in self.call(
+            "reading titles", lambda: list(self.articles.find(
+                {"_id": {"$in": [d["_id"] for d in owned]}}, {title: 1})))}
+        return [{**doc, "title": titles.get(doc["_id"], "")} for doc in owned]
+
+    def tagged(self, limit: int) -> list[dict[str, Any]]:
+        """The first articles in `_id` order that are not manual, as stored."""
+        return self.call("reading articles", lambda: list(self.articles.find(
+            {f"{STATE}.source": {"$ne": "manual"}}, sort=[("_id", 1)]).limit(limit)))
+
+    def count_labelled(self, names: Sequence[str]) -> dict[str, int]:
+        """Articles whose categories hold any of `names`, and how many of them are manual."""
+        query = {self.config.categories_field: {"$in": list(names)}}
+        return {"articles": self.call("counting", lambda: self.labels.count_documents(query)),
+                "manual": self.call("counting", lambda: self.labels.count_documents(
+                    {"$and": [query, MANUAL]}))}
+
+    # ---- writing labels ----------------------------------------------------------------------
+    def write(self, writes: list[Write]) -> WriteOutcome:
+        """One unordered bulk write; safe to repeat, so a transient error retries all of it."""
+        if not writes:
+            return WriteOutcome()
+        ops = [UpdateOne(self._guard(w.article), self._update(w), upsert=self.separate)
+               for w in writes]
+        try:
+            result = self.call("writing labels",
+                               lambda: self.labels.bulk_write(ops, ordered=False))
+            done, errors = result.matched_count + result.upserted_count, {}
+        except BulkWriteError as exc:
+            details = exc.details
+            done = details["nMatched"] + details["nUpserted"]
+            # a duplicate key is an upsert refused by the manual guard: a conflict, not an error
+            errors = {e["index"]: e["errmsg"] for e in details["writeErrors"]
+                      if e["code"] != _DUPLICATE_KEY}
+        return WriteOutcome(done, len(writes) - done - len(errors), errors)
+
+    def _guard(self, article: dict[str, Any]) -> dict[str, Any]:
+        guard = {"_id": article["_id"], **NOT_MANUAL}
+        if not self.separate:  # the text must still be what the labels were computed from
+            guard.update({name: article.get(name) for name in text_fields(self.config)})
+        return guard
+
+    def _update(self, w: Write) -> dict[str, Any]:
+        values = {f"{STATE}.{k}": v for k, v in w.state.items()}
+        if w.categories is not None:
+            values[self.config.categories_field] = w.categories
+        if w.tags is not None:
+            values[self.config.tags_field] = w.tags
+        update: dict[str, Any] = {"$set": values}
+        if "error" not in w.state:
+            update["$unset"] = {f"{STATE}.error": ""}
+        return update
+
+    def find_id(self, candidates: Sequence[Any]) -> Any | None:
+        """The `_id` of the article whose `_id` is one of `candidates`, if any."""
+        found = self.call("finding the article", lambda: self.articles.find_one(
+            {"_id": {"$in": list(candidates)}}, {"_id": 1}))
+        return None if found is None else found["_id"]
+
+    def set_manual(self, key: Any, categories: list[str], tags: list[str] | None) -> None:
+        """A person's labels: runs never overwrite them, and training learns from them."""
+        values: dict[str, Any] = {self.config.categories_field: categories,
+                                  f"{STATE}.source": "manual", f"{STATE}.reviewed_at": now()}
+        if tags is not None:
+            values[self.config.tags_field] = tags
+        self.call("writing manual labels", lambda: self.labels.update_one(
+            {"_id": key}, {"$set": values}, upsert=self.separate))
+
+    def relabel_manual(self, names: Sequence[str], move: Callable[[list[str]], list[str]],
+                       dry_run: bool = False) -> int:
+        """Move the manual labels holding any of `names` through `move`. An article left with
+        no label loses its manual mark, so the next run tags it. Returns how many moved."""
+        name = self.config.categories_field
+        docs = self.call("reading manual labels", lambda: list(self.labels.find(
+            {"$and": [{name: {"$in": list(names)}}, MANUAL]}, {name: 1})))
+        ops = []
+        for doc in docs:
+            labels = move(doc[name])
+            update: dict[str, Any] = {"$set": {name: labels}}
+            if not labels:
+                update["$unset"] = {f"{STATE}.source": "", f"{STATE}.content_hash": ""}
+            ops.append(UpdateOne({"_id": doc["_id"], name: doc[name]}, update))
+        if ops and not dry_run:
+            self.call("relabelling manual articles", lambda: self.labels.bulk_write(ops))
+        return len(ops)
+
+    # ---- import and export -------------------------------------------------------------------
+    def import_records(self, records: list[dict[str, Any]], manual: bool = False
+                       ) -> dict[int, str]:
+        """Upsert by `_id` (or the id field) setting the record's fields, so a re-import
+        updates text and leaves our fields alone; `manual` marks the labels as manual.
+        Returns errors by index in `records`."""
+        ops = []
+        for record in records:
+            record = dict(record)
+            key = record.pop("_id", None)
+            key = record.get(self.config.id_field) if key is None else key
+            if manual and record.get(self.config.categories_field):
+                record[STATE] = {**(record.get(STATE) or {}), "source": "manual"}
+            ops.append(InsertOne(record) if key is None else
+                       UpdateOne({"_id": key}, {"$set": record}, upsert=True))
+        if not ops:
+            return {}
+        try:
+            self.call("importing articles", lambda: self.articles.bulk_write(ops, ordered=False))
+        except BulkWriteError as exc:
+            return {e["index"]: e["errmsg"] for e in exc.details["writeErrors"]}
+        return {}

@@ -1,0 +1,139 @@
+"""The authorized category list: loading, validation, fingerprint, label mapping."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hybrid.errors import UsageError
+from hybrid.ingest.keys import label_key
+
+
+class TaxonomyError(UsageError, ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    parent: str | None = None
+
+
+@dataclass
+class Taxonomy:
+    categories: list[Category]
+    source: str = "<memory>"
+    _lookup: dict[str, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        where = f"taxonomy {self.source}"
+        if not self.categories:
+            raise TaxonomyError(f"{where}: no categories")
+        for i, cat in enumerate(self.categories):
+            if not cat.name.strip():
+                raise TaxonomyError(f"{where}: category #{i + 1} has an empty name")
+        dupes = [n for n, c in Counter(label_key(c.name) for c in self.categories).items() if c > 1]
+        if dupes:
+            raise TaxonomyError(f"{where}: duplicate category name(s): {', '.join(dupes)}")
+        self._lookup = {label_key(c.name): c.name for c in self.categories}
+        for cat in self.categories:
+            for alias in cat.aliases:
+                owner = self._lookup.setdefault(label_key(alias), cat.name)
+                if owner != cat.name:
+                    raise TaxonomyError(
+                        f"{where}: alias {alias!r} of {cat.name!r} is already {owner!r}")
+        names = {c.name for c in self.categories}
+        for cat in self.categories:
+            if cat.parent is not None and cat.parent not in names:
+                raise TaxonomyError(f"{where}: parent {cat.parent!r} of {cat.name!r} is unknown")
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.categories]
+
+    def __len__(self) -> int:
+        return len(self.categories)
+
+    def __getitem__(self, name: str) -> Category:
+        return self.categories[self.names.index(name)]
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the set of names a model may output; order and descriptions don't count."""
+        blob = json.dumps(sorted(self.names), ensure_ascii=False).encode("utf-8")
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def resolve(self, label: str) -> str | None:
+        """Canonical name for a name or alias (case/width-insensitive), else None."""
+        return self._lookup.get(label_key(label))
+
+    def map_labels(self, labels: list[str]) -> tuple[list[str], list[str]]:
+        """Return (authorized names, unknown labels); unknown ones must never be learned."""
+        kept: list[str] = []
+        dropped: list[str] = []
+        for label in labels:
+            name = self.resolve(label)
+            if name is None:
+                dropped.append(label)
+            elif name not in kept:
+                kept.append(name)
+        return kept, dropped
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [
+            {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(c).items() if v}
+            for c in self.categories
+        ]
+
+
+def _category(item: Any, where: str) -> Category:
+    if isinstance(item, str):
+        return Category(name=item.strip())
+    if not isinstance(item, dict):
+        raise TaxonomyError(f"{where}: expected a name or an object, got {type(item).__name__}")
+    if "name" not in item or not isinstance(item["name"], str):
+        raise TaxonomyError(f"{where}: missing or non-text 'name'")
+    unknown = set(item) - {"name", "description", "aliases", "keywords", "parent"}
+    if unknown:
+        raise TaxonomyError(f"{where}: unknown key(s) {sorted(unknown)}")
+    for key in ("aliases", "keywords"):
+        value = item.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise TaxonomyError(f"{where}: {key!r} must be a list of strings")
+    return Category(
+        name=item["name"].strip(),
+        description=str(item.get("description") or ""),
+        aliases=tuple(item.get("aliases", [])),
+        keywords=tuple(item.get("keywords", [])),
+        parent=item.get("parent"),
+    )
+
+
+def parse_taxonomy(data: Any, source: str = "<memory>") -> Taxonomy:
+    """Accept a list of names, a list of objects, {name: description}, or {"categories": [...]}."""
+    if isinstance(data, dict) and "categories" in data:
+        data = data["categories"]
+    if isinstance(data, dict):
+        if not all(isinstance(v, str | None) for v in data.values()):
+            raise TaxonomyError(f"taxonomy {source}: a {{name: description}} object needs text")
+        data = [{"name": k, "description": v or ""} for k, v in data.items()]
+    if not isinstance(data, list):
+        raise TaxonomyError(f"taxonomy {source}: expected a list or an object")
+    cats = [_category(item, f"taxonomy {source}, entry #{i + 1}") for i, item in enumerate(data)]
+    return Taxonomy(cats, source=source)
+
+
+def load_taxonomy(path: str | Path) -> Taxonomy:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise TaxonomyError(f"taxonomy {path}: not valid JSON ({exc})") from exc
+    return parse_taxonomy(data, source=str(path))

@@ -1,0 +1,108 @@
+"""Helpers shared by the tests: the dev-data location, sample documents, and ways to run the
+commands as a user (or cron) would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from hybrid import data
+from hybrid.batch.nightly import run
+from hybrid.cli import main
+from hybrid.config import Config
+from hybrid.ingest.records import read_jsonl
+from hybrid.mongo.runs import RunReport, Selection
+from hybrid.mongo.store import Store, content_hash
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+OWNED = ("categories", "tags", "hybrid")
+STATE_KEYS = {"model", "taxonomy_fingerprint", "confidence", "scores", "source", "content_hash",
+              "tagged_at", "flags"}
+
+
+def shared_data(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"{path} is absent (dev datasets live in ../shared/data)")
+    return path
+
+
+def records(n: int | None = None, salt: str = "", labels: bool = False) -> list[dict[str, Any]]:
+    """Bundled sample articles as documents; `salt` makes their text new to the embedding
+    cache (a slower run), `labels` keeps the authors' categories and tags."""
+    rows = [r for name in ("sample_articles.jsonl", "sample_unseen.jsonl")
+            for r in read_jsonl(data.path(name))]
+    out = []
+    for row in rows[:n]:
+        if not labels:
+            row = {k: v for k, v in row.items() if k not in ("categories", "tags")}
+        out.append({**row, "title": f"{row['title']} {salt}".strip(), "views": 7})
+    return out
+
+
+def dump(store: Store, owned: bool = True) -> dict[Any, dict[str, Any]]:
+    return {d["_id"]: d if owned else {k: v for k, v in d.items() if k not in OWNED}
+            for d in store.articles.find()}
+
+
+def job(config: Config, model_dir: Path, selection: Selection | None = None,
+        **kwargs: Any) -> RunReport:
+    with Store(config) as store:
+        return run(store, model_dir, selection or Selection(), **kwargs)
+
+
+def env(config: Config) -> dict[str, str]:
+    """The settings as a cron job would pass them."""
+    return {"HYBRID_CONFIG": "/nonexistent/hybrid.toml", "HYBRID_CACHE_DIR": config.cache_dir,
+            "HYBRID_MONGO_URI": config.mongo_uri, "HYBRID_MONGO_DB": config.mongo_db,
+            "HYBRID_MONGO_COLLECTION": config.mongo_collection,
+            "HYBRID_BATCH_SIZE": str(config.batch_size),
+            "HYBRID_MONGO_TIMEOUT": str(config.mongo_timeout),
+            "HYBRID_MONGO_RETRY_SECONDS": str(config.mongo_retry_seconds)}
+
+
+def cron(config: Config, *args: str):
+    return CliRunner().invoke(main, ["--quiet", *args], env=env(config))
+
+
+def subprocess_run(config: Config, model_dir: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hybrid.cli", "--quiet", "run", "--model", str(model_dir), *args],
+        env={**os.environ, **env(config)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+
+
+def wait_for_checkpoint(store: Store, proc: subprocess.Popen[str], timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        report = store.runs.find_one({"checkpoint": {"$ne": None}})
+        if report:
+            return report
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError("no checkpoint appeared")
+
+
+def assert_tagged(doc: dict[str, Any], config: Config) -> None:
+    state = doc.get("hybrid", {})
+    assert 1 <= len(doc.get("categories", [])) <= 3 and doc["tags"], (doc["_id"], state)
+    assert set(state) >= STATE_KEYS and "error" not in state
+    assert state["source"] == "model" and state["content_hash"] == content_hash(doc, config)
+
+
+def hybrid(*args: str, cache_dir: Path | str | None = None, input: str | None = None,
+           environ: dict[str, str] | None = None):
+    """`hybrid --quiet [--cache-dir DIR] ARGS` in this process, without a MongoDB URI unless
+    `environ` gives one."""
+    where = ["--cache-dir", str(cache_dir)] if cache_dir else []
+    return CliRunner().invoke(main, ["--quiet", *where, *args], input=input,
+                              env=environ or {"MONGODB_URI": ""})

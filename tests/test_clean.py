@@ -1,0 +1,51 @@
+"""hybrid.ingest.clean: Markdown/HTML becomes plain text, code kept apart."""
+
+from __future__ import annotations
+
+from hybrid.ingest.article import parse_article
+from hybrid.ingest.clean import clean
+
+
+def article(**fields):
+    return parse_article({"id": "a1", "title": "标题", **fields})
+
+
+def test_html_and_markdown_become_plain_text():
+    text = clean(article(content=(
+        "# 部署 nginx\n\n<script>alert('x')</script><style>p{}</style><nav>首页 菜单</nav>"
+        "<p>配置 &amp; 优化 &lt;server&gt; 块</p>\n\n- 列表项 `inline`\n")))
+    assert "alert" not in text.body and "p{}" not in text.body and "菜单" not in text.body
+    assert "配置 & 优化 <server> 块" in text.body
+    assert "部署 nginx" in text.body and "inline" in text.body
+
+
+def test_full_width_forms_and_whitespace_are_normalised():
+    text = clean(article(content="ＡＰＩ　网关，支持\t\tＨＴＴＰ２：\n\n\n好"))
+    assert text.body == "API 网关,支持 HTTP2:\n好"
+
+
+def test_code_blocks_are_kept_apart_and_bounded():
+    code = "\n".join(f"print({i})" for i in range(500))
+    text = clean(article(content=f"一段很短的说明。\n\n```python\n{code}\n```\n"))
+    assert "print(1)" in text.code and "print" not in text.body
+    lexical = text.lexical_text()
+    prose = len(lexical) - len(lexical.split("\n", 3)[-1])
+    assert len(lexical) - prose <= 0.2 * prose + 5
+
+
+def test_embedding_input_puts_title_first_and_respects_budget():
+    text = clean(article(description="摘要", content="正文" * 1000))
+    snippet = text.embedding_input(50)
+    assert snippet.startswith("标题 摘要") and len(snippet) <= 50
+
+
+def test_broken_html_is_best_effort():
+    text = clean(article(content="<div><p>未闭合 <b>加粗 <i>斜体</div></span> 结尾 <a href='x'"))
+    assert "未闭合" in text.body and "结尾" in text.body
+
+
+def test_markdown_that_crashes_the_fast_parser_still_renders():
+    # markdown-it-pyrs panics (a BaseException) on this; a batch must not die of it
+    text = clean(parse_article({"id": "m", "title": "t",
+                                "content": "正文 [`]\n```\ncode\n```"}))
+    assert "正文" in text.body

@@ -1,0 +1,56 @@
+"""hybrid.evaluation.crossval: held-out and cross-validated scores beside the baselines."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from helpers import shared_data
+
+from hybrid import data
+from hybrid.evaluation.crossval import evaluate
+from hybrid.ingest.records import load_articles
+from hybrid.learn.model import HybridModel
+from hybrid.taxonomy import load_taxonomy
+
+
+def test_held_out_quality_on_a_real_blog(config):
+    path = shared_data("jiegec.jsonl")
+    taxonomy = load_taxonomy(path.parent / "taxonomies" / "jiegec.json")
+    articles = load_articles(path, config)
+    order = np.random.default_rng(0).permutation(len(articles))
+    cut = int(0.8 * len(articles))
+    train = [articles[i] for i in order[:cut]]
+    test = [articles[i] for i in order[cut:]]
+    model = HybridModel.train(train, taxonomy, config)
+    methods = evaluate(model, test, baseline_train=train)["methods"]
+    ours = methods["hybrid"]
+    assert ours["categories"]["accuracy_top1"] >= 0.6
+    best_baseline = max(methods[m]["categories"]["accuracy_top1"]
+                        for m in ("tfidf_lr", "embedding_lr"))
+    assert ours["categories"]["accuracy_top1"] >= best_baseline - 0.03
+    assert ours["tags"]["f1_at_5"] >= 1.5 * methods["jieba_extract_tags"]["tags"]["f1_at_5"]
+
+
+def test_eval_reports_ours_beside_the_baselines(run, sample_model_dir):
+    result = run("eval", "--model", str(sample_model_dir), "--data",
+                 str(data.path("sample_unseen.jsonl")), "--baseline-data",
+                 str(data.path("sample_articles.jsonl")), "--json")
+    assert result.exit_code == 0, result.output
+    methods = json.loads(result.stdout)["methods"]
+    assert set(methods) == {"hybrid", "tfidf_lr", "embedding_lr", "jieba_extract_tags"}
+    ours = methods["hybrid"]
+    assert {"accuracy_top1", "micro_f1", "macro_f1", "samples_f1", "p_at_1", "p_at_3",
+            "per_category"} <= set(ours["categories"])
+    assert {"p_at_5", "r_at_5", "f1_at_5"} <= set(ours["tags"])
+
+
+def test_cv_runs_every_method_in_one_report(run, tmp_path):
+    out = tmp_path / "cv.json"
+    result = run("cv", "--data", str(data.path("sample_articles.jsonl")), "--taxonomy",
+                 str(data.path("sample_taxonomy.json")), "--folds", "2", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "tfidf_lr" in result.stdout and "jieba_extract_tags" in result.stdout
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["articles"] == 104
+    assert report["methods"]["hybrid"]["categories"]["accuracy_top1"] > 0.6

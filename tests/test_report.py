@@ -1,0 +1,22 @@
+"""hybrid.evaluation.report: the self-contained HTML page."""
+
+from __future__ import annotations
+
+import re
+
+from test_quality import _predictions
+
+from hybrid.evaluation.quality import assess
+
+
+def test_html_report_has_every_table_and_embedded_plot(tmp_path):
+    from hybrid.evaluation.report import HEADINGS, write_report
+
+    html = write_report(assess(_predictions()), tmp_path / "r.html", "测试",
+                        low_confidence=0.5).read_text(encoding="utf-8")
+    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html)
+    assert len(images) == len(HEADINGS) and all(len(i) > 2000 for i in images)
+    assert html.count("<table") == 7
+    for text in ("precision", "数据库", "Likely mislabelled", "a3", "share used once"):
+        assert text in html
+    assert "http" not in html  # self-contained

@@ -1,0 +1,57 @@
+"""hybrid.ingest.segment: words and tag candidates."""
+
+from __future__ import annotations
+
+from hybrid.ingest.segment import Segmenter
+
+
+def test_english_and_version_tokens_stay_whole():
+    words = Segmenter().words("升级到 vue3 和 laravel11，部署在 k8s 上，运行 node.js 与 python3")
+    for token in ("vue3", "laravel11", "k8s", "node.js", "python3"):
+        assert token in words
+
+
+def test_bundled_tech_terms_and_stop_words():
+    seg = Segmenter()
+    words = seg.words("我们可以使用负载均衡和反向代理来进行入侵检测")
+    assert {"负载均衡", "反向代理", "入侵检测"} <= set(words)
+    assert "我们" not in words and "可以" not in words and "进行" not in words
+
+
+def test_user_dictionary_and_stop_words_extend_the_bundled_ones(tmp_path):
+    user_dict = tmp_path / "dict.txt"
+    user_dict.write_text("灰度蓝绿 100 n\n", encoding="utf-8")
+    stop = tmp_path / "stop.txt"
+    stop.write_text("集群\n", encoding="utf-8")
+    seg = Segmenter(str(user_dict), str(stop))
+    cands = seg.candidates("我们用灰度蓝绿发布新的集群版本")[0]
+    assert "灰度蓝绿" in cands and "集群" not in cands
+
+
+def test_candidates_filter_parts_of_speech_and_build_compounds():
+    cands, _ = Segmenter().candidates("我们很快地完成了容器编排以及服务网格的迁移 2024")
+    assert "容器编排" in cands
+    assert "很快" not in cands and "完成" not in cands and "2024" not in cands
+
+
+def test_repeated_phrases_become_candidates():
+    seg = Segmenter()
+    once, _ = seg.candidates("基于强化学习的动态库存调度。")
+    twice, phrases = seg.candidates("基于强化学习的动态库存调度。实验表明动态库存调度的成本下降。")
+    assert "动态库存调度" not in once
+    assert twice.count("动态库存调度") == 2  # counts stay frequencies
+    assert "动态库存调度" in phrases and "成本" not in phrases
+    assert "库存调度" in twice  # the adjacent-noun compound is still there
+
+
+def test_site_vocabulary_keeps_multi_word_tags_whole():
+    assert "权限设置" in Segmenter(vocabulary=["权限设置"]).candidates("关于权限设置的建议")[0]
+
+
+def test_segmenter_pickles_without_its_dictionary():
+    import pickle
+
+    seg = Segmenter(vocabulary=["灰度发布"])
+    seg.words("灰度发布")
+    clone = pickle.loads(pickle.dumps(seg))
+    assert "灰度发布" in clone.words("灰度发布流程")

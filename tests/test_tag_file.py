@@ -1,0 +1,57 @@
+"""hybrid.batch.tag_file (`hybrid tag-file`): streaming, in order, whatever a record holds."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from llm_stub import answer
+
+from hybrid import data
+from hybrid.cli import main
+from hybrid.errors import Exit
+
+
+def test_tag_file_streams_and_survives_bad_records(run, sample_model_dir, tmp_path):
+    infile, outfile = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    good = data.path("sample_unseen.jsonl").read_text(encoding="utf-8").splitlines()
+    bad = ['{"id": "n1", "title": "t", "content": 12}', "{not json",
+           '{"id": "n2", "title": "t", "content": ["a"]}',
+           json.dumps({"id": "big", "title": "大文章", "content": "<p>" + "长" * 5_000_000})]
+    infile.write_text("\n".join(good[:3] + bad + good[3:]) + "\n", encoding="utf-8")
+    result = run("tag-file", str(infile), str(outfile), "--model", str(sample_model_dir),
+                 "--batch-size", "4", "--json")
+    assert result.exit_code == Exit.PARTIAL, result.output
+    rows = [json.loads(line) for line in outfile.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(good) + len(bad)
+    assert [r["id"] for r in rows[:3]] == ["u001", "u002", "u003"]
+    errors = {r["id"]: r["error"] for r in rows if "error" in r}
+    assert set(errors) == {"n1", "n2", "line 5"} and "content" in errors["n1"]
+    big = next(r for r in rows if r["id"] == "big")
+    assert big["categories"] and "error" not in big
+    assert json.loads(result.stdout)["failed"] == 3
+
+
+def test_tag_file_with_worker_processes(run, sample_model_dir, tmp_path):
+    outfile = tmp_path / "out.jsonl"
+    result = run("tag-file", str(data.path("sample_unseen.jsonl")), str(outfile), "--model",
+                 str(sample_model_dir), "--workers", "2", "--batch-size", "2")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in outfile.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == [f"u00{i}" for i in range(1, 7)]
+
+
+def test_tag_file_with_llm_fallback(tmp_path, stub, sample_model_dir):
+    model_dir = sample_model_dir
+    s = stub(lambda body, n: answer({"categories": ["黑客攻击", "数据库"], "tags": ["a"]}))
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(main, [
+        "-q", "--cache-dir", str(tmp_path), "tag-file", str(data.path("sample_unseen.jsonl")),
+        str(out), "--model", str(model_dir), "--json", "--llm-mode", "fallback",
+        "--llm-base-url", s.url, "--llm-model", "stub", "--llm-threshold", "1.01"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert summary["llm"]["applied"] == len(rows) == summary["llm"]["calls"]
+    assert summary["llm"]["blocked"] == len(rows)
+    assert all(r["categories"] == ["数据库"] and r["source"] == "llm" for r in rows)
