@@ -71,6 +71,12 @@ class Config:
         """Read from the environment only, so it never lands in a file or a log."""
         return os.environ.get("HYBRID_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
 
+    @property
+    def model_key(self) -> str | None:
+        """HMAC key for model manifests, from the environment only (never a file or a log):
+        when set, models are signed on save and refused on load without a valid signature."""
+        return os.environ.get("HYBRID_MODEL_KEY") or None
+
     def with_overrides(self, **flags: Any) -> Config:
         """Apply command-line flags; `None` means the flag was not given."""
         given = {k: v for k, v in flags.items() if v is not None}

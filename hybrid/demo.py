@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -20,7 +19,7 @@ from hybrid import data
 from hybrid.batch.nightly import run
 from hybrid.config import Config
 from hybrid.ingest.article import parse_article
-from hybrid.ingest.records import load_articles, read_jsonl
+from hybrid.ingest.records import load_articles, read_jsonl, to_json
 from hybrid.learn.model import HybridModel
 from hybrid.mongo.runs import Selection
 from hybrid.mongo.store import Store
@@ -35,11 +34,11 @@ def run_demo(out: str | Path, config: Config, echo: Echo, say: Echo) -> None:
     articles = load_articles(data.path("sample_articles.jsonl"), config)
     say(f"training on {len(articles)} bundled sample articles, {len(taxonomy)} categories")
     model = HybridModel.train(articles, taxonomy, config, progress=say)
-    model.save(out)
+    model.save(out, config.model_key)
     for raw in read_jsonl(data.path("sample_unseen.jsonl")):
         article = parse_article(raw, config)
         echo(f"\n{article.title}")
-        echo(json.dumps(model.predict([article])[0].output(), ensure_ascii=False))
+        echo(to_json(model.predict([article])[0].output()))
     mongo_demo(out, config, echo, say)
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -17,7 +18,9 @@ from hybrid import data
 from hybrid.batch.nightly import run
 from hybrid.cli import main
 from hybrid.config import Config
+from hybrid.evaluation.quality import Predictions
 from hybrid.ingest.records import read_jsonl
+from hybrid.learn.features import Features
 from hybrid.mongo.runs import RunReport, Selection
 from hybrid.mongo.store import Store, content_hash
 
@@ -106,3 +109,47 @@ def hybrid(*args: str, cache_dir: Path | str | None = None, input: str | None = 
     where = ["--cache-dir", str(cache_dir)] if cache_dir else []
     return CliRunner().invoke(main, ["--quiet", *where, *args], input=input,
                               env=environ or {"MONGODB_URI": ""})
+
+
+ARTICLES = [
+    {"id": "a1", "title": "Redis 持久化", "description": None, "content": "RDB 与 AOF"},
+    {"id": "a2", "title": "Vue 组件", "content": "组合式 API", "categories": ["前端开发"],
+     "tags": ["vue"], "author": "x"},
+]
+
+
+def read(store: Store, article_id: str) -> dict:
+    """What the nightly job reads of an article: `_id` and the text fields."""
+    return store.articles.find_one({"_id": article_id},
+                                   {"title": 1, "description": 1, "content": 1})
+
+
+NAMES = ["数据库", "前端开发", "人工智能"]
+
+
+FLIPPED = (3, 40, 50, 77)
+
+
+def label_predictions(n: int = 90, flipped: tuple[int, ...] = FLIPPED,
+                      seed: int = 0) -> Predictions:
+    """A confident model that is right about every article; the authors got `flipped` wrong."""
+    rng = np.random.default_rng(seed)
+    truth = np.arange(n) % 3
+    proba = np.full((n, 3), 0.03) + rng.uniform(0, 0.05, (n, 3))
+    proba[np.arange(n), truth] = rng.uniform(0.75, 0.99, n)
+    labels = np.eye(3, dtype=int)[truth]
+    for i in flipped:
+        labels[i] = np.roll(labels[i], 1)
+    sets = np.eye(3, dtype=int)[proba.argmax(axis=1)]
+    ids = [f"a{i}" for i in range(n)]
+    tags = [["mysql", "索引"] if t == 0 else ["vue"] for t in truth]
+    author_tags = [["MySQL", f"rare{i}"] for i in range(n)]
+    return Predictions("test", NAMES, ids, [f"title {i}" for i in range(n)], labels, proba,
+                       sets, tags, author_tags)
+
+
+def synthetic_features(rng, n, dim=8):
+    return [Features(embedding=rng.normal(size=dim).astype(np.float32),
+                     words=[f"w{rng.integers(0, 30)}" for _ in range(8)], head_words=["t"],
+                     candidates=[],
+                     title="", lexical="x y z") for _ in range(n)]

@@ -53,3 +53,19 @@ def test_label_fields_are_checked_for_training_but_ignored_when_predicting():
         parse_article(raw)
     article = parse_article(raw, with_labels=False)
     assert article.tags == [] and article.categories == []
+
+
+def test_an_article_error_survives_pickling_as_it_crosses_to_a_worker():
+    import pickle
+
+    error = ArticleError("line 4", "<json>", "Expecting value")
+    again = pickle.loads(pickle.dumps(error))
+    assert (again.article_id, again.field, str(again)) == ("line 4", "<json>", str(error))
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, [1, 2], "x" * 1000, 10**40])
+def test_ids_of_any_type_are_named_briefly(value):
+    from hybrid.ingest.article import MAX_ID_CHARS, article_id_of
+
+    name = article_id_of({"id": value})
+    assert isinstance(name, str) and 0 < len(name) <= MAX_ID_CHARS

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from helpers import synthetic_features
 
 from hybrid.learn.classifier import CategoryClassifier
-from hybrid.learn.features import Features
-
-
-def _features(rng, n, dim=8):
-    return [Features(embedding=rng.normal(size=dim).astype(np.float32),
-                     words=[f"w{rng.integers(0, 30)}" for _ in range(8)], head_words=["t"],
-                     candidates=[],
-                     title="", lexical="x y z") for _ in range(n)]
 
 
 def test_classifier_handles_multi_label_data():
     rng = np.random.default_rng(0)
-    X = _features(rng, 60)
+    X = synthetic_features(rng, 60)
     Y = np.zeros((60, 4), dtype=int)
     for i, x in enumerate(X):
         Y[i, 0] = x.embedding[0] > 0
@@ -36,7 +29,7 @@ def test_multi_label_training_in_worker_processes():
     them ("WRITEBACKIFCOPY base is read-only") when sorting the sparse indices in place."""
     rng = np.random.default_rng(2)
     alphabet = np.array([chr(0x4E00 + i) for i in range(150)])
-    X = _features(rng, 300)
+    X = synthetic_features(rng, 300)
     for x in X:
         x.lexical = "".join(rng.choice(alphabet, 800))
     Y = np.zeros((300, 3), dtype=int)
@@ -50,7 +43,7 @@ def test_multi_label_training_in_worker_processes():
 
 def test_classifier_uses_softmax_for_single_label_data():
     rng = np.random.default_rng(1)
-    X = _features(rng, 45)
+    X = synthetic_features(rng, 45)
     Y = np.eye(3, dtype=int)[[int(x.embedding[0] > 0) + int(x.embedding[1] > 0) for x in X]]
     clf = CategoryClassifier(["a", "b", "c"], min_categories=1, max_categories=1).fit(X, Y)
     assert clf.single_label_

@@ -55,12 +55,12 @@ def test_plain_json_in_fences_when_no_response_format_is_accepted(tmp_path, stub
     def old_server(body, n):
         if "response_format" in body:
             return 400, {"error": {"message": "response_format is not supported"}}
-        return answer('Sure!\n```json\n{"categories": ["Database"], "tags": ["SQL"]}\n```')
+        return answer('Sure!\n```json\n{"categories": ["Database"], "tags": ["Redis"]}\n```')
 
     s = stub(old_server)
     out, _ = run(llm_settings(tmp_path, s.url), items(1))
     assert s.formats() == ["json_schema", "json_object", "plain"]
-    assert out[0].categories == ["数据库"] and out[0].tags == ["SQL"]
+    assert out[0].categories == ["数据库"] and out[0].tags == ["Redis"]
     assert parse_json("no json here") is None and parse_json("[1, 2]") is None
 
 

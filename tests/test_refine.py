@@ -21,6 +21,7 @@ from hybrid import data
 from hybrid.config import Config
 from hybrid.ingest.article import Article
 from hybrid.ingest.records import load_articles
+from hybrid.learn.prediction import Prediction
 from hybrid.llm.refine import LLMRefiner, training_examples
 
 
@@ -75,10 +76,34 @@ def test_dead_server_stops_being_called_after_repeated_failures(tmp_path):
 def test_unauthorized_categories_are_dropped_and_counted_aliases_mapped(tmp_path, stub):
     s = stub(lambda body, n: answer({"categories": ["黑客攻击", "Frontend", "安全", "前端开发"],
                                      "tags": ["  XSS ", "xss", "x" * 80, 3, "漏洞"]}))
-    out, refiner = run(llm_settings(tmp_path, s.url), items(1))
+    article = Article("x1", "前端的 XSS 漏洞", "", "反射型与存储型 XSS，以及 CSP 的防护。")
+    pred = Prediction("x1", categories=["前端开发"], tags=["vue"], confidence=0.2,
+                      scores={"前端开发": 0.2})
+    out, refiner = run(llm_settings(tmp_path, s.url), [(article, None, pred)])
     assert out[0].categories == ["前端开发", "安全最佳实践"]
     assert out[0].tags == ["XSS", "漏洞"]
     assert out[0].llm["blocked"] == ["黑客攻击"] and refiner.stats.blocked == 1
+
+
+HOSTILE_TAGS = ["<script>alert(1)</script>", "pwned", "黑客攻击", "a\u202eb", "tab\there",
+                "&lt;b&gt;", "javascript://x", "x" * 41, "\"quoted\"", "Redis"]
+
+
+def test_llm_tags_are_plain_text_the_article_or_the_site_supports(tmp_path, stub, sample_model):
+    """A site renders tags into HTML: markup, control characters and words the LLM made up
+    (neither in the article nor in the site's vocabulary) never reach the output."""
+    s = stub(lambda body, n: answer({"categories": ["数据库"],
+                                     "tags": [*HOSTILE_TAGS, "缓存穿透", "mysql"]}))
+    article = Article("h1", "Redis 缓存穿透", "", "用布隆过滤器挡住不存在的 key。")
+    pred = Prediction("h1", categories=["前端开发"], tags=["vue"], confidence=0.2,
+                      scores={"前端开发": 0.2})
+    config = llm_settings(tmp_path, s.url)
+    with LLMRefiner(config, sample_model.taxonomy, sample_model) as refiner:
+        out = refiner.refine([(article, None, pred)])[0]
+    assert "mysql" in {t.lower() for t in sample_model.tagger.display_.values()}
+    # in the text: Redis, 缓存穿透; in the site's vocabulary (its spelling): MySQL
+    assert out.tags == ["Redis", "缓存穿透", "MySQL"], out.tags
+    assert refiner.stats.tags_dropped == len(HOSTILE_TAGS) - 1
 
 
 @pytest.mark.parametrize("reply", [{"categories": ["黑客攻击"], "tags": ["hack"]},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from test_quality import _predictions
+from helpers import label_predictions
 
 from hybrid.evaluation.quality import assess
 
@@ -12,7 +12,7 @@ from hybrid.evaluation.quality import assess
 def test_html_report_has_every_table_and_embedded_plot(tmp_path):
     from hybrid.evaluation.report import HEADINGS, write_report
 
-    html = write_report(assess(_predictions()), tmp_path / "r.html", "测试",
+    html = write_report(assess(label_predictions()), tmp_path / "r.html", "测试",
                         low_confidence=0.5).read_text(encoding="utf-8")
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html)
     assert len(images) == len(HEADINGS) and all(len(i) > 2000 for i in images)

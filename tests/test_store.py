@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from helpers import ARTICLES, read
+
 from hybrid.config import Config
 from hybrid.mongo.store import Store, Write, content_hash
-
-ARTICLES = [
-    {"id": "a1", "title": "Redis 持久化", "description": None, "content": "RDB 与 AOF"},
-    {"id": "a2", "title": "Vue 组件", "content": "组合式 API", "categories": ["前端开发"],
-     "tags": ["vue"], "author": "x"},
-]
-
-
-def read(store: Store, article_id: str) -> dict:
-    """What the nightly job reads of an article: `_id` and the text fields."""
-    return store.articles.find_one({"_id": article_id},
-                                   {"title": 1, "description": 1, "content": 1})
 
 
 def test_content_hash_covers_exactly_the_configured_text_fields():

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 
+import psutil
 from click.testing import CliRunner
+from helpers import records
 from llm_stub import answer
 
 from hybrid import data
@@ -55,3 +60,48 @@ def test_tag_file_with_llm_fallback(tmp_path, stub, sample_model_dir):
     assert summary["llm"]["applied"] == len(rows) == summary["llm"]["calls"]
     assert summary["llm"]["blocked"] == len(rows)
     assert all(r["categories"] == ["数据库"] and r["source"] == "llm" for r in rows)
+
+
+def test_a_broken_line_with_two_workers_is_one_error_line(run, sample_model_dir, tmp_path):
+    """A record that did not parse crosses to a worker as an error: it must pickle."""
+    infile, outfile = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    good = data.path("sample_unseen.jsonl").read_text(encoding="utf-8").splitlines()
+    infile.write_text("\n".join([*good[:3], "{not json", *good[3:]]) + "\n", encoding="utf-8")
+    result = run("tag-file", str(infile), str(outfile), "--model", str(sample_model_dir),
+                 "--workers", "2", "--batch-size", "2")
+    assert result.exit_code == Exit.PARTIAL, result.output
+    rows = [json.loads(line) for line in outfile.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["u001", "u002", "u003", "line 4", "u004", "u005", "u006"]
+    assert "error" in rows[3] and all("categories" in r for i, r in enumerate(rows) if i != 3)
+
+
+def test_a_worker_killed_mid_file_loses_no_article(sample_model_dir, cache_dir, tmp_path):
+    """The pool breaks; a new one takes the batches in flight, and the batch that was being
+    awaited is redone article by article: every line comes out, tagged, in order."""
+    infile, outfile = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    lines = [json.dumps({**r, "id": f"{r['id']}-{k}", "title": f"{r['title']} {k}"},
+                        ensure_ascii=False)
+             for k in range(6) for r in records(110)]
+    infile.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hybrid.cli", "--quiet", "--cache-dir", str(tmp_path / "cache"),
+         "tag-file", str(infile), str(outfile), "--model", str(sample_model_dir), "--workers",
+         "2", "--batch-size", "8", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not outfile.exists() or outfile.stat().st_size == 0:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        workers = [p for p in psutil.Process(proc.pid).children()
+                   if "spawn_main" in " ".join(p.cmdline())]
+        workers[0].kill()
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "event=worker_died" in stderr
+    rows = [json.loads(line) for line in outfile.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == [json.loads(line)["id"] for line in lines]
+    assert all("categories" in r for r in rows)
+    assert json.loads(stdout.splitlines()[-1])["failed"] == 0

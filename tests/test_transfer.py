@@ -6,7 +6,7 @@ import io
 import json
 
 from bson import ObjectId
-from test_store import ARTICLES
+from helpers import ARTICLES
 
 from hybrid.mongo.store import Store
 from hybrid.mongo.transfer import export, from_extended_json

@@ -11,7 +11,6 @@ checkpoint, so nothing is lost and nothing is tagged twice for the same text.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections import deque
@@ -21,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from hybrid.batch.predictor import Predictor, Refine, keep_model_answers, refine_batch
+from hybrid.ingest.records import to_json
 from hybrid.learn.artifacts import read_manifest
 from hybrid.learn.prediction import Prediction
 from hybrid.llm.refine import open_refiner
 from hybrid.llm.stats import LLMStats
 from hybrid.mongo.lease import Lease
 from hybrid.mongo.runs import RunLog, RunReport, Selection
-from hybrid.mongo.store import Store, Write, content_hash, now
+from hybrid.mongo.store import Store, Write, content_hash, lock_problem, now
 from hybrid.taxonomy.change import Migration
 
 log = logging.getLogger("hybrid.batch")
@@ -79,6 +79,7 @@ def _run(store: Store, model_dir: str | Path, selection: Selection, workers: int
         previous = runs.last()
         if previous is not None and selection.resumes(previous):
             report.resumed_from = previous["_id"]
+            report.resumes = [*previous.get("resumes", []), previous["_id"]]
             report.checkpoint = previous.get("checkpoint")
             report.selection = replace(selection,
                                        retag_before=previous["selection"]["retag_before"])
@@ -99,9 +100,9 @@ def _run(store: Store, model_dir: str | Path, selection: Selection, workers: int
         report.finished_at = now()
         report.tick()
         with contextlib.suppress(Exception):  # best effort: the server may be the problem
-            runs.save(report, retry=False)
+            runs.save(report, best_effort=True)
         with contextlib.suppress(Exception):
-            lease.release(retry=False)
+            lease.release(best_effort=True)
         raise
     log.info("event=run_finished run=%s %s", report.id,
              " ".join(f"{k}={v}" for k, v in report.counts.items()))
@@ -154,13 +155,18 @@ class _Job:
                 report.counts["seen"] += 1
                 self.progress(1)
                 state = owned.get("hybrid")
+                state = state if isinstance(state, dict) else {}
                 text_hash = content_hash(article, self.config)
-                verdict = report.selection.wants(state if isinstance(state, dict) else {},
-                                                 text_hash, owned.get(self.config.categories_field))
-                if verdict == "manual":
+                verdict = report.selection.wants(state, text_hash,
+                                                 owned.get(self.config.categories_field))
+                problem = lock_problem(state)
+                if problem:
+                    report.fail(article["_id"], problem)
+                elif verdict == "manual":
                     report.counts["skipped_manual"] += 1
                 elif verdict == "unchanged":
-                    report.counts["unchanged"] += 1
+                    resumed = state.get("run") in report.resumes
+                    report.counts["resumed" if resumed else "unchanged"] += 1
                 else:
                     batch.append(_Item(article, text_hash, owned))
                     queued += 1
@@ -185,7 +191,8 @@ class _Job:
         labels: list[tuple[_Item, Write]] = []
         failures: list[tuple[_Item, Write]] = []
         for item, p in zip(items, predictions, strict=True):
-            state = {"model": report.model, "taxonomy_fingerprint": report.taxonomy_fingerprint,
+            state = {"model": report.model, "run": report.id,
+                     "taxonomy_fingerprint": report.taxonomy_fingerprint,
                      "source": p.source, "content_hash": item.text_hash,
                      "tagged_at": tagged_at, "flags": p.flags}
             if p.llm:
@@ -224,7 +231,7 @@ class _Job:
             else:
                 row.update({cat: w.categories, tag: w.tags,
                             "was": {cat: item.owned.get(cat), tag: item.owned.get(tag)}})
-            self.show(json.dumps(row, ensure_ascii=False, default=str))
+            self.show(to_json(row))
 
     def _checkpoint(self, last_id: Any) -> None:
         """Everything up to `last_id` is done: record it, and keep the lease."""

@@ -6,20 +6,26 @@ Shared by `tag-file` and the nightly job. One bad record becomes a `Prediction` 
 
 from __future__ import annotations
 
+import logging
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from hybrid.batch.processes import one_thread_per_process
+from hybrid.batch.processes import die_with_parent, one_thread_per_process
 from hybrid.config import Config
-from hybrid.ingest.article import Article, ArticleError, parse_article
+from hybrid.errors import HybridError
+from hybrid.ingest.article import Article, ArticleError, article_id_of, parse_article
+from hybrid.learn import artifacts
 from hybrid.learn.model import HybridModel
 from hybrid.learn.prediction import Prediction
 
 Record = dict[str, Any] | ArticleError
+log = logging.getLogger("hybrid.batch")
 
 
 def predict_records(model: HybridModel, records: list[Record], config: Config) -> list[Prediction]:
@@ -27,12 +33,14 @@ def predict_records(model: HybridModel, records: list[Record], config: Config) -
     articles, slots = [], []
     for i, raw in enumerate(records):
         try:
-            if isinstance(raw, ArticleError):
-                raise raw
             articles.append(parse_article(raw, config, with_labels=False))
             slots.append(i)
         except ArticleError as exc:
             out[i] = Prediction(exc.article_id, error=str(exc))
+        except Exception as exc:  # whatever a record holds, it is one error line
+            article_id = article_id_of(raw, config.id_field)
+            out[i] = Prediction(article_id, error=f"article {article_id!r}: "
+                                                  f"{type(exc).__name__}: {str(exc)[:200]}")
     try:
         predictions = model.predict(articles)
     except Exception:  # isolate the article that broke the batch
@@ -51,10 +59,12 @@ def _predict_one(model: HybridModel, article: Article) -> Prediction:
 
 
 _worker: tuple[HybridModel, Config] | None = None
+MAX_POOL_RESTARTS = 20  # worker processes that die this often are not one bad article
 
 
-def _init_worker(model_dir: str, config: Config) -> None:
+def _init_worker(model_dir: str, config: Config, parent: int) -> None:
     global _worker
+    die_with_parent(parent)
     one_thread_per_process()
     _worker = (HybridModel.load(model_dir, config=config), config)
 
@@ -65,7 +75,13 @@ def _work(records: list[Record]) -> list[Prediction]:
 
 
 class Predictor:
-    """Loads the model once (per worker) and maps record batches to predictions, in order."""
+    """Loads the model once (per worker) and maps record batches to predictions, in order.
+
+    The model is verified here, before any worker starts, so a corrupt one is one clear
+    error. A worker that dies (a crash, the OOM killer) breaks the pool: a new pool takes
+    the batches in flight, and the batch that was awaited is redone one article at a time,
+    so only an article that kills its worker again is lost, as an error line.
+    """
 
     def __init__(self, model_dir: str | Path, config: Config, workers: int = 1) -> None:
         self.model_dir = str(model_dir)
@@ -73,13 +89,18 @@ class Predictor:
         self.workers = max(1, workers)
         self._model: HybridModel | None = None
         self._pool: ProcessPoolExecutor | None = None
+        self.restarts = 0
         if self.workers == 1:
             self._model = HybridModel.load(self.model_dir, config=config)
         else:
-            # spawn: workers start clean instead of inheriting the parent's threads and sockets
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                             initializer=_init_worker,
-                                             initargs=(self.model_dir, config))
+            artifacts.verify(self.model_dir, key=config.model_key)
+            self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn: workers start clean instead of inheriting the parent's threads and sockets
+        return ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                   initializer=_init_worker,
+                                   initargs=(self.model_dir, self.config, os.getpid()))
 
     def map(self, record_batches: Iterable[list[Record]]
             ) -> Iterator[tuple[list[Record], list[Prediction]]]:
@@ -91,11 +112,42 @@ class Predictor:
         for batch in record_batches:
             pending.append((batch, self._pool.submit(_work, batch)))
             if len(pending) >= 2 * self.workers:
-                done, future = pending.popleft()
-                yield done, future.result()
+                yield self._result(*pending.popleft(), pending)
         while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
+            yield self._result(*pending.popleft(), pending)
+
+    def _result(self, batch: list[Record], future: Future,
+                pending: deque[tuple[list[Record], Future]]
+                ) -> tuple[list[Record], list[Prediction]]:
+        try:
+            return batch, future.result()
+        except BrokenProcessPool:
+            self._restart(pending)
+            return batch, [self._alone(record, pending) for record in batch]
+
+    def _alone(self, record: Record, pending: deque[tuple[list[Record], Future]]
+               ) -> Prediction:
+        """One record in a fresh pool; an error line if it kills its worker again."""
+        try:
+            return self._pool.submit(_work, [record]).result()[0]
+        except BrokenProcessPool:
+            self._restart(pending)
+            article_id = (record.article_id if isinstance(record, ArticleError)
+                          else article_id_of(record, self.config.id_field))
+            return Prediction(article_id, error=f"article {article_id!r}: the worker process "
+                                                "died while tagging it")
+
+    def _restart(self, pending: deque[tuple[list[Record], Future]]) -> None:
+        """A new pool, and every batch in flight submitted to it again."""
+        self.restarts += 1
+        log.warning("event=worker_died restarts=%d in_flight=%d", self.restarts, len(pending))
+        if self.restarts > MAX_POOL_RESTARTS:
+            raise HybridError(f"worker processes died {self.restarts} times; stopping (is the "
+                              "machine out of memory?)")
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+        for i, (batch, _) in enumerate(pending):
+            pending[i] = (batch, self._pool.submit(_work, batch))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -106,7 +158,6 @@ class Predictor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
 
 
 Refine = Callable[[list[tuple[Article, Prediction]]], list[Prediction]]

@@ -1,8 +1,19 @@
-"""Settings every process of a batch job needs."""
+"""What every worker process of a batch job needs: one BLAS thread, and to die with its
+parent (a SIGKILLed `hybrid run` must not leave workers holding the model in memory)."""
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+
 from threadpoolctl import threadpool_limits
+
+_PR_SET_PDEATHSIG = 1
+_WATCH_SECONDS = 1.0
 
 
 def one_thread_per_process() -> None:
@@ -10,3 +21,19 @@ def one_thread_per_process() -> None:
     the cores: KeyBERT's small matrix products and the tag ranker ran several times slower
     with their default thread pools on a 2-core machine."""
     threadpool_limits(limits=1)
+
+
+def die_with_parent(parent: int) -> None:
+    """Exit when process `parent` does. On Linux the kernel sends SIGKILL (PR_SET_PDEATHSIG);
+    everywhere a watcher thread also notices the parent is gone within a second."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before we could ask
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()

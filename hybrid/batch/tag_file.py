@@ -3,7 +3,6 @@ streamed in batches, in order, whatever any one record holds."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from more_itertools import chunked
 
 from hybrid.batch.predictor import Predictor, refine_batch
 from hybrid.config import Config
-from hybrid.ingest.records import read_jsonl
+from hybrid.ingest.records import read_jsonl, to_json
 from hybrid.learn.prediction import Prediction
 from hybrid.llm.refine import open_refiner
 from hybrid.llm.stats import LLMStats
@@ -64,7 +63,7 @@ def tag_file(infile: str | Path, outfile: str | Path, model_dir: str | Path, con
             if refiner is not None:
                 predictions = refine_batch(refiner.refine_pairs, records, predictions, config)
             for p in predictions:
-                out.write(json.dumps(output_row(p), ensure_ascii=False) + "\n")
+                out.write(to_json(output_row(p)) + "\n")
                 summary.articles += 1
                 summary.failed += bool(p.error)
             progress(len(predictions))

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from hybrid.batch.processes import one_thread_per_process
 from hybrid.config import Config, load_config
 from hybrid.errors import UsageError
+from hybrid.ingest.records import to_json
 
 _GLOBALS = "hybrid.globals"
 
@@ -79,6 +80,10 @@ class HybridContext:
                             format="%(asctime)s %(levelname)s %(name)s %(message)s")
         if self.quiet:  # cron: structured log lines replace the progress bars
             logging.getLogger("hybrid").setLevel(logging.INFO)
+        if not self._globals.get("verbose"):
+            # pymongo's background thread logs a traceback when it cannot kill a cursor on a
+            # server that is gone; our own error line already says so
+            logging.getLogger("pymongo.client").setLevel(logging.CRITICAL)
         one_thread_per_process()
 
     def progress(self, iterable: Iterable | None = None, **kwargs: Any) -> tqdm:
@@ -102,8 +107,7 @@ class HybridContext:
 def emit(data: Any, as_json: bool, text: str | None = None) -> None:
     """JSON with --json (or when there is no text form), else the text."""
     if as_json or text is None:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=None if as_json else 1,
-                              default=str))
+        click.echo(to_json(data, indent=None if as_json else 1))
     else:
         click.echo(text)
 

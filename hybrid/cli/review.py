@@ -64,7 +64,7 @@ def review_import(obj: HybridContext, infile: str, model_dir: str | None, taxono
         raise UsageError("give --model or --taxonomy to check the categories against")
     if (data is None) != (out is None):
         raise UsageError("--data and --out go together")
-    tax = load_taxonomy(taxonomy) if taxonomy else stored_taxonomy(model_dir)
+    tax = load_taxonomy(taxonomy) if taxonomy else stored_taxonomy(model_dir, obj.config.model_key)
     read, errors, where = rv.import_corrections(infile, tax, obj.settings(**settings), data, out)
     for article_id, message in errors.items():
         click.echo(f"error: article {article_id!r}: {message}", err=True)

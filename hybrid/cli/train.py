@@ -38,7 +38,7 @@ def train(obj: HybridContext, data: str | None, label_source: str | None, taxono
     config = obj.settings(**settings)
     articles = labelled_articles(config, data, label_source)
     model = HybridModel.train(articles, load_taxonomy(taxonomy), config, progress=obj.say)
-    model.save(out)
+    model.save(out, config.model_key)
     emit(model.manifest, as_json, model.summary(out))
 
 
@@ -60,5 +60,5 @@ def retrain(obj: HybridContext, taxonomy: str, model_dir: str, out: str, migrati
     done = retrain_model(model_dir, labelled_articles(config, data, label_source),
                          load_taxonomy(taxonomy), config,
                          load_map(migration) if migration else None, progress=obj.say)
-    done.model.save(out)
+    done.model.save(out, config.model_key)
     emit(done.as_dict(), as_json, f"{done.summary(out)}\n\n{format_comparison(done.comparison)}")

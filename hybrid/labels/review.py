@@ -27,7 +27,7 @@ from bson import ObjectId
 
 from hybrid.config import Config
 from hybrid.ingest.article import Article
-from hybrid.ingest.records import load_articles, read_jsonl
+from hybrid.ingest.records import load_articles, read_jsonl, to_json
 from hybrid.learn.model import HybridModel
 from hybrid.learn.prediction import Prediction
 from hybrid.mongo.store import STATE, Store
@@ -110,7 +110,7 @@ def write_rows(rows: Sequence[Row], path: str | Path) -> None:
         return
     with path.open("w", encoding="utf-8") as fh:
         for row in rows:
-            fh.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+            fh.write(to_json(asdict(row)) + "\n")
 
 
 def _cell_list(value: Any) -> list[str]:
@@ -166,7 +166,7 @@ def correct_file(data: str | Path, out: str | Path, corrections: Sequence[Correc
                 record = {**record, config.categories_field: fix.categories}
                 if fix.tags is not None:
                     record[config.tags_field] = fix.tags
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            fh.write(to_json(record) + "\n")
     return {c.id: f"not in {data}" for c in corrections if c.id not in seen}
 
 

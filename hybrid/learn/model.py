@@ -13,8 +13,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import faiss
-import joblib
 import numpy as np
 from joblib import Parallel, delayed
 
@@ -190,40 +188,29 @@ class HybridModel:
         return preds
 
     # ---- persistence -----------------------------------------------------------------------
-    def save(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self.classifier, directory / "classifier.joblib")
-        joblib.dump(self.tagger, directory / "tagger.joblib")
-        joblib.dump({"segmenter": self.segmenter, "settings": self.settings,
-                     "train_ids": self.train_ids, "train_titles": self.train_titles,
-                     "train_categories": self.train_categories}, directory / "pipeline.joblib")
-        faiss.write_index(self.tagger.index_, str(directory / "neighbours.faiss"))
-        (directory / "taxonomy.json").write_text(
-            json.dumps(self.taxonomy.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
-        self.manifest = artifacts.write_manifest(directory, {
-            **self.manifest,
-            "taxonomy_fingerprint": self.taxonomy.fingerprint,
-            "categories": self.taxonomy.names,
-            "embedder": self.settings["embedder"],
-            "embedder_id": self.settings["embedder_id"],
-            "metrics": self.manifest.get("metrics", {})})
-        return directory
+    def save(self, directory: str | Path, key: str | None = None) -> Path:
+        """`key`: sign the manifest (HMAC-SHA256), for model directories others can write."""
+        training = {"settings": self.settings, "train_ids": self.train_ids,
+                    "train_titles": self.train_titles, "train_categories": self.train_categories}
+        parts = artifacts.Parts({**self.manifest, "embedder": self.settings["embedder"],
+                                 "embedder_id": self.settings["embedder_id"],
+                                 "metrics": self.manifest.get("metrics", {})},
+                                self.taxonomy, self.classifier, self.tagger, self.segmenter,
+                                training, self.tagger.index_)
+        self.manifest = artifacts.save(directory, parts, key)
+        return Path(directory)
 
     @classmethod
     def load(cls, directory: str | Path, taxonomy: Taxonomy | None = None,
              config: Config | None = None, embedder: Embedder | None = None) -> HybridModel:
-        directory = Path(directory)
-        manifest = artifacts.verify(directory, taxonomy)
-        stored = artifacts.read_taxonomy(directory)
-        parts = joblib.load(directory / "pipeline.joblib")
-        tagger = joblib.load(directory / "tagger.joblib")
-        tagger.index_ = faiss.read_index(str(directory / "neighbours.faiss"))
-        model = cls(taxonomy or stored, joblib.load(directory / "classifier.joblib"), tagger,
-                    parts["segmenter"], parts["settings"], parts["train_ids"], manifest,
-                    parts["train_titles"], parts["train_categories"])
         config = config or Config()
-        model.attach(embedder or CachedEmbedder(make_embedder(parts["settings"]["embedder"]),
+        parts = artifacts.load(directory, taxonomy, config.model_key)
+        training = parts.training
+        parts.tagger.index_ = parts.index
+        model = cls(parts.taxonomy, parts.classifier, parts.tagger, parts.segmenter,
+                    training["settings"], training["train_ids"], parts.manifest,
+                    training["train_titles"], training["train_categories"])
+        model.attach(embedder or CachedEmbedder(make_embedder(training["settings"]["embedder"]),
                                                 config.cache_dir))
         return model
 

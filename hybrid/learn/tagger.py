@@ -17,7 +17,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import CountVectorizer
 
 from hybrid.embed import Embedder
-from hybrid.ingest.keys import label_key
+from hybrid.ingest.keys import label_key, plain_tag
 from hybrid.learn.features import Features
 
 FEATURE_NAMES = ["keybert_sim", "keybert_mmr", "log_tf", "in_title", "first_pos", "idf",
@@ -283,8 +283,10 @@ class TagSuggester(BaseEstimator):
             c = candidates[j]
             if any(c.key in k or k in c.key for k in keys if not (k.isascii() and c.key.isascii())):
                 continue
+            display = plain_tag(self.display_.get(c.key, c.surface))
+            if display is None:  # not text a page can show as it is
+                continue
             keys.append(c.key)
-            display = self.display_.get(c.key, c.surface)
             chosen.append(TagScore(display, float(scores[j]), c.first >= 0, float(rows[j, vote])))
             if len(chosen) == self.n_tags:
                 break

@@ -8,15 +8,15 @@ Whatever comes back is checked here: only names (or aliases) of the authorized l
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from hybrid.ingest.clean import CleanText
-from hybrid.ingest.keys import label_key
+from hybrid.ingest.keys import label_key, plain_tag
 from hybrid.taxonomy import Taxonomy
 
 _WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
-MAX_TAG_CHARS = 40
 
 
 @dataclass
@@ -32,6 +32,7 @@ class Verdict:
     categories: list[str]
     tags: list[str]
     blocked: list[str]  # category names the LLM gave that are not authorized
+    dropped_tags: int = 0  # tags that were markup, too long, or not supported
 
 
 def estimate_tokens(text: str) -> int:
@@ -107,9 +108,10 @@ def build_messages(taxonomy: Taxonomy, text: CleanText, hints: list[tuple[str, f
             {"role": "user", "content": user_prompt(text, hints, examples, article_tokens)}]
 
 
-def validate(data: dict[str, Any], taxonomy: Taxonomy, max_categories: int,
-             n_tags: int) -> Verdict:
-    """Keep authorized categories (aliases mapped to names) and clean tags; count the rest."""
+def validate(data: dict[str, Any], taxonomy: Taxonomy, max_categories: int, n_tags: int,
+             supported: Callable[[str], str | None] = lambda tag: tag) -> Verdict:
+    """Keep authorized categories (aliases mapped to names) and tags that are plain text and
+    `supported` (which returns the spelling to use, or None); count what was dropped."""
     raw_categories = data.get("categories")
     if isinstance(raw_categories, str):
         raw_categories = [raw_categories]
@@ -120,12 +122,13 @@ def validate(data: dict[str, Any], taxonomy: Taxonomy, max_categories: int,
     raw_tags = data.get("tags")
     tags: list[str] = []
     seen: set[str] = set()
-    for tag in raw_tags if isinstance(raw_tags, list) else []:
-        if not isinstance(tag, str):
-            continue
-        tag = " ".join(tag.split())
-        key = label_key(tag)
-        if key and len(tag) <= MAX_TAG_CHARS and key not in seen:
-            seen.add(key)
+    dropped = 0
+    for raw in raw_tags if isinstance(raw_tags, list) else []:
+        tag = plain_tag(raw) if isinstance(raw, str) else None
+        tag = supported(tag) if tag else None
+        if tag is None:
+            dropped += 1
+        elif label_key(tag) not in seen:
+            seen.add(label_key(tag))
             tags.append(tag)
-    return Verdict(categories[:max_categories], tags[:n_tags], blocked)
+    return Verdict(categories[:max_categories], tags[:n_tags], blocked, dropped)

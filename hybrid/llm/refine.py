@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -26,6 +26,7 @@ from hybrid.embed.cache import text_key
 from hybrid.errors import UsageError
 from hybrid.ingest.article import Article
 from hybrid.ingest.clean import CleanText, clean
+from hybrid.ingest.keys import label_key
 from hybrid.learn.model import HybridModel
 from hybrid.learn.prediction import Prediction
 from hybrid.llm.cache import LLMCache
@@ -155,7 +156,7 @@ class LLMRefiner:
             if isinstance(reply, Prediction):
                 return reply
             self.cache.put(*key, asdict(reply))
-        return self._apply(pred, reply, cached is not None)
+        return self._apply(pred, reply, cached is not None, text)
 
     def _call(self, text: CleanText, pred: Prediction,
               examples: list[Example]) -> Reply | Prediction:
@@ -176,9 +177,10 @@ class LLMRefiner:
             self._failures = 0
         return reply
 
-    def _apply(self, pred: Prediction, reply: Reply, cached: bool) -> Prediction:
+    def _apply(self, pred: Prediction, reply: Reply, cached: bool,
+               text: CleanText) -> Prediction:
         verdict = validate(reply.data, self.taxonomy, self.config.max_categories,
-                           self.config.n_tags)
+                           self.config.n_tags, self._supported(text))
         info: dict[str, Any] = {
             "status": "ok", "model": self.client.model, "cached": cached,
             "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
@@ -186,6 +188,7 @@ class LLMRefiner:
             "blocked": verdict.blocked}
         self._count("answered")
         self._count("blocked", len(verdict.blocked))
+        self._count("tags_dropped", verdict.dropped_tags)
         if not verdict.categories:
             self._count("empty")
             return replace(pred, llm={**info, "status": "empty"})
@@ -197,6 +200,18 @@ class LLMRefiner:
                        llm={**info, "classifier": pred.output()})
 
     # ---- helpers -------------------------------------------------------------------------
+    def _supported(self, text: CleanText) -> Callable[[str], str | None]:
+        """An LLM tag is kept only if the article's text says it, or the site's vocabulary
+        has it (then in the site's spelling): the LLM is the one part that can invent."""
+        words = label_key(" ".join((text.title, text.description, text.body)))
+        tagger = self.model.tagger if self.model is not None else None
+
+        def supported(tag: str) -> str | None:
+            if tagger is not None and tagger.canonical(tag) in tagger.display_:
+                return tagger.display_[tagger.canonical(tag)]
+            return tag if label_key(tag) in words else None
+        return supported
+
     def _few_shot(self, texts: list[CleanText]) -> list[list[Example]]:
         k = self.config.llm_few_shot
         if self.model is None or not self.examples or k <= 0:

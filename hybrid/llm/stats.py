@@ -20,6 +20,7 @@ class LLMStats:
     applied: int = 0  # answers that replaced the classifier's (fallback mode)
     cache_hits: int = 0
     blocked: int = 0  # unauthorized category names dropped from answers
+    tags_dropped: int = 0  # answer tags that were markup or not in the article nor the site
     empty: int = 0  # answers without any authorized category: classifier kept
     errors: int = 0  # articles whose call failed after retries: classifier kept
     over_budget: int = 0  # articles not sent because the budget was spent

@@ -62,9 +62,9 @@ class Lease:
             raise LeaseHeld(f"lost the lease on {store.where}: it expired and another run took "
                             "it over; stopping so two runs do not write at once")
 
-    def release(self, retry: bool = True) -> None:
+    def release(self, best_effort: bool = False) -> None:
         self.store.call("releasing the lease", lambda: self.store.leases.delete_one(
-            {"_id": self.key, "run": self.run_id}), retry)
+            {"_id": self.key, "run": self.run_id}), best_effort)
 
 
 def _alive(pid: Any) -> bool:

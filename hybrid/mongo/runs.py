@@ -18,8 +18,8 @@ from hybrid.errors import UsageError
 from hybrid.llm.stats import LLMStats
 from hybrid.mongo.store import Store, is_manual, now
 
-COUNTS = ("seen", "tagged", "unchanged", "skipped_manual", "failed", "low_confidence",
-          "conflicts")
+COUNTS = ("seen", "tagged", "resumed", "unchanged", "skipped_manual", "failed",
+          "low_confidence", "conflicts")
 MAX_ERRORS = 1000  # kept in a run report; more are only counted
 log = logging.getLogger("hybrid.mongo")
 
@@ -95,6 +95,9 @@ class RunReport:
     started_at: datetime = field(default_factory=now)
     finished_at: datetime | None = None
     resumed_from: ObjectId | None = None
+    # the interrupted runs this one continues: what they wrote past their checkpoint counts
+    # as "resumed" here, not as "unchanged"
+    resumes: list[ObjectId] = field(default_factory=list)
     checkpoint: Any = None
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
     categories: Counter = field(default_factory=Counter)
@@ -130,7 +133,9 @@ class RunReport:
         c = self.counts
         top = ", ".join(f"{name} {n}" for name, n in self.categories.most_common(5))
         return (f"run {self.id} {'dry run ' if self.dry_run else ''}{self.status}: "
-                f"seen {c['seen']}, tagged {c['tagged']}, unchanged {c['unchanged']}, "
+                f"seen {c['seen']}, tagged {c['tagged']}, "
+                + (f"resumed {c['resumed']}, " if c["resumed"] else "")
+                + f"unchanged {c['unchanged']}, "
                 f"skipped-manual {c['skipped_manual']}, failed {c['failed']}, "
                 f"low-confidence {c['low_confidence']}, conflicts {c['conflicts']} in "
                 f"{self.seconds:.1f}s ({self.articles_per_second}/s)"
@@ -146,7 +151,8 @@ class RunReport:
             "selection": self.selection.document(), "workers": self.workers,
             "host": socket.gethostname(), "pid": os.getpid(), "status": self.status,
             "started_at": self.started_at, "finished_at": self.finished_at,
-            "resumed_from": self.resumed_from, "checkpoint": self.checkpoint,
+            "resumed_from": self.resumed_from, "resumes": self.resumes,
+            "checkpoint": self.checkpoint,
             "counts": dict(self.counts),
             "categories": [{"category": name, "count": n}  # a list: names may hold "." or "$"
                            for name, n in self.categories.most_common()],
@@ -175,7 +181,7 @@ class RunLog:
             {"collection": self.collection, "status": "running", "_id": {"$ne": run_id}},
             {"$set": {"status": "interrupted"}}))
 
-    def save(self, report: RunReport, retry: bool = True) -> None:
+    def save(self, report: RunReport, best_effort: bool = False) -> None:
         document = report.document()
         self.store.call("saving the run report", lambda: self.store.runs.replace_one(
-            {"_id": document["_id"]}, document, upsert=True), retry)
+            {"_id": document["_id"]}, document, upsert=True), best_effort)

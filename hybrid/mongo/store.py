@@ -16,35 +16,76 @@ never shows the password.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any, TypeVar
 
 import bson
 from more_itertools import chunked
 from pymongo import InsertOne, MongoClient, UpdateOne
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.cursor import Cursor
+from pymongo.errors import BulkWriteError, ConfigurationError, PyMongoError
 from pymongo.write_concern import WriteConcern
 
 from hybrid.config import Config
-from hybrid.errors import StoreError
-from hybrid.mongo.retry import Streak, policy, transient
+from hybrid.errors import StoreError, UsageError
+from hybrid.mongo.retry import briefly, call_within, transient
 from hybrid.mongo.uri import redact, scrub
 
 STATE = "hybrid"
 RUNS = "hybrid_runs"
 LEASES = "hybrid_leases"
-MANUAL = {"$or": [{f"{STATE}.source": "manual"}, {f"{STATE}.locked": True}]}
-NOT_MANUAL = {f"{STATE}.source": {"$ne": "manual"}, f"{STATE}.locked": {"$ne": True}}
+# `hybrid.locked` and `hybrid.source` as people write them. A run writes an article only if
+# both say, in one of these spellings, that it may (a whitelist: a value nobody foresaw is
+# never overwritten); the scan reports any other value as that article's error.
+_UNLOCKED = [None, False, 0, "", "false", "False", "FALSE", "no", "No", "NO", "0", "off",
+             "Off", "OFF"]
+_LOCKED = [True, "true", "True", "TRUE", "yes", "Yes", "YES", "1", "on", "On", "ON", "locked"]
+_MANUAL_SOURCES = ["manual", "Manual", "MANUAL"]
+_RUN_SOURCES = [None, "model", "llm"]
+MANUAL = {"$or": [{f"{STATE}.source": {"$in": _MANUAL_SOURCES}},
+                  {f"{STATE}.locked": {"$in": _LOCKED}}, {f"{STATE}.locked": {"$gt": 0}},
+                  {f"{STATE}.locked": {"$lt": 0}}]}
+NOT_MANUAL = {f"{STATE}.locked": {"$in": _UNLOCKED}, f"{STATE}.source": {"$in": _RUN_SOURCES}}
+_LOCKED_WORDS = {"true", "yes", "1", "on", "locked"}
 _DUPLICATE_KEY = 11000
+_BEST_EFFORT_SECONDS = 2.0
 T = TypeVar("T")
 
 
 def is_manual(state: Any) -> bool:
-    return isinstance(state, dict) and (state.get("source") == "manual"
-                                        or state.get("locked") is True)
+    """`hybrid.source` "manual" or `hybrid.locked` true, in any of the usual spellings."""
+    if not isinstance(state, dict):
+        return False
+    source = state.get("source")
+    return (isinstance(source, str) and source.strip().casefold() == "manual"
+            ) or _locked(state.get("locked"))
+
+
+def _locked(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    return isinstance(value, str) and value.strip().casefold() in _LOCKED_WORDS
+
+
+def lock_problem(state: Any) -> str | None:
+    """Why a run may neither skip this article as manual nor write it, if so: a value of
+    `hybrid.locked` or `hybrid.source` that says neither."""
+    if not isinstance(state, dict) or is_manual(state):
+        return None
+    if state.get("locked") not in _UNLOCKED:
+        return (f"field 'hybrid.locked' is {state['locked']!r}: use true (never write this "
+                "article) or false; left as it is")
+    if state.get("source") not in _RUN_SOURCES:
+        return (f"field 'hybrid.source' is {state['source']!r}: use 'manual' to keep its labels "
+                "as they are, or remove the field; left as it is")
+    return None
 
 
 def content_hash(article: dict[str, Any], config: Config) -> str:
@@ -89,10 +130,17 @@ class Store:
                              "mongo_uri in the config file")
         self.config = config
         self.where = f"{redact(config.mongo_uri)} ({config.mongo_db}.{config.mongo_collection})"
+        if not config.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
+            raise UsageError("the MongoDB URI must start with mongodb:// or mongodb+srv:// "
+                             "(it is not shown here: it may hold a password)")
         ms = int(config.mongo_timeout * 1000)
-        self.client: MongoClient = MongoClient(
-            config.mongo_uri, tz_aware=True, appname="hybrid", serverSelectionTimeoutMS=ms,
-            connectTimeoutMS=ms, socketTimeoutMS=ms)
+        try:
+            self.client: MongoClient = MongoClient(
+                config.mongo_uri, tz_aware=True, appname="hybrid", serverSelectionTimeoutMS=ms,
+                connectTimeoutMS=ms, socketTimeoutMS=ms)
+        except (ValueError, ConfigurationError) as exc:
+            raise UsageError(self.scrub(f"invalid MongoDB URI {redact(config.mongo_uri)}: "
+                                        f"{exc}")) from exc
         # Journaled writes: what a checkpoint says was written survives a server crash.
         durable = WriteConcern(**{**self.client.write_concern.document, "j": True})
         db = self.client[config.mongo_db]
@@ -104,7 +152,8 @@ class Store:
         self.separate = bool(config.results_collection)
 
     def close(self) -> None:
-        self.client.close()
+        with briefly(), contextlib.suppress(PyMongoError):
+            self.client.close()
 
     def __enter__(self) -> Store:
         return self
@@ -119,22 +168,21 @@ class Store:
         return scrub(text, self.config.mongo_uri)
 
     # ---- retries ---------------------------------------------------------------------------
-    def _policy(self, what: str, budget: float | None = None, stop: Streak | None = None):
-        budget = self.config.mongo_retry_seconds if budget is None else budget
-        return policy(what, budget, self.scrub, stop)
-
-    def _lost(self, what: str, exc: PyMongoError) -> StoreError:
-        message = self.scrub(f"{type(exc).__name__}: {exc}")
-        return StoreError(f"lost MongoDB at {self.where} while {what}: still failing after "
-                          f"{self.config.mongo_retry_seconds:g}s ({message[:300]})")
-
-    def call(self, what: str, fn: Callable[[], T], retry: bool = True) -> T:
-        """`fn()`, retried with backoff on transient errors (lost connection, stepdown)."""
+    def call(self, what: str, fn: Callable[[], T], best_effort: bool = False) -> T:
+        """`fn()`, retried with backoff on transient errors (lost connection, stepdown, a
+        restart) for `mongo_retry_seconds` of wall-clock time; then `StoreError`.
+        `best_effort`: one short attempt (cleaning up after the server was lost)."""
+        config = self.config
+        budget = 0.0 if best_effort else config.mongo_retry_seconds
+        limit = min(config.mongo_timeout, _BEST_EFFORT_SECONDS) if best_effort else \
+            config.mongo_timeout
         try:
-            return self._policy(what, None if retry else 0.0)(fn)
+            return call_within(what, fn, budget, limit, self.scrub)
         except PyMongoError as exc:
             if transient(exc):
-                raise self._lost(what, exc) from exc
+                message = self.scrub(f"{type(exc).__name__}: {exc}")
+                raise StoreError(f"lost MongoDB at {self.where} while {what}: still failing "
+                                 f"after {budget:g}s ({message[:300]})") from exc
             raise
 
     # ---- reading ---------------------------------------------------------------------------
@@ -144,30 +192,41 @@ class Store:
     def scan(self, after: Any = None) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         """(article, owned) in `_id` order, after `after`. `article` is `_id` and the text
         fields as read; `owned` our fields as stored ({} if never tagged). One cursor (paging
-        is slow on some servers); after a lost connection it reopens past the last `_id` read.
+        is slow on some servers), read a batch at a time, each batch its own retried call;
+        after a lost connection or a server restart it reopens past the last `_id` read.
         Assumes every `_id` has the same BSON type, as range queries on `_id` compare in type.
         """
         size = self.config.batch_size
         wanted = text_fields(self.config) + ([] if self.separate else self._owned_fields())
         projection = dict.fromkeys(wanted, 1)
+        cursor: Cursor | None = None
         last = after
-        streak = Streak(self.config.mongo_retry_seconds)
-        try:
-            for attempt in self._policy("reading articles", stop=streak):
-                with attempt:
+
+        def fetch() -> tuple[list[dict[str, Any]], dict[Any, dict[str, Any]]]:
+            nonlocal cursor
+            try:
+                if cursor is None:
                     query = {} if last is None else {"_id": {"$gt": last}}
                     cursor = self.articles.find(query, projection, sort=[("_id", 1)],
                                                 batch_size=size)
-                    for chunk in chunked(cursor, size):
-                        owned = self._owned(chunk)
-                        streak.progress()
-                        for article in chunk:
-                            last = article["_id"]
-                            yield article, owned.get(last, {})
-        except PyMongoError as exc:
-            if transient(exc):
-                raise self._lost("reading articles", exc) from exc
-            raise
+                chunk = list(islice(cursor, size))
+                return chunk, self._owned(chunk)
+            except PyMongoError:
+                cursor = None
+                raise
+
+        try:
+            while True:
+                chunk, owned = self.call("reading articles", fetch)
+                if not chunk:
+                    return
+                last = chunk[-1]["_id"]
+                for article in chunk:
+                    yield article, owned.get(article["_id"], {})
+        finally:
+            if cursor is not None:
+                with briefly(), contextlib.suppress(PyMongoError):
+                    cursor.close()
 
     def _owned_fields(self) -> list[str]:
         return [self.config.categories_field, self.config.tags_field, STATE]
