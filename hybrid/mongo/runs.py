@@ -1,4 +1,5 @@
-"""What a nightly run selects, and its report in `hybrid_runs`, which holds the checkpoint."""
+"""What a nightly run selects, and its report in `hybrid_runs`, which holds the checkpoint
+(and, for the Ray engine, the partitions past it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,7 +82,15 @@ class Selection:
 
 @dataclass
 class RunReport:
-    """One run, as stored in `hybrid_runs` (rewritten with the checkpoint after each batch)."""
+    """One run, as stored in `hybrid_runs` (rewritten with the checkpoint after each batch,
+    or each partition).
+
+    `checkpoint` means the same for both engines: every article up to it is done, so either
+    engine resumes the other's run. The Ray engine also keeps `partitions`: the `_id` ranges
+    (after, until] past the checkpoint that it handed out, in order, each marked done or
+    not. The checkpoint moves over the done ones at the front; a resumed run hands out again
+    those not done, then continues after the last one.
+    """
 
     collection: str
     target: str
@@ -90,6 +99,7 @@ class RunReport:
     selection: Selection
     workers: int = 1
     dry_run: bool = False
+    engine: str = "local"  # or "ray"
     id: ObjectId = field(default_factory=ObjectId)
     status: str = "running"  # then "completed", "failed" or "interrupted"
     started_at: datetime = field(default_factory=now)
@@ -99,6 +109,7 @@ class RunReport:
     # as "resumed" here, not as "unchanged"
     resumes: list[ObjectId] = field(default_factory=list)
     checkpoint: Any = None
+    partitions: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
     categories: Counter = field(default_factory=Counter)
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -126,6 +137,38 @@ class RunReport:
         log.warning("event=article_failed run=%s article=%s error=%r", self.id, article_id,
                     message[:200])
 
+    def hand_out(self, after: Any, until: Any) -> dict[str, Any]:
+        partition = {"after": after, "until": until, "done": False}
+        self.partitions.append(partition)
+        return partition
+
+    def finish(self, partition: dict[str, Any], last: Any, complete: bool) -> None:
+        """`partition` is done up to `last`, the last `_id` it scanned; all of it if
+        `complete`. What a limit left of it becomes a partition of its own, not done."""
+        if not complete or partition["until"] is None:
+            end = partition["after"] if last is None else last
+            if not complete:
+                self.partitions.insert(self.partitions.index(partition) + 1,
+                                       {"after": end, "until": partition["until"],
+                                        "done": False})
+            partition["until"] = end
+        partition["done"] = True
+        while self.partitions and self.partitions[0]["done"]:
+            self.checkpoint = self.partitions.pop(0)["until"]
+
+    def part(self) -> RunReport:
+        """A report for one partition of this run, nothing counted yet. What this run wrote
+        itself is "resumed" there: only a retried partition finds any."""
+        return replace(self, counts=dict.fromkeys(COUNTS, 0), categories=Counter(), errors=[],
+                       partitions=[], resumes=[*self.resumes, self.id], llm=None)
+
+    def add(self, part: RunReport) -> None:
+        """Count a partition's report into this one."""
+        for name, n in part.counts.items():
+            self.counts[name] += n
+        self.categories.update(part.categories)
+        self.errors.extend(part.errors[:MAX_ERRORS - len(self.errors)])
+
     def tick(self) -> None:
         self.seconds = round(time.perf_counter() - self._clock, 2)
 
@@ -149,10 +192,11 @@ class RunReport:
             "_id": self.id, "collection": self.collection, "target": self.target,
             "model": self.model, "taxonomy_fingerprint": self.taxonomy_fingerprint,
             "selection": self.selection.document(), "workers": self.workers,
+            "engine": self.engine,
             "host": socket.gethostname(), "pid": os.getpid(), "status": self.status,
             "started_at": self.started_at, "finished_at": self.finished_at,
             "resumed_from": self.resumed_from, "resumes": self.resumes,
-            "checkpoint": self.checkpoint,
+            "checkpoint": self.checkpoint, "partitions": self.partitions,
             "counts": dict(self.counts),
             "categories": [{"category": name, "count": n}  # a list: names may hold "." or "$"
                            for name, n in self.categories.most_common()],

@@ -99,6 +99,12 @@ def text_fields(config: Config) -> list[str]:
     return [config.title_field, config.description_field, config.content_field]
 
 
+def _id_range(after: Any, until: Any) -> dict[str, Any]:
+    bounds = {**({} if after is None else {"$gt": after}),
+              **({} if until is None else {"$lte": until})}
+    return {"_id": bounds} if bounds else {}
+
+
 def now() -> datetime:
     """UTC, cut to milliseconds: what BSON stores, so a value read back compares equal."""
     t = datetime.now(UTC)
@@ -189,12 +195,14 @@ class Store:
     def estimated_count(self) -> int:
         return self.call("counting articles", self.articles.estimated_document_count)
 
-    def scan(self, after: Any = None) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        """(article, owned) in `_id` order, after `after`. `article` is `_id` and the text
-        fields as read; `owned` our fields as stored ({} if never tagged). One cursor (paging
-        is slow on some servers), read a batch at a time, each batch its own retried call;
-        after a lost connection or a server restart it reopens past the last `_id` read.
-        Assumes every `_id` has the same BSON type, as range queries on `_id` compare in type.
+    def scan(self, after: Any = None, until: Any = None
+             ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """(article, owned) in `_id` order, after `after` and up to `until` (inclusive; None:
+        to the end). `article` is `_id` and the text fields as read; `owned` our fields as
+        stored ({} if never tagged). One cursor (paging is slow on some servers), read a batch
+        at a time, each batch its own retried call; after a lost connection or a server
+        restart it reopens past the last `_id` read. Assumes every `_id` has the same BSON
+        type, as range queries on `_id` compare in type.
         """
         size = self.config.batch_size
         wanted = text_fields(self.config) + ([] if self.separate else self._owned_fields())
@@ -206,7 +214,7 @@ class Store:
             nonlocal cursor
             try:
                 if cursor is None:
-                    query = {} if last is None else {"_id": {"$gt": last}}
+                    query = _id_range(last, until)
                     cursor = self.articles.find(query, projection, sort=[("_id", 1)],
                                                 batch_size=size)
                 chunk = list(islice(cursor, size))
@@ -227,6 +235,23 @@ class Store:
             if cursor is not None:
                 with briefly(), contextlib.suppress(PyMongoError):
                     cursor.close()
+
+    def ranges(self, after: Any, size: int) -> Iterator[tuple[Any, Any]]:
+        """Consecutive `_id` ranges (after, until] of `size` articles each, from `after` on;
+        the last one is (after, None]: to the end, articles added meanwhile included. Each
+        range is one query for `size` `_id`s, made when the caller asks for it."""
+        def read(start: Any) -> list[Any]:
+            return [d["_id"] for d in self.articles.find(
+                _id_range(start, None), {"_id": 1}, sort=[("_id", 1)], limit=size,
+                batch_size=size)]
+
+        while True:
+            ids = self.call("reading article ids", lambda start=after: read(start))
+            if len(ids) < size:
+                yield after, None
+                return
+            yield after, ids[-1]
+            after = ids[-1]
 
     def _owned_fields(self) -> list[str]:
         return [self.config.categories_field, self.config.tags_field, STATE]
