@@ -47,6 +47,10 @@ class Config:
     mongo_timeout: float = 30.0  # seconds to select a server, connect, or wait for a reply
     mongo_retry_seconds: float = 300.0  # keep retrying a transient error this long (elections)
     low_confidence: float = 0.5  # predictions below this count as low-confidence in run reports
+    # scale-out: `--engine ray` (the optional `hybrid[ray]` extra); see docs/scale.md
+    engine: str = "local"  # "local": this process and a process pool; "ray": Ray workers
+    ray_address: str | None = None  # "auto" or HOST:PORT; None: a Ray instance on this machine
+    partition_size: int = 2000  # articles per Ray partition (a unit of retry and checkpoint)
     # optional LLM
     llm_mode: str = "off"
     llm_base_url: str | None = None

@@ -78,6 +78,24 @@ def store(mongo_config: Config) -> Iterator[Store]:
         yield store
 
 
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[str]:
+    """A Ray cluster of two nodes of one CPU each on this machine, with this process as its
+    driver: the address other drivers join it at."""
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True,
+                      head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=1)
+        ray.init(address=cluster.address, logging_level="warning")
+        yield cluster.address
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
 @pytest.fixture
 def run(cache_dir: Path) -> Callable[..., Any]:
     """`hybrid --quiet --cache-dir <the session's cache> ARGS`, in this process."""

@@ -1,11 +1,16 @@
 """The nightly job over a MongoDB collection: select → predict → refine → write → report.
 
-It scans the collection once in `_id` order. Manual articles are skipped; unchanged ones
-(same content hash as when tagged) are counted and skipped; the rest go through the
-`Predictor` in batches, and each batch is written with guarded bulk updates, after which the
-run report in `hybrid_runs` records the checkpoint (the last `_id` done). A run that dies
-leaves its report unfinished; the next run with the same selection starts after its
-checkpoint, so nothing is lost and nothing is tagged twice for the same text.
+It scans the collection in `_id` order. Manual articles are skipped; unchanged ones (same
+content hash as when tagged) are counted and skipped; the rest are predicted in batches, and
+each batch is written with guarded bulk updates (`hybrid.batch.partition`), after which the
+run report in `hybrid_runs` records the checkpoint. A run that dies leaves its report
+unfinished; the next run with the same selection starts after its checkpoint, so nothing is
+lost and nothing is tagged twice for the same text.
+
+Two engines run the same steps: "local" scans in this process and predicts in a process
+pool (`--workers`); "ray" (`hybrid.batch.ray_engine`) hands `_id` ranges to Ray workers that
+scan, predict and write them, with a checkpoint per range. The lease, the resume and the
+report are this module's, whatever the engine.
 """
 
 from __future__ import annotations
@@ -15,27 +20,28 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hybrid.batch.predictor import Predictor, Refine, keep_model_answers, refine_batch
-from hybrid.ingest.records import to_json
+from hybrid.batch.partition import Item, Partition
+from hybrid.batch.predictor import Predictor, Refine, keep_model_answers
+from hybrid.errors import UsageError
 from hybrid.learn.artifacts import read_manifest
-from hybrid.learn.prediction import Prediction
 from hybrid.llm.refine import open_refiner
 from hybrid.llm.stats import LLMStats
 from hybrid.mongo.lease import Lease
 from hybrid.mongo.runs import RunLog, RunReport, Selection
-from hybrid.mongo.store import Store, Write, content_hash, lock_problem, now
+from hybrid.mongo.store import Store, now
 from hybrid.taxonomy.change import Migration
 
 log = logging.getLogger("hybrid.batch")
+ENGINES = ("local", "ray")
 
 
-def run(store: Store, model_dir: str | Path, selection: Selection, *, workers: int = 1,
-        dry_run: bool = False, refine: Refine | None = None,
-        progress: Callable[[int], object] = lambda n: None,
+def run(store: Store, model_dir: str | Path, selection: Selection, *,
+        workers: int | None = 1, engine: str = "local", dry_run: bool = False,
+        refine: Refine | None = None, progress: Callable[[int], object] = lambda n: None,
         show: Callable[[str], None] = print) -> RunReport:
     """Tag the selected articles of `store`'s collection; raises `LeaseHeld` if another run is
     on it, `StoreError` if MongoDB stays unreachable (the checkpoint is kept either way).
@@ -44,32 +50,41 @@ def run(store: Store, model_dir: str | Path, selection: Selection, *, workers: i
     predictions to write; by default the LLM step the configuration asks for revises the
     low-confidence ones (a prediction it replaced has `source` "llm"). `--dry-run` takes no
     lease and writes nothing; `show` gets one JSON line per article whose labels would change.
+    `engine` "ray" runs `workers` Ray workers (None: one per CPU of the cluster at the
+    `ray_address` setting); `refine` and the LLM step are the local engine's only.
     """
+    if engine not in ENGINES:
+        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine == "ray" and (refine is not None or store.config.llm_mode != "off"):
+        raise UsageError("the LLM step runs with --engine local only: run the Ray job with "
+                         "--llm-mode off, then a local run for the LLM pass")
     if refine is not None:
-        return _run(store, model_dir, selection, workers, dry_run, refine, None, progress, show)
+        return _run(store, model_dir, selection, workers, engine, dry_run, refine, None,
+                    progress, show)
     with open_refiner(store.config, model_dir) as refiner:
         if refiner is None:
-            return _run(store, model_dir, selection, workers, dry_run, keep_model_answers,
-                        None, progress, show)
-        return _run(store, model_dir, selection, workers, dry_run, refiner.refine_pairs,
-                    refiner.stats, progress, show)
+            return _run(store, model_dir, selection, workers, engine, dry_run,
+                        keep_model_answers, None, progress, show)
+        return _run(store, model_dir, selection, workers, engine, dry_run,
+                    refiner.refine_pairs, refiner.stats, progress, show)
 
 
-def _run(store: Store, model_dir: str | Path, selection: Selection, workers: int,
-         dry_run: bool, refine: Refine, llm: LLMStats | None, progress: Callable[[int], object],
-         show: Callable[[str], None]) -> RunReport:
+def _run(store: Store, model_dir: str | Path, selection: Selection, workers: int | None,
+         engine: str, dry_run: bool, refine: Refine, llm: LLMStats | None,
+         progress: Callable[[int], object], show: Callable[[str], None]) -> RunReport:
     config = store.config
     manifest = read_manifest(model_dir)
     report = RunReport(collection=config.mongo_collection,
                        target=config.results_collection or config.mongo_collection,
                        model=Path(model_dir).name,
                        taxonomy_fingerprint=manifest["taxonomy_fingerprint"],
-                       selection=selection, workers=workers, dry_run=dry_run)
+                       selection=selection, workers=workers or 1, dry_run=dry_run,
+                       engine=engine)
     lease, runs = Lease(store, report.id), RunLog(store)
-    job = _Job(store, report, lease, runs, model_dir, refine, llm, progress, show)
+    job = Job(store, report, lease, runs, model_dir, refine, llm, progress, show)
     if dry_run:
         report.relabelled_manual = _relabel_manual(store, manifest, selection, dry_run)
-        job.tag()
+        _tag(job, workers)
         report.status = "completed"
         report.tick()
         return report
@@ -81,15 +96,17 @@ def _run(store: Store, model_dir: str | Path, selection: Selection, workers: int
             report.resumed_from = previous["_id"]
             report.resumes = [*previous.get("resumes", []), previous["_id"]]
             report.checkpoint = previous.get("checkpoint")
+            report.partitions = previous.get("partitions") or []
             report.selection = replace(selection,
                                        retag_before=previous["selection"]["retag_before"])
             log.info("event=resume run=%s from_run=%s checkpoint=%s", report.id,
                      previous["_id"], report.checkpoint)
         runs.save(report)
-        log.info("event=run_started run=%s collection=%s target=%s mode=%s model=%s",
-                 report.id, report.collection, report.target, selection.mode, report.model)
+        log.info("event=run_started run=%s collection=%s target=%s mode=%s model=%s "
+                 "engine=%s", report.id, report.collection, report.target, selection.mode,
+                 report.model, engine)
         report.relabelled_manual = _relabel_manual(store, manifest, selection, dry_run)
-        job.tag()
+        _tag(job, workers)
         report.status = "completed"
         report.finished_at = now()
         report.tick()
@@ -109,6 +126,15 @@ def _run(store: Store, model_dir: str | Path, selection: Selection, workers: int
     return report
 
 
+def _tag(job: Job, workers: int | None) -> None:
+    if job.report.engine == "ray":
+        from hybrid.batch.ray_engine import tag_partitions  # Ray is an optional extra
+
+        tag_partitions(job, workers)
+    else:
+        job.tag()
+
+
 def _relabel_manual(store: Store, manifest: dict[str, Any], selection: Selection,
                     dry_run: bool) -> int:
     """`--retag affected` after `hybrid retrain`: manual labels under names the new list
@@ -120,14 +146,10 @@ def _relabel_manual(store: Store, manifest: dict[str, Any], selection: Selection
     return store.relabel_manual(names, migration.apply, dry_run)
 
 
-@dataclass
-class _Item:
-    article: dict[str, Any]  # `_id` and the text fields as read
-    text_hash: str
-    owned: dict[str, Any]  # our fields as stored before this run
+class Job:
+    """One run as the engines see it: the store, the report, and `save()`, which records the
+    report and keeps the lease (nothing with --dry-run)."""
 
-
-class _Job:
     def __init__(self, store: Store, report: RunReport, lease: Lease, runs: RunLog,
                  model_dir: str | Path, refine: Refine, llm: LLMStats | None,
                  progress: Callable[[int], object], show: Callable[[str], None]) -> None:
@@ -135,130 +157,52 @@ class _Job:
         self.lease, self.runs = lease, runs
         self.config = store.config
         self.refine, self.llm, self.progress, self.show = refine, llm, progress, show
-        self.in_flight: deque[list[_Item]] = deque()  # batches handed to the predictor
+        self.in_flight: deque[list[Item]] = deque()  # batches handed to the predictor
         self.renewed = time.monotonic()
 
     def tag(self) -> None:
-        with Predictor(self.model_dir, self.config, self.report.workers) as predictor:
-            for _, predictions in predictor.map(self._batches()):
+        """The local engine: one partition from the checkpoint on, a checkpoint per batch."""
+        report = self.report
+        report.partitions = []
+        part = Partition(self.store, report, after=report.checkpoint,
+                         limit=report.selection.limit, refine=self.refine, show=self.show,
+                         progress=self.progress, heartbeat=self._heartbeat)
+        with Predictor(self.model_dir, self.config, report.workers) as predictor:
+            for _, predictions in predictor.map(self._records(part)):
                 items = self.in_flight.popleft()
-                self._write(items, predictions)
+                part.write(items, predictions)
+                if self.llm is not None:
+                    report.llm = self.llm.as_dict()
                 self._checkpoint(items[-1].article["_id"])
 
-    def _batches(self) -> Iterator[list[dict[str, Any]]]:
-        """Record batches for the predictor; what is skipped is only counted."""
-        report, size, limit = self.report, self.config.batch_size, self.report.selection.limit
-        batch: list[_Item] = []
-        queued = 0
-        with contextlib.closing(self.store.scan(after=report.checkpoint)) as scan:
-            for article, owned in scan:
-                report.counts["seen"] += 1
-                self.progress(1)
-                state = owned.get("hybrid")
-                state = state if isinstance(state, dict) else {}
-                text_hash = content_hash(article, self.config)
-                verdict = report.selection.wants(state, text_hash,
-                                                 owned.get(self.config.categories_field))
-                problem = lock_problem(state)
-                if problem:
-                    report.fail(article["_id"], problem)
-                elif verdict == "manual":
-                    report.counts["skipped_manual"] += 1
-                elif verdict == "unchanged":
-                    resumed = state.get("run") in report.resumes
-                    report.counts["resumed" if resumed else "unchanged"] += 1
-                else:
-                    batch.append(_Item(article, text_hash, owned))
-                    queued += 1
-                if batch and (len(batch) == size or queued == limit):
-                    self.in_flight.append(batch)
-                    yield [item.article for item in batch]
-                    batch = []
-                self._heartbeat(article["_id"], idle=not batch and not self.in_flight)
-                if queued == limit:
-                    return
-        if batch:
+    def _records(self, part: Partition) -> Iterator[list[dict[str, Any]]]:
+        for batch in part.batches():
             self.in_flight.append(batch)
             yield [item.article for item in batch]
 
-    def _write(self, items: list[_Item], predictions: list[Prediction]) -> None:
-        report, config = self.report, self.config
-        predictions = refine_batch(self.refine, [item.article for item in items], predictions,
-                                   config)
-        if self.llm is not None:
-            report.llm = self.llm.as_dict()
-        tagged_at = now()
-        labels: list[tuple[_Item, Write]] = []
-        failures: list[tuple[_Item, Write]] = []
-        for item, p in zip(items, predictions, strict=True):
-            state = {"model": report.model, "run": report.id,
-                     "taxonomy_fingerprint": report.taxonomy_fingerprint,
-                     "source": p.source, "content_hash": item.text_hash,
-                     "tagged_at": tagged_at, "flags": p.flags}
-            if p.llm:
-                state["llm"] = p.llm
-            if p.error:
-                failures.append((item, Write(item.article, {**state, "error": p.error})))
-                report.fail(item.article["_id"], p.error)
-            else:
-                labels.append((item, Write(item.article, {**state, "confidence": p.confidence,
-                                                          "scores": _ranked(p.scores)},
-                                           p.categories, p.tags)))
-        if report.dry_run:
-            self._show(labels + failures)
-            report.counts["tagged"] += len(labels)
-        else:
-            outcome = self.store.write([w for _, w in labels])
-            report.counts["tagged"] += outcome.written
-            report.counts["conflicts"] += outcome.conflicts
-            report.counts["conflicts"] += self.store.write([w for _, w in failures]).conflicts
-            for i, message in outcome.errors.items():
-                report.fail(labels[i][1].article["_id"], f"write refused: {message}")
-            labels = [pair for i, pair in enumerate(labels) if i not in outcome.errors]
-        for _, w in labels:
-            report.categories.update(w.categories or [])
-            report.counts["low_confidence"] += w.state["confidence"] < config.low_confidence
-
-    def _show(self, pairs: list[tuple[_Item, Write]]) -> None:
-        """--dry-run: one JSON line per article whose labels would change, or that fails."""
-        cat, tag = self.config.categories_field, self.config.tags_field
-        for item, w in pairs:
-            row: dict[str, Any] = {"_id": item.article["_id"]}
-            if w.categories is None:
-                row["error"] = w.state["error"]
-            elif item.owned.get(cat) == w.categories and item.owned.get(tag) == w.tags:
-                continue
-            else:
-                row.update({cat: w.categories, tag: w.tags,
-                            "was": {cat: item.owned.get(cat), tag: item.owned.get(tag)}})
-            self.show(to_json(row))
-
-    def _checkpoint(self, last_id: Any) -> None:
-        """Everything up to `last_id` is done: record it, and keep the lease."""
+    def save(self) -> None:
         report = self.report
-        report.checkpoint = last_id
         report.tick()
         if report.dry_run:
             return
         self.runs.save(report)
         self.lease.renew()
         self.renewed = time.monotonic()
-        log.info("event=checkpoint run=%s checkpoint=%s %s", report.id, last_id,
+        log.info("event=checkpoint run=%s checkpoint=%s %s", report.id, report.checkpoint,
                  " ".join(f"{k}={v}" for k, v in report.counts.items()))
 
-    def _heartbeat(self, last_id: Any, idle: bool) -> None:
+    def _checkpoint(self, last_id: Any) -> None:
+        """Everything up to `last_id` is done: record it, and keep the lease."""
+        self.report.checkpoint = last_id
+        self.save()
+
+    def _heartbeat(self, last_id: Any, empty: bool) -> None:
         """In long stretches with nothing to tag, keep the lease; when nothing is in flight,
         also move the checkpoint on, so a resumed run does not rescan them."""
         if self.report.dry_run or time.monotonic() - self.renewed < self.config.lease_seconds / 4:
             return
-        if idle:
+        if empty and not self.in_flight:
             self._checkpoint(last_id)
         else:
             self.lease.renew()
             self.renewed = time.monotonic()
-
-
-def _ranked(scores: dict[str, float]) -> list[dict[str, Any]]:
-    """Best first, as a list: category names may hold "." or "$", which keys may not."""
-    return [{"category": name, "score": score}
-            for name, score in sorted(scores.items(), key=lambda kv: -kv[1])]

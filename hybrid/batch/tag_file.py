@@ -52,11 +52,13 @@ def output_row(p: Prediction) -> dict[str, Any]:
 
 
 def tag_file(infile: str | Path, outfile: str | Path, model_dir: str | Path, config: Config,
-             workers: int = 1, batch_size: int = 64,
+             workers: int | None = 1, batch_size: int = 64,
              progress: Callable[[int], object] = lambda n: None) -> TagFileSummary:
+    """With `config.engine` "ray", `workers` Ray workers (None: one per CPU of the cluster)
+    predict; the files are read and written here either way."""
     summary = TagFileSummary(str(outfile))
     started = time.perf_counter()
-    with (Predictor(model_dir, config, workers) as predictor,
+    with (_predictor(model_dir, config, workers) as predictor,
           open_refiner(config, model_dir) as refiner,
           open(outfile, "w", encoding="utf-8") as out):
         for records, predictions in predictor.map(chunked(read_jsonl(infile), batch_size)):
@@ -71,3 +73,11 @@ def tag_file(infile: str | Path, outfile: str | Path, model_dir: str | Path, con
             summary.llm = refiner.stats
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _predictor(model_dir: str | Path, config: Config, workers: int | None) -> Any:
+    if config.engine == "ray":
+        from hybrid.batch.ray_engine import RayPredictor  # Ray is an optional extra
+
+        return RayPredictor(model_dir, config, workers)
+    return Predictor(model_dir, config, workers or 1)

@@ -50,6 +50,14 @@ def folds_option() -> Decorator:
 workers_option = click.option("--workers", type=click.IntRange(min=1),
                               help="Worker processes (default: the `workers` setting, 1).")
 
+engine_options = _stack(
+    click.option("--engine", type=click.Choice(["local", "ray"]),
+                 help="'local' (default): this machine, --workers processes; 'ray': Ray "
+                      "workers, one per CPU of the cluster unless --workers (hybrid[ray])."),
+    click.option("--ray-address",
+                 help="Ray cluster: 'auto' or HOST:PORT (default: a Ray instance on this "
+                      "machine)."))
+
 label_source_option = click.option(
     "--label-source", type=click.Choice(["manual"]),
     help="Instead of --data, the MongoDB articles with manual labels.")

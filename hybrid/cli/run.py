@@ -9,6 +9,7 @@ import click
 from hybrid.batch.nightly import run as run_job
 from hybrid.cli.base import HybridCommand, HybridContext, emit
 from hybrid.cli.options import (
+    engine_options,
     field_options,
     json_option,
     llm_options,
@@ -36,6 +37,7 @@ from hybrid.mongo.store import Store
               help="Also re-tag articles not tagged since DATE (local time).")
 @click.option("--limit", type=click.IntRange(min=1), help="Tag at most N articles.")
 @workers_option
+@engine_options
 @click.option("--batch-size", type=click.IntRange(min=1),
               help="Articles per model batch, bulk write and checkpoint (default: 200).")
 @click.option("--dry-run", is_flag=True,
@@ -50,15 +52,18 @@ def run(obj: HybridContext, model_dir: str, retag_all: bool, retag: str | None, 
     Never writes an article whose labels are manual (hybrid.source "manual" or
     hybrid.locked true), nor any field but the categories, tags and hybrid fields.
     Resumes after a crash; the report goes to the hybrid_runs collection. With --quiet
-    (cron) a structured log line per batch replaces the progress bar.
+    (cron) a structured log line per batch replaces the progress bar. With --engine ray
+    the same job runs on a Ray cluster, a checkpoint per partition (docs/scale.md).
     """
     config = obj.settings(**settings)
+    # the `workers` setting counts local processes; Ray's default is the cluster's CPUs
+    workers = settings["workers"] if config.engine == "ray" else config.workers
     selection = Selection.from_flags(retag_all, retag, since, limit,
                                      read_manifest(model_dir)["categories"])
     with Store(config) as store, obj.progress(total=store.estimated_count(), unit="article",
                                               desc="run") as bar:
-        report = run_job(store, model_dir, selection, workers=config.workers, dry_run=dry_run,
-                         progress=bar.update, show=click.echo)
+        report = run_job(store, model_dir, selection, workers=workers, engine=config.engine,
+                         dry_run=dry_run, progress=bar.update, show=click.echo)
     emit(report.document(), as_json, report.summary())
     if report.failure_rate > config.max_failure_rate:
         raise PartialFailure(f"{report.failure_rate:.1%} of articles failed, over the limit of "

@@ -9,6 +9,7 @@ import click
 from hybrid.batch.tag_file import tag_file as tag_records
 from hybrid.cli.base import HybridCommand, HybridContext, emit
 from hybrid.cli.options import (
+    engine_options,
     json_option,
     llm_options,
     model_option,
@@ -47,6 +48,7 @@ def predict(obj: HybridContext, article: str, model_dir: str, taxonomy: str | No
 @click.argument("outfile", type=click.Path(dir_okay=False))
 @model_option()
 @workers_option
+@engine_options
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
 @json_option("Print the summary as JSON.")
 @llm_options
@@ -56,11 +58,13 @@ def tag_file(obj: HybridContext, infile: str, outfile: str, model_dir: str, batc
     """Tag every article of a JSONL file, streaming, into OUTFILE.
 
     Each output line is {"id", "categories", "tags"}, or {"id", "error"} for an article
-    that could not be read. With an LLM, lines it touched add "source" and "llm".
+    that could not be read. With an LLM, lines it touched add "source" and "llm". With
+    --engine ray, Ray workers predict and this process reads and writes the files.
     """
     config = obj.settings(**settings)
+    workers = settings["workers"] if config.engine == "ray" else config.workers
     with obj.progress(unit="article", desc="tag-file") as bar:
-        summary = tag_records(infile, outfile, model_dir, config, config.workers, batch_size,
+        summary = tag_records(infile, outfile, model_dir, config, workers, batch_size,
                               bar.update)
     emit(summary.as_dict(), as_json, summary.text())
     if summary.failed:

@@ -1,0 +1,140 @@
+"""One stretch of a collection in `_id` order, tagged: scan → select → (predict) → refine →
+guarded write, counted into a run report.
+
+Both engines of the nightly job run this. The local engine runs one partition, from the
+checkpoint to the end, with a process pool predicting; each Ray worker runs the partitions
+it is handed, predicting in its own process. Writes are the store's guarded writes either
+way, so the rules (our fields only, never a manual article, never labels for text that
+changed since it was read) hold whatever engine wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from hybrid.batch.predictor import Refine, keep_model_answers, refine_batch
+from hybrid.ingest.records import to_json
+from hybrid.learn.prediction import Prediction
+from hybrid.mongo.runs import RunReport
+from hybrid.mongo.store import Store, Write, content_hash, lock_problem, now
+
+
+@dataclass
+class Item:
+    article: dict[str, Any]  # `_id` and the text fields as read
+    text_hash: str
+    owned: dict[str, Any]  # our fields as stored before this run
+
+
+class Partition:
+    """The articles after `after` up to `until` (inclusive; None: to the end), at most
+    `limit` of them tagged. `batches()` yields what the selection wants tagged, counting
+    the rest into `report`; `write()` stores a batch's predictions. Afterwards `last` is the
+    last `_id` scanned and `complete` says whether the scan reached `until`."""
+
+    def __init__(self, store: Store, report: RunReport, after: Any = None, until: Any = None,
+                 limit: int | None = None, refine: Refine = keep_model_answers,
+                 show: Callable[[str], None] = print,
+                 progress: Callable[[int], object] = lambda n: None,
+                 heartbeat: Callable[[Any, bool], None] = lambda last, empty: None) -> None:
+        """`heartbeat(last_id, empty)` after every article scanned (`empty`: no batch is
+        being filled); `show` gets the --dry-run lines."""
+        self.store, self.report, self.config = store, report, store.config
+        self.after, self.until, self.limit = after, until, limit
+        self.refine, self.show, self.progress, self.heartbeat = refine, show, progress, heartbeat
+        self.last: Any = None
+        self.queued = 0
+        self.complete = False
+
+    def batches(self) -> Iterator[list[Item]]:
+        report, size, limit = self.report, self.config.batch_size, self.limit
+        batch: list[Item] = []
+        with contextlib.closing(self.store.scan(self.after, self.until)) as scan:
+            for article, owned in scan:
+                self.last = article["_id"]
+                report.counts["seen"] += 1
+                self.progress(1)
+                state = owned.get("hybrid")
+                state = state if isinstance(state, dict) else {}
+                text_hash = content_hash(article, self.config)
+                verdict = report.selection.wants(state, text_hash,
+                                                 owned.get(self.config.categories_field))
+                problem = lock_problem(state)
+                if problem:
+                    report.fail(article["_id"], problem)
+                elif verdict == "manual":
+                    report.counts["skipped_manual"] += 1
+                elif verdict == "unchanged":
+                    resumed = state.get("run") in report.resumes
+                    report.counts["resumed" if resumed else "unchanged"] += 1
+                else:
+                    batch.append(Item(article, text_hash, owned))
+                    self.queued += 1
+                if batch and (len(batch) == size or self.queued == limit):
+                    yield batch
+                    batch = []
+                self.heartbeat(article["_id"], not batch)
+                if self.queued == limit:
+                    return
+        if batch:
+            yield batch
+        self.complete = True
+
+    def write(self, items: list[Item], predictions: list[Prediction]) -> None:
+        report, config = self.report, self.config
+        predictions = refine_batch(self.refine, [item.article for item in items], predictions,
+                                   config)
+        tagged_at = now()
+        labels: list[tuple[Item, Write]] = []
+        failures: list[tuple[Item, Write]] = []
+        for item, p in zip(items, predictions, strict=True):
+            state = {"model": report.model, "run": report.id,
+                     "taxonomy_fingerprint": report.taxonomy_fingerprint,
+                     "source": p.source, "content_hash": item.text_hash,
+                     "tagged_at": tagged_at, "flags": p.flags}
+            if p.llm:
+                state["llm"] = p.llm
+            if p.error:
+                failures.append((item, Write(item.article, {**state, "error": p.error})))
+                report.fail(item.article["_id"], p.error)
+            else:
+                labels.append((item, Write(item.article, {**state, "confidence": p.confidence,
+                                                          "scores": _ranked(p.scores)},
+                                           p.categories, p.tags)))
+        if report.dry_run:
+            self._show(labels + failures)
+            report.counts["tagged"] += len(labels)
+        else:
+            outcome = self.store.write([w for _, w in labels])
+            report.counts["tagged"] += outcome.written
+            report.counts["conflicts"] += outcome.conflicts
+            report.counts["conflicts"] += self.store.write([w for _, w in failures]).conflicts
+            for i, message in outcome.errors.items():
+                report.fail(labels[i][1].article["_id"], f"write refused: {message}")
+            labels = [pair for i, pair in enumerate(labels) if i not in outcome.errors]
+        for _, w in labels:
+            report.categories.update(w.categories or [])
+            report.counts["low_confidence"] += w.state["confidence"] < config.low_confidence
+
+    def _show(self, pairs: list[tuple[Item, Write]]) -> None:
+        """--dry-run: one JSON line per article whose labels would change, or that fails."""
+        cat, tag = self.config.categories_field, self.config.tags_field
+        for item, w in pairs:
+            row: dict[str, Any] = {"_id": item.article["_id"]}
+            if w.categories is None:
+                row["error"] = w.state["error"]
+            elif item.owned.get(cat) == w.categories and item.owned.get(tag) == w.tags:
+                continue
+            else:
+                row.update({cat: w.categories, tag: w.tags,
+                            "was": {cat: item.owned.get(cat), tag: item.owned.get(tag)}})
+            self.show(to_json(row))
+
+
+def _ranked(scores: dict[str, float]) -> list[dict[str, Any]]:
+    """Best first, as a list: category names may hold "." or "$", which keys may not."""
+    return [{"category": name, "score": score}
+            for name, score in sorted(scores.items(), key=lambda kv: -kv[1])]

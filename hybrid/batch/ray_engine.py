@@ -1,0 +1,241 @@
+"""The nightly job and `tag-file` on Ray (`--engine ray`, the optional `hybrid[ray]` extra):
+the same steps as on one machine, on the workers of a Ray cluster.
+
+Partitions are `_id` ranges of `partition_size` articles (`Store.ranges`), not
+`ray.data.read_mongo`. A range is a plain query our scan already makes (every `_id` of a
+collection has one BSON type), so a worker reads its range with `Store.scan`, as the local
+engine does: the same selection, the same text as read for the write guard. A range is
+also a checkpoint that survives the driver: the run report keeps the ranges it handed out
+(`RunReport.partitions`). `read_mongo` would need pymongoarrow, turn documents into Arrow
+tables (mixed field types and hostile records do not survive that), and hide which
+documents a failed read task held.
+
+Workers are actors, one CPU each. Each loads the model once, verified by checksum as
+always, and keeps it. It scans its range, predicts, and writes each batch itself with the
+store's guarded writes, through its own MongoDB connection. Writes happen in the workers,
+not the driver. Nothing goes from one host to another but the ranges out and the counts
+back, so the driver is never the bottleneck: MongoDB is. Writes also need no coordination,
+because every write is conditional on the article's text being what was read and on the
+article not being manual.
+
+Faults. A worker that dies is restarted by Ray, and its partition is retried (up to
+`MAX_PARTITION_RETRIES` times), on another node if its node died. The retry skips what the
+first attempt wrote (same content hash; counted "resumed"), so each article is written once
+per version of its text. Were an article written twice (a worker cut off from the cluster
+still writing), the labels would be the same: predictions do not depend on the process, the
+host or the batch. If a driver dies, Ray ends its workers; the next run resumes from the
+partitions of its report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections import deque
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from hybrid.errors import HybridError, UsageError
+
+try:
+    import ray
+    from ray.exceptions import RayActorError, RayTaskError
+except ModuleNotFoundError as exc:
+    raise UsageError("--engine ray needs Ray, on every host: pip install 'hybrid[ray]'"
+                     ) from exc
+
+from hybrid.batch.nightly import Job
+from hybrid.batch.partition import Partition
+from hybrid.batch.predictor import Record, predict_records
+from hybrid.batch.processes import one_thread_per_process
+from hybrid.config import Config
+from hybrid.learn import artifacts
+from hybrid.learn.model import HybridModel
+from hybrid.learn.prediction import Prediction
+from hybrid.mongo.runs import RunReport
+from hybrid.mongo.store import Store
+
+MAX_PARTITION_RETRIES = 3
+PARTITIONS_PER_WORKER = 8  # at least, so that at the end no worker waits long for the others
+log = logging.getLogger("hybrid.batch")
+
+
+class Done(NamedTuple):
+    """What a worker sends back for a partition."""
+    report: RunReport  # its counts, categories and errors
+    lines: list[str]  # --dry-run lines
+    last: Any  # the last `_id` scanned
+    complete: bool  # the scan reached the end of the range
+    queued: int  # articles it selected for tagging
+
+
+@ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=MAX_PARTITION_RETRIES)
+class Worker:
+    """One Ray worker process. The model loads on first use, so that a model this host cannot
+    verify is a `ModelError` (exit 4) from the call, not an actor that never started."""
+
+    def __init__(self, model_dir: str, config: Config) -> None:
+        one_thread_per_process()
+        self.model_dir, self.config = model_dir, config
+        self._model: HybridModel | None = None
+
+    def predict(self, records: list[Record]) -> list[Prediction]:
+        if self._model is None:
+            self._model = HybridModel.load(self.model_dir, config=self.config)
+        return predict_records(self._model, records, self.config)
+
+    def tag(self, report: RunReport, after: Any, until: Any, limit: int | None) -> Done:
+        lines: list[str] = []
+        with Store(self.config) as store:
+            part = Partition(store, report, after, until, limit, show=lines.append)
+            for items in part.batches():
+                part.write(items, self.predict([item.article for item in items]))
+        return Done(report, lines, part.last, part.complete, part.queued)
+
+
+@contextlib.contextmanager
+def connected(address: str | None, workers: int | None) -> Iterator[int]:
+    """Ray, and how many workers to start: `workers`, or one per CPU of the cluster. Without
+    an address, a Ray instance on this machine for as long as the block lasts. A process
+    already connected (a test, a notebook) stays connected."""
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, num_cpus=None if address else workers,
+                 include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        if workers and workers > cpus:
+            raise UsageError(f"--workers {workers}: the Ray cluster has {cpus} CPUs")
+        yield workers or cpus
+    finally:
+        if started:
+            ray.shutdown()
+
+
+@contextlib.contextmanager
+def _workers(model_dir: str | Path, config: Config, address: str | None,
+             workers: int | None) -> Iterator[list[Any]]:
+    # checked here first, so a corrupt model exits 4 before any worker starts
+    artifacts.verify(model_dir, key=config.model_key)
+    with connected(address, workers) as n:
+        actors = [Worker.remote(str(model_dir), config) for _ in range(n)]
+        try:
+            yield actors
+        finally:
+            for actor in actors:
+                ray.kill(actor)
+
+
+def _result(ref: Any) -> Any:
+    """A task's result; its own exception (a `StoreError`, a `ModelError`) as raised."""
+    try:
+        return ray.get(ref)
+    except RayTaskError as exc:
+        raise exc.cause from None
+
+
+def tag_partitions(job: Job, workers: int | None) -> None:
+    """The nightly job's Ray engine: partitions out to the workers, a checkpoint as each one
+    comes back. A partition whose worker died more than `MAX_PARTITION_RETRIES` times stays
+    not done, and the run fails once the others are done: rerun it to retry."""
+    report, config = job.report, job.config
+    with _workers(job.model_dir, config, config.ray_address, workers) as actors:
+        report.workers = len(actors)
+        size = _partition_size(job.store, config, len(actors))
+        pending = deque(p for p in report.partitions if not p["done"])
+        frontier = report.partitions[-1]["until"] if report.partitions else report.checkpoint
+        fresh = (job.store.ranges(frontier, size)
+                 if not report.partitions or frontier is not None else iter(()))
+        budget = report.selection.limit  # articles not yet promised to a partition
+        idle, running, lost = list(actors), {}, []
+        while True:
+            while idle and (budget is None or budget > 0):
+                partition = pending.popleft() if pending else None
+                if partition is None and (bounds := next(fresh, None)) is not None:
+                    partition = report.hand_out(*bounds)
+                if partition is None:
+                    break
+                take = None if budget is None else min(budget, size)
+                budget = None if budget is None else budget - take
+                actor = idle.pop()
+                ref = actor.tag.remote(report.part(), partition["after"], partition["until"],
+                                       take)
+                running[ref] = (partition, actor, take)
+            if not running:
+                break
+            ready, _ = ray.wait(list(running), timeout=config.lease_seconds / 4)
+            if not ready:  # a long partition: keep the lease
+                job.save()
+                continue
+            partition, actor, take = running.pop(ready[0])
+            idle.append(actor)
+            try:
+                done: Done = _result(ready[0])
+            except RayActorError as exc:
+                log.warning("event=partition_lost run=%s after=%s until=%s error=%r", report.id,
+                            partition["after"], partition["until"], str(exc)[:300])
+                lost.append(partition)
+                continue
+            if budget is not None:
+                budget += take - done.queued
+            report.add(done.report)
+            report.finish(partition, done.last, done.complete)
+            for line in done.lines:
+                job.show(line)
+            job.progress(done.report.counts["seen"])
+            job.save()
+    if lost:
+        ranges = ", ".join(f"({p['after']!r}, {p['until']!r}]" for p in lost[:5])
+        raise HybridError(f"{len(lost)} partition(s) killed their worker "
+                          f"{MAX_PARTITION_RETRIES + 1} times: _id {ranges}; the rest is done "
+                          "and checkpointed. Run again to retry them; `hybrid run` without "
+                          "--engine ray isolates an article that kills its worker")
+
+
+def _partition_size(store: Store, config: Config, workers: int) -> int:
+    """`partition_size`, or less for a small collection so that each worker gets several;
+    a whole number of batches."""
+    share = math.ceil(store.estimated_count() / (PARTITIONS_PER_WORKER * workers))
+    batches = math.ceil(min(config.partition_size, max(share, 1)) / config.batch_size)
+    return batches * config.batch_size
+
+
+class RayPredictor:
+    """`Predictor.map` on Ray workers (`tag-file --engine ray`): record batches in,
+    predictions out, in order, at most 2 batches per worker waiting."""
+
+    def __init__(self, model_dir: str | Path, config: Config, workers: int | None) -> None:
+        self.config = config
+        self._stack = contextlib.ExitStack()
+        self.actors = self._stack.enter_context(
+            _workers(model_dir, config, config.ray_address, workers))
+
+    def map(self, record_batches: Iterable[list[Record]]
+            ) -> Iterator[tuple[list[Record], list[Prediction]]]:
+        pending: deque[tuple[list[Record], Any]] = deque()
+        for i, batch in enumerate(record_batches):
+            pending.append((batch, self.actors[i % len(self.actors)].predict.remote(batch)))
+            if len(pending) >= 2 * len(self.actors):
+                yield self._next(pending)
+        while pending:
+            yield self._next(pending)
+
+    def _next(self, pending: deque[tuple[list[Record], Any]]
+              ) -> tuple[list[Record], list[Prediction]]:
+        batch, ref = pending.popleft()
+        try:
+            return batch, _result(ref)
+        except RayActorError as exc:
+            raise HybridError(f"a Ray worker died {MAX_PARTITION_RETRIES + 1} times on one "
+                              f"batch; stopping ({str(exc)[:300]})") from exc
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> RayPredictor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
