@@ -215,3 +215,17 @@ def test_a_corrupt_model_exits_4_and_the_llm_step_is_refused(store, mongo_config
                   "--llm-model", "m")
     assert result.exit_code == Exit.USAGE and "--engine local only" in result.stderr
     assert "categories" not in dump(store)[records(1)[0]["id"]]
+
+
+def test_a_signed_model_is_refused_by_a_ray_host_without_the_key(
+        ray_cluster, store, mongo_config, sample_model, tmp_path, monkeypatch):
+    """The key comes from each host's environment and is never sent: this cluster's hosts
+    started without one, so its workers may not load a model the driver checked as signed."""
+    store.import_records(records(4))
+    signed = tmp_path / "signed"
+    sample_model.save(signed, "k3y")
+    monkeypatch.setenv("HYBRID_MODEL_KEY", "k3y")
+    result = on_ray(mongo_config, signed)
+    assert result.exit_code == Exit.MODEL, result.output
+    assert "not on Ray host" in result.stderr
+    assert "categories" not in dump(store)[records(1)[0]["id"]]

@@ -78,3 +78,13 @@ def test_scan_is_in_id_order_after_a_checkpoint_with_owned_fields_apart(store: S
     assert [a["_id"] for a, _ in scanned] == [f"a{i:02d}" for i in range(5, 20)]
     article, owned = scanned[0]
     assert set(article) == {"_id", "title"} and owned == {"categories": ["x"]}
+
+
+def test_ranges_cover_the_collection_once_and_a_scan_keeps_to_its_range(store: Store):
+    store.import_records([{"id": f"a{i:02}", "title": str(i)} for i in range(20)])
+    ranges = store.ranges(None, 8)
+    assert ranges == [(None, "a07"), ("a07", "a15"), ("a15", None)]
+    assert [a["_id"] for after, until in ranges for a, _ in store.scan(after, until)] == [
+        f"a{i:02}" for i in range(20)]
+    assert store.ranges("a15", 4) == [("a15", "a19"), ("a19", None)]
+    assert [a["_id"] for a, _ in store.scan("a19", None)] == []

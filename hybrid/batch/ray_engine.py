@@ -32,12 +32,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import socket
 from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from hybrid.errors import HybridError, UsageError
+from hybrid.errors import HybridError, ModelError, UsageError
 
 try:
     import ray
@@ -74,15 +75,20 @@ class Done(NamedTuple):
 @ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=MAX_PARTITION_RETRIES)
 class Worker:
     """One Ray worker process. The model loads on first use, so that a model this host cannot
-    verify is a `ModelError` (exit 4) from the call, not an actor that never started."""
+    verify is a `ModelError` (exit 4) from the call, not an actor that never started.
+    `signed`: the driver checked a signature, so this host must too (`HYBRID_MODEL_KEY` is
+    read from the environment `ray start` gave the host's workers, never sent)."""
 
-    def __init__(self, model_dir: str, config: Config) -> None:
+    def __init__(self, model_dir: str, config: Config, signed: bool) -> None:
         one_thread_per_process()
-        self.model_dir, self.config = model_dir, config
+        self.model_dir, self.config, self.signed = model_dir, config, signed
         self._model: HybridModel | None = None
 
     def predict(self, records: list[Record]) -> list[Prediction]:
         if self._model is None:
+            if self.signed and self.config.model_key is None:
+                raise ModelError("HYBRID_MODEL_KEY is set for this run but not on Ray host "
+                                 f"{socket.gethostname()}: set it where `ray start` runs")
             self._model = HybridModel.load(self.model_dir, config=self.config)
         return predict_records(self._model, records, self.config)
 
@@ -120,7 +126,8 @@ def _workers(model_dir: str | Path, config: Config, address: str | None,
     # checked here first, so a corrupt model exits 4 before any worker starts
     artifacts.verify(model_dir, key=config.model_key)
     with connected(address, workers) as n:
-        actors = [Worker.remote(str(model_dir), config) for _ in range(n)]
+        signed = config.model_key is not None
+        actors = [Worker.remote(str(model_dir), config, signed) for _ in range(n)]
         try:
             yield actors
         finally:
@@ -146,8 +153,8 @@ def tag_partitions(job: Job, workers: int | None) -> None:
         size = _partition_size(job.store, config, len(actors))
         pending = deque(p for p in report.partitions if not p["done"])
         frontier = report.partitions[-1]["until"] if report.partitions else report.checkpoint
-        fresh = (job.store.ranges(frontier, size)
-                 if not report.partitions or frontier is not None else iter(()))
+        fresh = iter(job.store.ranges(frontier, size)
+                     if not report.partitions or frontier is not None else ())
         budget = report.selection.limit  # articles not yet promised to a partition
         idle, running, lost = list(actors), {}, []
         while True:

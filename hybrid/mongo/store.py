@@ -236,22 +236,17 @@ class Store:
                 with briefly(), contextlib.suppress(PyMongoError):
                     cursor.close()
 
-    def ranges(self, after: Any, size: int) -> Iterator[tuple[Any, Any]]:
+    def ranges(self, after: Any, size: int) -> list[tuple[Any, Any]]:
         """Consecutive `_id` ranges (after, until] of `size` articles each, from `after` on;
-        the last one is (after, None]: to the end, articles added meanwhile included. Each
-        range is one query for `size` `_id`s, made when the caller asks for it."""
-        def read(start: Any) -> list[Any]:
-            return [d["_id"] for d in self.articles.find(
-                _id_range(start, None), {"_id": 1}, sort=[("_id", 1)], limit=size,
-                batch_size=size)]
+        the last one is (after, None]: to the end, articles added meanwhile included. One
+        pass over the `_id`s (on MongoDB, over the `_id` index alone)."""
+        def bounds() -> list[Any]:
+            ids = self.articles.find(_id_range(after, None), {"_id": 1}, sort=[("_id", 1)],
+                                     batch_size=10_000)
+            return [d["_id"] for i, d in enumerate(ids, 1) if i % size == 0]
 
-        while True:
-            ids = self.call("reading article ids", lambda start=after: read(start))
-            if len(ids) < size:
-                yield after, None
-                return
-            yield after, ids[-1]
-            after = ids[-1]
+        starts = [after, *self.call("reading article ids", bounds)]
+        return list(zip(starts, [*starts[1:], None], strict=True))
 
     def _owned_fields(self) -> list[str]:
         return [self.config.categories_field, self.config.tags_field, STATE]
