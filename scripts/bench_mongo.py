@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +39,18 @@ def _cpu(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
+def timed(cmd: list[str], env: dict[str, str], also: Sequence[int] = ()) -> dict[str, Any]:
     """The command's --json output, and its wall seconds, CPU seconds (its process tree) and
-    peak RSS (of the tree, sampled); the CPU this process spent meanwhile (an in-process
-    server) too."""
+    peak RSS (of the tree, with the trees of the processes `also` names: servers it works
+    with, sampled); the CPU this process spent meanwhile (an in-process server) too."""
     started, children, own = time.perf_counter(), _cpu(resource.RUSAGE_CHILDREN), _cpu(
         resource.RUSAGE_SELF)
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    root, peak = psutil.Process(proc.pid), 0
+    roots, peak = [psutil.Process(pid) for pid in (proc.pid, *also)], 0
     while proc.poll() is None:
         try:
-            tree = [root, *root.children(recursive=True)]
+            tree = [p for root in roots for p in (root, *root.children(recursive=True))]
             peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
         except psutil.Error:
             pass

@@ -26,12 +26,13 @@ from helpers import (
     wait_for_checkpoint,
 )
 
-from hybrid.errors import Exit
+from hybrid.errors import Exit, ModelError
 from hybrid.ingest.records import to_json
 from hybrid.mongo.runs import Selection
 from hybrid.mongo.store import Store, now
 
 ray = pytest.importorskip("ray")
+from hybrid.batch.ray_engine import Worker  # noqa: E402 (needs Ray)
 
 # what differs between two runs by design: which run wrote the labels, and when
 RUN_FIELDS = ("run", "tagged_at")
@@ -217,15 +218,20 @@ def test_a_corrupt_model_exits_4_and_the_llm_step_is_refused(store, mongo_config
     assert "categories" not in dump(store)[records(1)[0]["id"]]
 
 
-def test_a_signed_model_is_refused_by_a_ray_host_without_the_key(
+def test_a_signed_model_needs_no_key_on_the_ray_hosts_but_another_model_is_refused(
         ray_cluster, store, mongo_config, sample_model, tmp_path, monkeypatch):
-    """The key comes from each host's environment and is never sent: this cluster's hosts
-    started without one, so its workers may not load a model the driver checked as signed."""
+    """The driver checks the signature; each worker checks that its copy is the model the
+    driver checked (the manifest's digest covers every file's checksum). This cluster's
+    hosts started without the key."""
     store.import_records(records(4))
     signed = tmp_path / "signed"
     sample_model.save(signed, "k3y")
     monkeypatch.setenv("HYBRID_MODEL_KEY", "k3y")
     result = on_ray(mongo_config, signed)
-    assert result.exit_code == Exit.MODEL, result.output
-    assert "not on Ray host" in result.stderr
-    assert "categories" not in dump(store)[records(1)[0]["id"]]
+    assert result.exit_code == 0, result.output
+    assert all(d["hybrid"]["source"] == "model" for d in dump(store).values())
+
+    another = Worker.remote(str(signed), mongo_config, "0" * 64)
+    with pytest.raises(ModelError, match="not the model the run was started with"):
+        ray.get(another.predict.remote(records(1)))
+    ray.kill(another)

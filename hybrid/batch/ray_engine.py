@@ -11,12 +11,13 @@ tables (mixed field types and hostile records do not survive that), and hide whi
 documents a failed read task held.
 
 Workers are actors, one CPU each. Each loads the model once, verified by checksum as
-always, and keeps it. It scans its range, predicts, and writes each batch itself with the
-store's guarded writes, through its own MongoDB connection. Writes happen in the workers,
-not the driver. Nothing goes from one host to another but the ranges out and the counts
-back, so the driver is never the bottleneck: MongoDB is. Writes also need no coordination,
-because every write is conditional on the article's text being what was read and on the
-article not being manual.
+always and checked to be the driver's (`Worker`), and keeps it. It scans its range,
+predicts, and writes each batch itself with the store's guarded writes, through its own
+MongoDB connection. Writes happen in the workers, not the driver: articles go only between
+MongoDB and the worker that tags them, and the driver sends ranges and gets counts back, so
+it is never the bottleneck; MongoDB is. Writes also need no coordination, because every
+write is conditional on the article's text being what was read and on the article not
+being manual.
 
 Faults. A worker that dies is restarted by Ray, and its partition is retried (up to
 `MAX_PARTITION_RETRIES` times), on another node if its node died. The retry skips what the
@@ -76,20 +77,26 @@ class Done(NamedTuple):
 class Worker:
     """One Ray worker process. The model loads on first use, so that a model this host cannot
     verify is a `ModelError` (exit 4) from the call, not an actor that never started.
-    `signed`: the driver checked a signature, so this host must too (`HYBRID_MODEL_KEY` is
-    read from the environment `ray start` gave the host's workers, never sent)."""
 
-    def __init__(self, model_dir: str, config: Config, signed: bool) -> None:
+    Each host reads the model directory at the same path, and verifies it as always. It
+    must also be the driver's model: its manifest's digest must be `digest`, the digest of
+    the manifest the driver verified (with its signature, under `HYBRID_MODEL_KEY`). The
+    digest covers every file's checksum, so a host with an older copy is refused, and no
+    host needs the key."""
+
+    def __init__(self, model_dir: str, config: Config, digest: str) -> None:
         one_thread_per_process()
-        self.model_dir, self.config, self.signed = model_dir, config, signed
+        self.model_dir, self.config, self.digest = model_dir, config, digest
         self._model: HybridModel | None = None
 
     def predict(self, records: list[Record]) -> list[Prediction]:
         if self._model is None:
-            if self.signed and self.config.model_key is None:
-                raise ModelError("HYBRID_MODEL_KEY is set for this run but not on Ray host "
-                                 f"{socket.gethostname()}: set it where `ray start` runs")
-            self._model = HybridModel.load(self.model_dir, config=self.config)
+            model = HybridModel.load(self.model_dir, config=self.config)
+            if model.manifest["digest"] != self.digest:
+                raise ModelError(f"{self.model_dir} on Ray host {socket.gethostname()} is not "
+                                 "the model the run was started with: copy the same model "
+                                 "directory to every host")
+            self._model = model
         return predict_records(self._model, records, self.config)
 
     def tag(self, report: RunReport, after: Any, until: Any, limit: int | None) -> Done:
@@ -124,10 +131,9 @@ def connected(address: str | None, workers: int | None) -> Iterator[int]:
 def _workers(model_dir: str | Path, config: Config, address: str | None,
              workers: int | None) -> Iterator[list[Any]]:
     # checked here first, so a corrupt model exits 4 before any worker starts
-    artifacts.verify(model_dir, key=config.model_key)
+    digest = artifacts.verify(model_dir, key=config.model_key)["digest"]
     with connected(address, workers) as n:
-        signed = config.model_key is not None
-        actors = [Worker.remote(str(model_dir), config, signed) for _ in range(n)]
+        actors = [Worker.remote(str(model_dir), config, digest) for _ in range(n)]
         try:
             yield actors
         finally:
