@@ -79,9 +79,9 @@ def store(mongo_config: Config) -> Iterator[Store]:
 
 
 @pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[str]:
-    """A Ray cluster of two nodes of one CPU each on this machine, with this process as its
-    driver: the address other drivers join it at."""
+def ray_cluster() -> Iterator[Any]:
+    """A Ray cluster (`ray.cluster_utils.Cluster`) of two nodes of one CPU each on this
+    machine, with this process as its driver; other drivers join it at its `address`."""
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
@@ -90,7 +90,7 @@ def ray_cluster() -> Iterator[str]:
     try:
         cluster.add_node(num_cpus=1)
         ray.init(address=cluster.address, logging_level="warning")
-        yield cluster.address
+        yield cluster
     finally:
         ray.shutdown()
         cluster.shutdown()

@@ -8,7 +8,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 
@@ -115,26 +115,31 @@ def test_limit_all_and_since_select_as_on_one_machine(ray_cluster, store, mongo_
     assert tag(Selection("since", now() - timedelta(days=1))).counts["tagged"] == 0
 
 
+def first_write(store: Store, running: Future) -> None:
+    while not store.articles.find_one({"hybrid.run": {"$exists": True}}):
+        assert not running.done(), running.result()
+        time.sleep(0.005)
+
+
 def test_killed_workers_are_replaced_and_each_article_is_tagged_once(ray_cluster, store,
                                                                      mongo_config,
-                                                                     sample_model_dir):
+                                                                     sample_model_dir, caplog):
     """Both workers are SIGKILLed once the run has written its first articles, mid-partition.
-    Ray restarts them and retries their partitions; a retry skips what the dead worker wrote
-    (counted "resumed"), so every article is written once for its text."""
+    New workers retry their partitions; a retry skips what the dead worker wrote (counted
+    "resumed"), so every article is written once for its text."""
     config = replace(mongo_config, batch_size=2)
     docs = records(salt=uuid.uuid4().hex[:8])  # new text: tagging is slow enough to interrupt
     store.import_records(docs)
     killed: list[psutil.Process] = []
     with ThreadPoolExecutor(1) as pool:
         running = pool.submit(job, config, sample_model_dir, engine="ray", workers=2)
-        while not store.articles.find_one({"hybrid.run": {"$exists": True}}):
-            assert not running.done(), running.result()
-            time.sleep(0.005)
+        first_write(store, running)
         killed = [w for w in workers() if _title(w) == "ray::Worker.tag"]
         for worker in killed:
             worker.kill()
         report = running.result(timeout=300)
     assert killed and not any(w.is_running() for w in killed)
+    assert caplog.text.count("event=worker_died") == len(killed)
     assert report.status == "completed"
     assert report.counts["tagged"] + report.counts["resumed"] == len(docs)
     assert report.counts["resumed"] > 0
@@ -150,7 +155,7 @@ def test_a_killed_driver_resumes_from_its_partitions_and_concurrent_runs_are_ref
     store.import_records(docs)
     before = dump(store)
     proc = subprocess_run(config, sample_model_dir, "--engine", "ray", "--ray-address",
-                          ray_cluster, "--workers", "2")
+                          ray_cluster.address, "--workers", "2")
     try:
         killed = wait_for_checkpoint(store, proc)
         for engine in ("local", "ray"):  # a second run, Ray or not, is refused by the lease
@@ -235,3 +240,27 @@ def test_a_signed_model_needs_no_key_on_the_ray_hosts_but_another_model_is_refus
     with pytest.raises(ModelError, match="not the model the run was started with"):
         ray.get(another.predict.remote(records(1)))
     ray.kill(another)
+
+
+def test_a_dead_node_s_partition_is_retried_on_the_other_node(ray_cluster, store, mongo_config,
+                                                              sample_model_dir, caplog):
+    """The second node dies mid-run (its raylet and worker killed) while the workers hold every
+    CPU of the cluster: its partition goes to the worker on the head node, the replacement
+    worker that Ray cannot place takes nothing, and the run completes."""
+    config = replace(mongo_config, batch_size=2)
+    docs = records(salt=uuid.uuid4().hex[:8])
+    store.import_records(docs)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(job, config, sample_model_dir, engine="ray", workers=2)
+            first_write(store, running)
+            ray_cluster.remove_node(ray_cluster.list_all_nodes()[1], allow_graceful=False)
+            report = running.result(timeout=300)
+    finally:
+        ray_cluster.add_node(num_cpus=1)  # for the tests after this one
+    assert "event=worker_died" in caplog.text
+    assert report.status == "completed"
+    assert report.counts["tagged"] + report.counts["resumed"] == len(docs)
+    for doc in dump(store).values():
+        assert_tagged(doc, config)
+        assert doc["hybrid"]["run"] == report.id

@@ -19,13 +19,13 @@ it is never the bottleneck; MongoDB is. Writes also need no coordination, becaus
 write is conditional on the article's text being what was read and on the article not
 being manual.
 
-Faults. A worker that dies is restarted by Ray, and its partition is retried (up to
-`MAX_PARTITION_RETRIES` times), on another node if its node died. The retry skips what the
-first attempt wrote (same content hash; counted "resumed"), so each article is written once
-per version of its text. Were an article written twice (a worker cut off from the cluster
-still writing), the labels would be the same: predictions do not depend on the process, the
-host or the batch. If a driver dies, Ray ends its workers; the next run resumes from the
-partitions of its report.
+Faults. A worker that dies mid-partition is replaced, and its partition retried on a live
+worker (up to `MAX_PARTITION_RETRIES` times; see `tag_partitions`), whether the process or
+its whole host died. The retry skips what the first attempt wrote (same content hash;
+counted "resumed"), so each article is written once per version of its text. Were an
+article written twice (a worker cut off from the cluster still writing), the labels would
+be the same: predictions do not depend on the process, the host or the batch. If the driver
+dies, Ray ends its workers; the next run resumes from the partitions of its report.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import contextlib
 import logging
 import math
 import socket
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -73,10 +73,11 @@ class Done(NamedTuple):
     queued: int  # articles it selected for tagging
 
 
-@ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=MAX_PARTITION_RETRIES)
+@ray.remote(num_cpus=1)
 class Worker:
-    """One Ray worker process. The model loads on first use, so that a model this host cannot
-    verify is a `ModelError` (exit 4) from the call, not an actor that never started.
+    """One Ray worker process. The model loads in `ready()` (or the first `predict`), so that
+    a model this host cannot verify is a `ModelError` (exit 4) from a call, not an actor that
+    never started.
 
     Each host reads the model directory at the same path, and verifies it as always. It
     must also be the driver's model: its manifest's digest must be `digest`, the digest of
@@ -89,7 +90,7 @@ class Worker:
         self.model_dir, self.config, self.digest = model_dir, config, digest
         self._model: HybridModel | None = None
 
-    def predict(self, records: list[Record]) -> list[Prediction]:
+    def ready(self) -> None:
         if self._model is None:
             model = HybridModel.load(self.model_dir, config=self.config)
             if model.manifest["digest"] != self.digest:
@@ -97,6 +98,9 @@ class Worker:
                                  "the model the run was started with: copy the same model "
                                  "directory to every host")
             self._model = model
+
+    def predict(self, records: list[Record]) -> list[Prediction]:
+        self.ready()
         return predict_records(self._model, records, self.config)
 
     def tag(self, report: RunReport, after: Any, until: Any, limit: int | None) -> Done:
@@ -128,16 +132,23 @@ def connected(address: str | None, workers: int | None) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def _workers(model_dir: str | Path, config: Config, address: str | None,
-             workers: int | None) -> Iterator[list[Any]]:
+def _cluster(model_dir: str | Path, config: Config, workers: int | None
+             ) -> Iterator[tuple[int, Callable[..., Any]]]:
+    """How many workers to start, and a function that starts one (with Ray actor options);
+    every worker it started is ended with the block."""
     # checked here first, so a corrupt model exits 4 before any worker starts
     digest = artifacts.verify(model_dir, key=config.model_key)["digest"]
-    with connected(address, workers) as n:
-        actors = [Worker.remote(str(model_dir), config, digest) for _ in range(n)]
+    started: list[Any] = []
+
+    def start(**options: Any) -> Any:
+        started.append(Worker.options(**options).remote(str(model_dir), config, digest))
+        return started[-1]
+
+    with connected(config.ray_address, workers) as n:
         try:
-            yield actors
+            yield n, start
         finally:
-            for actor in actors:
+            for actor in started:
                 ray.kill(actor)
 
 
@@ -151,45 +162,75 @@ def _result(ref: Any) -> Any:
 
 def tag_partitions(job: Job, workers: int | None) -> None:
     """The nightly job's Ray engine: partitions out to the workers, a checkpoint as each one
-    comes back. A partition whose worker died more than `MAX_PARTITION_RETRIES` times stays
-    not done, and the run fails once the others are done: rerun it to retry."""
+    comes back.
+
+    The driver, not Ray, retries the partition of a worker that died: it goes back in the
+    queue for any live worker, and a new worker is started in the dead one's place, which
+    takes work once Ray could place it and it loaded the model. Ray's own restart would
+    retry the partition on the restarted worker only, which needs a free CPU: when a host
+    dies and the workers hold every other CPU, it would wait forever. A partition whose
+    worker died `MAX_PARTITION_RETRIES` + 1 times stays not done, and the run fails once
+    the others are done: rerun it to retry."""
     report, config = job.report, job.config
-    with _workers(job.model_dir, config, config.ray_address, workers) as actors:
-        report.workers = len(actors)
-        size = _partition_size(job.store, config, len(actors))
-        pending = deque(p for p in report.partitions if not p["done"])
+    with _cluster(job.model_dir, config, workers) as (n, start):
+        report.workers = n
+        size = _partition_size(job.store, config, n)
         frontier = report.partitions[-1]["until"] if report.partitions else report.checkpoint
         fresh = iter(job.store.ranges(frontier, size)
                      if not report.partitions or frontier is not None else ())
+        queue = deque(p for p in report.partitions if not p["done"])
         budget = report.selection.limit  # articles not yet promised to a partition
-        idle, running, lost = list(actors), {}, []
+        # a task in flight → (its partition, or None for `ready`; its worker; its limit)
+        running: dict[Any, tuple[dict[str, Any] | None, Any, int | None]] = {}
+        idle: list[Any] = []
+        deaths: Counter[int] = Counter()
+        lost: list[dict[str, Any]] = []
+
+        def launch() -> None:
+            actor = start()
+            running[actor.ready.remote()] = (None, actor, None)
+
+        for _ in range(n):
+            launch()
         while True:
             while idle and (budget is None or budget > 0):
-                partition = pending.popleft() if pending else None
-                if partition is None and (bounds := next(fresh, None)) is not None:
-                    partition = report.hand_out(*bounds)
-                if partition is None:
+                if not queue and (bounds := next(fresh, None)) is not None:
+                    queue.append(report.hand_out(*bounds))
+                if not queue:
                     break
+                partition, actor = queue.popleft(), idle.pop()
                 take = None if budget is None else min(budget, size)
                 budget = None if budget is None else budget - take
-                actor = idle.pop()
                 ref = actor.tag.remote(report.part(), partition["after"], partition["until"],
                                        take)
                 running[ref] = (partition, actor, take)
+            if not any(p for p, _, _ in running.values()) and (budget == 0 or idle):
+                break  # nothing more to hand out, nothing in flight but starting workers
             if not running:
-                break
+                raise HybridError("every Ray worker died while loading the model; see the "
+                                  "workers' logs (is a host out of memory?)")
             ready, _ = ray.wait(list(running), timeout=config.lease_seconds / 4)
             if not ready:  # a long partition: keep the lease
                 job.save()
                 continue
             partition, actor, take = running.pop(ready[0])
-            idle.append(actor)
             try:
-                done: Done = _result(ready[0])
+                done: Done | None = _result(ready[0])
             except RayActorError as exc:
-                log.warning("event=partition_lost run=%s after=%s until=%s error=%r", report.id,
+                if partition is None:  # died starting: not replaced, the others go on
+                    continue
+                log.warning("event=worker_died run=%s after=%s until=%s error=%r", report.id,
                             partition["after"], partition["until"], str(exc)[:300])
-                lost.append(partition)
+                launch()
+                budget = None if budget is None else budget + take
+                deaths[id(partition)] += 1
+                if deaths[id(partition)] > MAX_PARTITION_RETRIES:
+                    lost.append(partition)
+                else:
+                    queue.appendleft(partition)
+                continue
+            idle.append(actor)
+            if done is None:  # a worker is ready
                 continue
             if budget is not None:
                 budget += take - done.queued
@@ -217,13 +258,16 @@ def _partition_size(store: Store, config: Config, workers: int) -> int:
 
 class RayPredictor:
     """`Predictor.map` on Ray workers (`tag-file --engine ray`): record batches in,
-    predictions out, in order, at most 2 batches per worker waiting."""
+    predictions out, in order, at most 2 batches per worker waiting. The file is read and
+    written by this process."""
 
     def __init__(self, model_dir: str | Path, config: Config, workers: int | None) -> None:
         self.config = config
         self._stack = contextlib.ExitStack()
-        self.actors = self._stack.enter_context(
-            _workers(model_dir, config, config.ray_address, workers))
+        n, start = self._stack.enter_context(_cluster(model_dir, config, workers))
+        # here Ray restarts a dead worker and retries its batch (which needs a free CPU)
+        self.actors = [start(max_restarts=-1, max_task_retries=MAX_PARTITION_RETRIES)
+                       for _ in range(n)]
 
     def map(self, record_batches: Iterable[list[Record]]
             ) -> Iterator[tuple[list[Record], list[Prediction]]]:
