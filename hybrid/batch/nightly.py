@@ -64,7 +64,8 @@ def _run(store: Store, model_dir: str | Path, selection: Selection, workers: int
                        target=config.results_collection or config.mongo_collection,
                        model=Path(model_dir).name,
                        taxonomy_fingerprint=manifest["taxonomy_fingerprint"],
-                       selection=selection, workers=workers, dry_run=dry_run)
+                       selection=selection, workers=workers, dry_run=dry_run,
+                       zero_shot=bool(manifest.get("zero_shot")))
     lease, runs = Lease(store, report.id), RunLog(store)
     job = _Job(store, report, lease, runs, model_dir, refine, llm, progress, show)
     if dry_run:
@@ -133,6 +134,7 @@ class _Job:
                  progress: Callable[[int], object], show: Callable[[str], None]) -> None:
         self.store, self.report, self.model_dir = store, report, model_dir
         self.lease, self.runs = lease, runs
+        self.authorized = set(read_manifest(model_dir)["categories"])
         self.config = store.config
         self.refine, self.llm, self.progress, self.show = refine, llm, progress, show
         self.in_flight: deque[list[_Item]] = deque()  # batches handed to the predictor
@@ -191,6 +193,7 @@ class _Job:
         labels: list[tuple[_Item, Write]] = []
         failures: list[tuple[_Item, Write]] = []
         for item, p in zip(items, predictions, strict=True):
+            p = self._teacher(item, p)
             state = {"model": report.model, "run": report.id,
                      "taxonomy_fingerprint": report.taxonomy_fingerprint,
                      "source": p.source, "content_hash": item.text_hash,
@@ -218,6 +221,20 @@ class _Job:
         for _, w in labels:
             report.categories.update(w.categories or [])
             report.counts["low_confidence"] += w.state["confidence"] < config.low_confidence
+
+    def _teacher(self, item: _Item, p: Prediction) -> Prediction:
+        """An article a teacher labelled (`hybrid bootstrap`), for its text as it is now,
+        shows the teacher's labels: they were paid for, and beat the model's guess."""
+        state = item.owned.get("hybrid")
+        teacher = state.get("teacher") if isinstance(state, dict) else None
+        if p.error or not isinstance(teacher, dict) or \
+                teacher.get("content_hash") != item.text_hash:
+            return p
+        categories = [c for c in teacher.get("categories") or [] if c in self.authorized]
+        if not categories:
+            return p
+        return replace(p, categories=categories[:self.config.max_categories],
+                       tags=list(teacher.get("tags") or p.tags), source="llm")
 
     def _show(self, pairs: list[tuple[_Item, Write]]) -> None:
         """--dry-run: one JSON line per article whose labels would change, or that fails."""

@@ -51,8 +51,9 @@ workers_option = click.option("--workers", type=click.IntRange(min=1),
                               help="Worker processes (default: the `workers` setting, 1).")
 
 label_source_option = click.option(
-    "--label-source", type=click.Choice(["manual"]),
-    help="Instead of --data, the MongoDB articles with manual labels.")
+    "--label-source", metavar="manual|llm|manual,llm",
+    help="Instead of --data, the MongoDB articles with manual labels, a teacher LLM's "
+         "(`hybrid bootstrap`), or both (manual ones win).")
 
 migration_option = click.option(
     "--migration", type=click.Path(exists=True, dir_okay=False),

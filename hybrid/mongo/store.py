@@ -28,7 +28,12 @@ import bson
 from more_itertools import chunked
 from pymongo import InsertOne, MongoClient, UpdateOne
 from pymongo.cursor import Cursor
-from pymongo.errors import BulkWriteError, ConfigurationError, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConfigurationError,
+    DuplicateKeyError,
+    PyMongoError,
+)
 from pymongo.write_concern import WriteConcern
 
 from hybrid.config import Config
@@ -51,6 +56,7 @@ MANUAL = {"$or": [{f"{STATE}.source": {"$in": _MANUAL_SOURCES}},
                   {f"{STATE}.locked": {"$in": _LOCKED}}, {f"{STATE}.locked": {"$gt": 0}},
                   {f"{STATE}.locked": {"$lt": 0}}]}
 NOT_MANUAL = {f"{STATE}.locked": {"$in": _UNLOCKED}, f"{STATE}.source": {"$in": _RUN_SOURCES}}
+LABELLED = {"$or": [*MANUAL["$or"], {f"{STATE}.teacher": {"$exists": True}}]}
 _LOCKED_WORDS = {"true", "yes", "1", "on", "locked"}
 _DUPLICATE_KEY = 11000
 _BEST_EFFORT_SECONDS = 2.0
@@ -238,20 +244,21 @@ class Store:
         found = self.labels.find({"_id": {"$in": [a["_id"] for a in chunk]}})
         return {doc.pop("_id"): doc for doc in found}
 
-    def manual_records(self) -> list[dict[str, Any]]:
-        """Articles with manual labels, as records (text fields + labels) for training."""
-        labels = [self.config.categories_field, self.config.tags_field]
+    def label_records(self) -> list[dict[str, Any]]:
+        """Articles with manual labels or a teacher's (`hybrid.teacher`), as records: `_id`,
+        the text fields, and our fields as stored."""
+        owned = self._owned_fields()
         text = text_fields(self.config)
         if not self.separate:
             return self.call("reading labelled articles", lambda: list(
-                self.articles.find(MANUAL, dict.fromkeys(text + labels, 1))))
-        owned = {d.pop("_id"): d for d in self.call("reading manual labels", lambda: list(
-            self.labels.find(MANUAL, dict.fromkeys(labels, 1))))}
+                self.articles.find(LABELLED, dict.fromkeys(text + owned, 1))))
+        found = {d.pop("_id"): d for d in self.call("reading labels", lambda: list(
+            self.labels.find(LABELLED, dict.fromkeys(owned, 1))))}
         records = []
-        for chunk in chunked(owned, self.config.batch_size):
+        for chunk in chunked(found, self.config.batch_size):
             for article in self.call("reading labelled articles", lambda c=chunk: list(
                     self.articles.find({"_id": {"$in": c}}, dict.fromkeys(text, 1)))):
-                records.append({**article, **owned[article["_id"]]})
+                records.append({**article, **found[article["_id"]]})
         return records
 
     def suggestions(self, below: float | None, limit: int | None) -> list[dict[str, Any]]:
@@ -330,6 +337,17 @@ class Store:
             values[self.config.tags_field] = tags
         self.call("writing manual labels", lambda: self.labels.update_one(
             {"_id": key}, {"$set": values}, upsert=self.separate))
+
+    def set_teacher(self, key: Any, label: dict[str, Any]) -> bool:
+        """A teacher's label for one article, as `hybrid.teacher`; never on a manual article
+        (False then: the person's labels win)."""
+        try:
+            result = self.call("writing a teacher label", lambda: self.labels.update_one(
+                {"_id": key, **NOT_MANUAL}, {"$set": {f"{STATE}.teacher": label}},
+                upsert=self.separate))
+        except DuplicateKeyError:  # the upsert met a manual label: left alone
+            return False
+        return bool(result.matched_count or result.upserted_id is not None)
 
     def relabel_manual(self, names: Sequence[str], move: Callable[[list[str]], list[str]],
                        dry_run: bool = False) -> int:
