@@ -145,7 +145,9 @@ def label_predictions(n: int = 90, flipped: tuple[int, ...] = FLIPPED,
     tags = [["mysql", "索引"] if t == 0 else ["vue"] for t in truth]
     author_tags = [["MySQL", f"rare{i}"] for i in range(n)]
     return Predictions("test", NAMES, ids, [f"title {i}" for i in range(n)], labels, proba,
-                       sets, tags, author_tags)
+                       sets, proba.max(axis=1), tags, author_tags,
+                       [{"share": 0.1, "articles": 9, "accuracy": 86 / 90,
+                         "lowest_confidence": 1.0, "random": 0.97}])
 
 
 def synthetic_features(rng, n, dim=8):

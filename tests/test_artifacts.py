@@ -27,6 +27,7 @@ from hybrid.errors import Exit, ModelError
 from hybrid.learn import artifacts
 from hybrid.learn.classifier import CategoryClassifier
 from hybrid.learn.model import HybridModel
+from hybrid.learn.zero_shot import TaxonomyPrior, ZeroShotClassifier
 from hybrid.taxonomy import parse_taxonomy
 
 ARTICLE = '{"id": "t", "title": "Redis 持久化", "content": "RDB 与 AOF"}'
@@ -184,7 +185,8 @@ def test_a_planted_pickle_with_its_checksum_updated_runs_nothing(copy, cache_dir
     assert_refused(copy, cache_dir, name, "refusing")
 
 
-def test_the_allowlist_is_what_models_are_made_of(sample_model, multi_label_classifier):
+def test_the_allowlist_is_what_models_are_made_of(sample_model, multi_label_classifier,
+                                                  sample_taxonomy, config):
     """Every global a trained model's pickles refer to is allowed, and nothing more is."""
     seen: set[str] = set()
 
@@ -193,8 +195,10 @@ def test_the_allowlist_is_what_models_are_made_of(sample_model, multi_label_clas
             seen.add(f"{module}.{name}")
             return super().find_class(module, name)
 
+    zero_shot = ZeroShotClassifier(TaxonomyPrior(sample_taxonomy,
+                                                 HybridModel.embedder_for(config))).fit()
     for obj in (sample_model.classifier, sample_model.tagger, sample_model.segmenter,
-                multi_label_classifier):
+                multi_label_classifier, zero_shot):
         Tracer(io.BytesIO(pickle.dumps(obj, protocol=5))).load()
     other_numpy = {n.replace("numpy._core.", "numpy.core.") for n in seen}
     assert seen <= artifacts.ALLOWED

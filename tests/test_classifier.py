@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from helpers import synthetic_features
 
-from hybrid.learn.classifier import CategoryClassifier
+from hybrid.learn.classifier import CategoryClassifier, expected_f1_sets
 
 
 def test_classifier_handles_multi_label_data():
@@ -50,3 +50,37 @@ def test_classifier_uses_softmax_for_single_label_data():
     assert (clf.predict(X).sum(axis=1) == 1).all()
     proba = clf.predict_proba(X)
     assert ((proba >= 0) & (proba <= 1)).all()
+
+
+def test_expected_f1_gives_a_single_label_site_one_category_unless_two_are_likely():
+    counts = np.array([1.0, 1.0, 2.0])  # articles of the third category carry two labels
+    rows = np.array([[0.60, 0.29, 0.11],    # second less than half the first: one
+                     [0.50, 0.40, 0.10],    # second genuinely likely: two
+                     [0.45, 0.10, 0.45]])   # top is the two-label category: two
+    assert expected_f1_sets(rows, counts, 1, 3) == [[0], [0, 1], [0, 2]]
+    assert expected_f1_sets(rows, counts, 1, 1) == [[0], [0], [0]]
+
+
+def test_a_single_label_site_gets_one_category_and_calibrated_confidence():
+    """Multi-label training data (a one-vs-rest model) whose articles mostly carry one label:
+    the set rule learns that, and the confidence says how often the top one is right."""
+    rng = np.random.default_rng(3)
+    X = synthetic_features(rng, 400)
+    truth = rng.integers(0, 4, 400)
+    for x, c in zip(X, truth, strict=True):
+        x.embedding[c] += 2.0  # four clusters, overlapping at their edges
+    noisy = np.where(rng.random(400) < 0.1, rng.integers(0, 4, 400), truth)
+    Y = np.eye(4, dtype=int)[noisy]
+    Y[np.arange(8), (noisy[:8] + 1) % 4] = 1  # a few two-label articles: multi-label
+    clf = CategoryClassifier(["a", "b", "c", "d"], max_categories=3).fit(X[:300], Y[:300])
+    assert not clf.single_label_
+    proba = clf.predict_proba(X[300:])
+    sets = clf.categories(proba)
+    right = Y[300:][np.arange(100), proba.argmax(axis=1)]
+    set_f1 = [2 * Y[300 + i, s].sum() / (len(s) + Y[300 + i].sum()) for i, s in enumerate(sets)]
+    assert np.mean(set_f1) >= right.mean() - 0.02  # a second category only when it pays
+    assert np.mean([len(s) for s in sets]) < 1.5
+    confidence = clf.confidence(proba)
+    assert abs(confidence.mean() - right.mean()) < 0.08  # calibrated on average
+    assert right[confidence >= np.median(confidence)].mean() > right.mean()  # and ordered
+    assert clf.oof_metrics_["ece"] < 0.1

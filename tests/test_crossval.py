@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from helpers import shared_data
 
 from hybrid import data
@@ -23,13 +24,19 @@ def test_held_out_quality_on_a_real_blog(config):
     train = [articles[i] for i in order[:cut]]
     test = [articles[i] for i in order[cut:]]
     model = HybridModel.train(train, taxonomy, config)
-    methods = evaluate(model, test, baseline_train=train)["methods"]
+    methods = evaluate(model, test, config, baseline_train=train)["methods"]
     ours = methods["hybrid"]
     assert ours["categories"]["accuracy_top1"] >= 0.6
     best_baseline = max(methods[m]["categories"]["accuracy_top1"]
                         for m in ("tfidf_lr", "embedding_lr"))
     assert ours["categories"]["accuracy_top1"] >= best_baseline - 0.03
     assert ours["tags"]["f1_at_5"] >= 1.5 * methods["jieba_extract_tags"]["tags"]["f1_at_5"]
+    # what a reader sees: no broken tags, a confidence that means what it says, and one that
+    # sends the right articles to an LLM
+    assert ours["defects"]["fragments"] == ours["defects"]["near_duplicate_pairs"] == 0
+    assert ours["confidence"]["ece"] <= 0.08
+    for row in ours["confidence"]["routing"]:
+        assert row["lowest_confidence"] > row["random"] > row["accuracy"]
 
 
 def test_eval_reports_ours_beside_the_baselines(run, sample_model_dir):
@@ -53,4 +60,13 @@ def test_cv_runs_every_method_in_one_report(run, tmp_path):
     assert "tfidf_lr" in result.stdout and "jieba_extract_tags" in result.stdout
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["articles"] == 104
-    assert report["methods"]["hybrid"]["categories"]["accuracy_top1"] > 0.6
+    ours = report["methods"]["hybrid"]
+    assert ours["categories"]["accuracy_top1"] > 0.6
+    for method in ("hybrid", "jieba_extract_tags"):
+        assert report["methods"][method]["defects"]["tags"] == 5 * 104
+    assert [c["coverage"] for c in ours["confidence"]["risk_coverage"]][-1] == 1.0
+    assert (ours["confidence"]["risk_coverage"][-1]["accuracy"]
+            == pytest.approx(ours["categories"]["accuracy_top1"]))
+    assert [r["share"] for r in ours["confidence"]["routing"]] == [0.1, 0.2]
+    for text in ("ECE", "tag defects", "most confident", "perfect teacher answers"):
+        assert text in result.stdout

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
-from hybrid.ingest.keys import label_key
+from hybrid.ingest.keys import label_key, mentions, near_duplicates, only_inside_words
 
 
 def test_label_key_folds_case_and_width():
     assert label_key("Ｋ８ｓ") == label_key("k8s") == "k8s"
     assert label_key("  Spring   Boot ") == "spring boot"
+
+
+def test_near_duplicates_are_what_a_reader_sees_as_one_tag():
+    uses = {"docker": 5, "docker compose": 3}
+    for a, b in [("event", "events"), ("capability", "capabilities"), ("k8s", "kubernetes"),
+                 ("kube", "kubernetes"), ("tensor", "tensorflow"), ("web", "web components"),
+                 ("容器", "容器编排")]:
+        assert near_duplicates(a, b, uses) and near_duplicates(b, a, uses)
+    assert not near_duplicates("java", "javascript", {"java": 9, "javascript": 9})  # both tags
+    assert not near_duplicates("go", "google", {})  # too short to be a prefix of anything
+    assert not near_duplicates("redis", "mysql", uses)
+
+
+def test_mentions_whole_words_and_plurals_only():
+    text = label_key("We run Elasticsearch and two CPUs; see github for code")
+    assert mentions(text, "cpu") and mentions(text, "elasticsearch")
+    assert not mentions(text, "elastic") and not mentions(text, "git")
+    assert only_inside_words(text, "elastic") and only_inside_words(text, "git")
+    assert not only_inside_words(text, "cpu") and not only_inside_words(text, "kafka")
+    assert mentions(label_key("用容器编排部署"), "容器")  # Chinese has no word boundaries

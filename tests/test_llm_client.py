@@ -98,7 +98,7 @@ def test_bad_api_key_disables_the_llm_and_the_key_is_never_logged(tmp_path, stub
     assert s.headers[0]["Authorization"] == "Bearer sk-secret-123"
     assert len(s.requests) == 1
     assert [p.llm["status"] for p in out] == ["error", "unavailable", "unavailable"]
-    assert "sk-secret" not in caplog.text + repr(refiner.client) + json.dumps(
+    assert "sk-secret" not in caplog.text + repr(refiner.asker.client) + json.dumps(
         [p.llm for p in out]) + repr(refiner.config)
 
 

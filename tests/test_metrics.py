@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from hybrid.evaluation.metrics import category_metrics, tag_metrics
+from hybrid.evaluation.metrics import calibration, category_metrics, risk_coverage, tag_metrics
 
 
 def test_category_metrics_agree_with_scikit_learn():
@@ -44,3 +44,15 @@ def test_tag_metrics_by_hand():
     assert m["p_at_5"] == pytest.approx((2 / 5 + 0) / 2)
     assert m["r_at_5"] == pytest.approx((1 + 0) / 2)
     assert m["f1_at_5"] == pytest.approx((4 / 7 + 0) / 2)
+
+
+def test_calibration_error_and_risk_coverage_by_hand():
+    confidence = [0.95, 0.95, 0.55, 0.55, 0.15]
+    correct = [True, True, True, False, False]
+    result = calibration(confidence, correct)
+    # bins: 0.9-1.0 (2 right at 0.95: gap 0.05), 0.5-0.6 (half right at 0.55: 0.05),
+    # 0.1-0.2 (none right at 0.15: 0.15); weighted 0.4*0.05 + 0.4*0.05 + 0.2*0.15
+    assert result["ece"] == pytest.approx(0.07)
+    assert [b["articles"] for b in result["bins"]] == [1, 2, 2]
+    curve = risk_coverage(confidence, correct, shares=(0.4, 0.8, 1.0))
+    assert [c["accuracy"] for c in curve] == pytest.approx([1.0, 0.75, 0.6])

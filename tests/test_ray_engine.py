@@ -28,8 +28,9 @@ from helpers import (
 
 from hybrid.errors import Exit, ModelError
 from hybrid.ingest.records import to_json
+from hybrid.learn.artifacts import read_manifest
 from hybrid.mongo.runs import Selection
-from hybrid.mongo.store import Store, now
+from hybrid.mongo.store import Store, content_hash, now
 
 ray = pytest.importorskip("ray")
 from hybrid.batch.ray_engine import Worker  # noqa: E402 (needs Ray)
@@ -67,11 +68,15 @@ def test_a_ray_run_gives_the_same_documents_as_a_local_run(ray_cluster, mongo_co
     """The same: our fields (categories, tags, hybrid.*) byte for byte as BSON, except
     `hybrid.run` and `hybrid.tagged_at`, which name the run that wrote them and its time.
     `hybrid.model` is the model directory's name, the same for both. Manual and locked
-    articles are left as they were by both, and no other field is touched."""
+    articles are left as they were by both, and no other field is touched. An article a
+    teacher labelled (`hybrid bootstrap`) gets the teacher's labels from both."""
     local = replace(mongo_config, mongo_collection="local")
     docs = records()
     docs[0]["hybrid"] = {"source": "manual"}
     docs[1]["hybrid"] = {"locked": True}
+    taught = read_manifest(sample_model_dir)["categories"][-1:]
+    docs[2]["hybrid"] = {"teacher": {"categories": taught, "tags": ["老师"], "source": "llm",
+                                     "content_hash": content_hash(docs[2], mongo_config)}}
     with Store(mongo_config) as store, Store(local) as local_store:
         store.import_records(docs)
         local_store.import_records(docs)
@@ -97,6 +102,8 @@ def test_a_ray_run_gives_the_same_documents_as_a_local_run(ray_cluster, mongo_co
         assert (report["engine"], report["workers"], report["status"]) == ("ray", 2, "completed")
         assert report["checkpoint"] == max(after) and report["partitions"] == []
         assert {d["hybrid"].get("run") for d in list(after.values())[2:]} == {report["_id"]}
+        taught_doc = after[docs[2]["id"]]
+        assert (taught_doc["categories"], taught_doc["tags"]) == (taught, ["老师"])
         assert store.leases.count_documents({}) == 0
 
 

@@ -16,7 +16,8 @@ def test_html_report_has_every_table_and_embedded_plot(tmp_path):
                         low_confidence=0.5).read_text(encoding="utf-8")
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html)
     assert len(images) == len(HEADINGS) and all(len(i) > 2000 for i in images)
-    assert html.count("<table") == 7
-    for text in ("precision", "数据库", "Likely mislabelled", "a3", "share used once"):
+    assert html.count("<table") == 8
+    for text in ("precision", "数据库", "Likely mislabelled", "a3", "share used once", "ECE",
+                 "lowest_confidence", "routing ceiling"):
         assert text in html
     assert "http" not in html  # self-contained

@@ -85,7 +85,7 @@ def test_corrections_in_mongo_are_manual_and_survive_runs(sample_model_dir, mong
                     environ=environ)
         assert json.loads(rerun.stdout.splitlines()[-1])["counts"]["skipped_manual"] == 2
         first, second = (store.articles.find_one({"_id": i}) for i in ids)
-        manual = {r["_id"]: r["categories"] for r in store.manual_records()}
+        manual = {r["_id"]: r["categories"] for r in store.label_records()}
     assert (first["categories"], first["tags"]) == (["编程语言"], ["rust"])
     assert (second["categories"], second["tags"]) == (["移动开发", "前端开发"], tags_before)
     assert first["hybrid"]["source"] == second["hybrid"]["source"] == "manual"

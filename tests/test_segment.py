@@ -55,3 +55,24 @@ def test_segmenter_pickles_without_its_dictionary():
     seg.words("灰度发布")
     clone = pickle.loads(pickle.dumps(seg))
     assert "灰度发布" in clone.words("灰度发布流程")
+
+
+def test_latin_words_jieba_splits_are_joined_again():
+    seg = Segmenter()
+    text = "在 virtualbox 里装 Laravel11，用 Elasticsearch 做检索"
+    words, candidates = seg.words(text), seg.candidates(text)[0]
+    assert {"virtualbox", "laravel11", "elasticsearch"} <= set(words)  # words are lower case
+    assert {"virtualbox", "Laravel11", "Elasticsearch"} <= set(candidates)
+    assert not {"virtual", "elastic", "laravel"} & {w.lower() for w in words + candidates}
+
+
+def test_english_terms_stay_whole():
+    seg = Segmenter()
+    cands, phrases = seg.candidates(
+        "Web Components 是浏览器原生的组件模型。用 web components 写的组件在任何框架里都能用，"
+        "Spring Boot 项目里也能引入。")
+    assert {"Web Components", "Spring Boot"} <= phrases  # repeated, or written as a name
+    assert cands.count("Web Components") == 2  # one term, whatever the case
+    assert not {"Components", "components", "Boot"} & set(cands)  # never said alone
+    _, phrases = seg.candidates("The Best Way To Learn Rust Is To Write It")
+    assert not phrases  # an English sentence is no name

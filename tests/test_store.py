@@ -66,7 +66,7 @@ def test_results_collection_gets_labels_and_articles_stay_untouched(mongo_config
         assert owned == {
             "a1": {"categories": ["数据库"], "tags": [], "hybrid": {"content_hash": "h"}},
             "a2": {"categories": ["前端开发"], "hybrid": {"source": "manual"}}}
-        records = store.manual_records()
+        records = store.label_records()
         assert [(r["_id"], r["title"], r["categories"]) for r in records] == [
             ("a2", "Vue 组件", ["前端开发"])]
 

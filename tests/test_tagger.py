@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hybrid.ingest.article import parse_article
-from hybrid.ingest.keys import label_key
+import hybrid.learn.tagger as tagger_module
+from hybrid.ingest.article import Article, parse_article
+from hybrid.ingest.clean import clean
+from hybrid.ingest.keys import label_key, near_duplicates
 from hybrid.learn.model import HybridModel
+from hybrid.learn.tagger import TagSuggester
 
 
 def test_tags_reuse_site_vocabulary_and_find_new_keywords(sample_model):
@@ -43,3 +46,70 @@ def test_a_site_without_tags_still_gets_keywords(config, sample_taxonomy, sample
                              "content": "Redis 的 RDB 快照与 AOF 日志，持久化策略的取舍。"})
     tags = model.predict([article])[0].tags
     assert "redis" in [label_key(t) for t in tags]
+
+
+OWNER_ARTICLE = {
+    "id": "owner", "title": "基于 Laravel11 InertiaJs Vue3 的轻应用：博客系统",
+    "content": "最近我正在创建一个基于Laravel11 InertiaJs Vue3技术的轻应用,主要是一个博客系统。"
+               "后端用 Laravel11 提供路由和数据，InertiaJs 把页面交给 Vue3 组件渲染，"
+               "不用单独写接口。"
+               "博客系统需要文章管理、标签和评论；内容生成部分打算接入大模型，先自动生成文章草稿。"
+               "Vue3 的组合式写法做表单很顺手，InertiaJs 的表单助手也省了不少代码。"}
+
+
+def test_the_owners_article_gets_its_own_words(sample_model):
+    """The issue's example: version tokens whole, the stack and the product named, and no
+    neighbour vocabulary the text does not support (踩坑记录, "notes on pitfalls")."""
+    pred = sample_model.predict([parse_article(OWNER_ARTICLE)])[0]
+    keys = [label_key(t) for t in pred.tags]
+    assert {"laravel11", "inertiajs", "vue3", "博客系统"} <= set(keys), pred.tags
+    assert "laravel" not in keys and "踩坑记录" not in keys
+
+
+def test_one_tag_per_term_in_the_sites_spelling(sample_model):
+    assert sample_model.tagger.display_[label_key("docker-compose")] == "docker-compose"
+    article = parse_article({
+        "id": "d", "title": "Docker Compose 编排本地开发环境",
+        "content": "用 Docker Compose 一次启动 MySQL、Redis 和应用。Docker Compose 的配置里写好"
+                   "服务，然后 docker compose up -d。Docker 镜像按需构建，"
+                   "Compose 按依赖顺序启动。"})
+    tags = sample_model.predict([article])[0].tags
+    keys = [label_key(t) for t in tags]
+    assert "docker-compose" in tags  # the site's spelling of the text's "Docker Compose"
+    assert not {"docker", "compose", "docker compose"} & set(keys)
+    assert not [(a, b) for i, a in enumerate(keys) for b in keys[i + 1:]
+                if near_duplicates(a, b, sample_model.tagger.tag_count_)]
+
+
+def test_names_stay_whole_and_their_words_are_no_tags(sample_model):
+    article = parse_article({
+        "id": "g", "title": "在 GitHub 上托管静态博客",
+        "content": "把博客放在 GitHub Pages 上，GitHub Actions 每次推送后自动构建静态页面。"
+                   "GitHub 的免费额度足够个人博客使用。"})
+    keys = [label_key(t) for t in sample_model.predict([article])[0].tags]
+    assert "github actions" in keys
+    assert not {"pages", "actions"} & set(keys)
+
+
+def test_no_years_generic_words_or_pieces_of_longer_words(sample_model):
+    article = parse_article({
+        "id": "y", "title": "2023 年终总结",
+        "content": "2023 年我 create 了很多小项目，写了很多 code，也读了很多书。2023 年的目标是"
+                   "多写博客，明年继续 create 更多东西。今年换了工作，学会了 Rust。"})
+    keys = [label_key(t) for t in sample_model.predict([article])[0].tags]
+    assert not {"2023", "create", "code"} & set(keys)
+
+
+def test_a_neighbour_tag_is_never_a_piece_of_a_longer_word(sample_model, monkeypatch):
+    """Every close neighbour carries `go`, but this text only says "golang" and "google"."""
+    def article(i: int, tags: list[str]) -> Article:
+        return parse_article({"id": f"g{i}", "title": f"golang 并发调度笔记 {i}", "tags": tags,
+                              "content": "golang 的 goroutine 调度与 channel 通信，google 出品。"
+                                         * (i + 1)})
+    train = [article(i, ["go", "并发调度"]) for i in range(8)]
+    tagger = TagSuggester(embedder=sample_model.featurizer.embedder).fit(
+        sample_model.featurize([clean(a) for a in train]), [a.tags for a in train])
+    X = sample_model.featurize([clean(article(9, []))])
+    assert "go" not in [t.tag for t in tagger.suggest(X)[0]]
+    monkeypatch.setattr(tagger_module, "only_inside_words", lambda text, key: False)
+    assert "go" in [t.tag for t in tagger.suggest(X)[0]]  # without the rule it would be

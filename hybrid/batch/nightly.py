@@ -79,7 +79,7 @@ def _run(store: Store, model_dir: str | Path, selection: Selection, workers: int
                        model=Path(model_dir).name,
                        taxonomy_fingerprint=manifest["taxonomy_fingerprint"],
                        selection=selection, workers=workers or 1, dry_run=dry_run,
-                       engine=engine)
+                       engine=engine, zero_shot=bool(manifest.get("zero_shot")))
     lease, runs = Lease(store, report.id), RunLog(store)
     job = Job(store, report, lease, runs, model_dir, refine, llm, progress, show)
     if dry_run:
@@ -155,6 +155,7 @@ class Job:
                  progress: Callable[[int], object], show: Callable[[str], None]) -> None:
         self.store, self.report, self.model_dir = store, report, model_dir
         self.lease, self.runs = lease, runs
+        self.authorized = read_manifest(model_dir)["categories"]
         self.config = store.config
         self.refine, self.llm, self.progress, self.show = refine, llm, progress, show
         self.in_flight: deque[list[Item]] = deque()  # batches handed to the predictor
@@ -164,7 +165,7 @@ class Job:
         """The local engine: one partition from the checkpoint on, a checkpoint per batch."""
         report = self.report
         report.partitions = []
-        part = Partition(self.store, report, after=report.checkpoint,
+        part = Partition(self.store, report, self.authorized, after=report.checkpoint,
                          limit=report.selection.limit, refine=self.refine, show=self.show,
                          progress=self.progress, heartbeat=self._heartbeat)
         with Predictor(self.model_dir, self.config, report.workers) as predictor:

@@ -11,8 +11,8 @@ changed since it was read) hold whatever engine wrote.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hybrid.batch.predictor import Refine, keep_model_answers, refine_batch
@@ -32,10 +32,12 @@ class Item:
 class Partition:
     """The articles after `after` up to `until` (inclusive; None: to the end), at most
     `limit` of them tagged. `batches()` yields what the selection wants tagged, counting
-    the rest into `report`; `write()` stores a batch's predictions. Afterwards `last` is the
-    last `_id` scanned and `complete` says whether the scan reached `until`."""
+    the rest into `report`; `write()` stores a batch's predictions (or the teacher's labels,
+    for an article a teacher labelled; `authorized`: the model's categories). Afterwards
+    `last` is the last `_id` scanned and `complete` says whether the scan reached `until`."""
 
-    def __init__(self, store: Store, report: RunReport, after: Any = None, until: Any = None,
+    def __init__(self, store: Store, report: RunReport, authorized: Iterable[str],
+                 after: Any = None, until: Any = None,
                  limit: int | None = None, refine: Refine = keep_model_answers,
                  show: Callable[[str], None] = print,
                  progress: Callable[[int], object] = lambda n: None,
@@ -43,6 +45,7 @@ class Partition:
         """`heartbeat(last_id, empty)` after every article scanned (`empty`: no batch is
         being filled); `show` gets the --dry-run lines."""
         self.store, self.report, self.config = store, report, store.config
+        self.authorized = frozenset(authorized)
         self.after, self.until, self.limit = after, until, limit
         self.refine, self.show, self.progress, self.heartbeat = refine, show, progress, heartbeat
         self.last: Any = None
@@ -91,6 +94,7 @@ class Partition:
         labels: list[tuple[Item, Write]] = []
         failures: list[tuple[Item, Write]] = []
         for item, p in zip(items, predictions, strict=True):
+            p = self._teacher(item, p)
             state = {"model": report.model, "run": report.id,
                      "taxonomy_fingerprint": report.taxonomy_fingerprint,
                      "source": p.source, "content_hash": item.text_hash,
@@ -118,6 +122,20 @@ class Partition:
         for _, w in labels:
             report.categories.update(w.categories or [])
             report.counts["low_confidence"] += w.state["confidence"] < config.low_confidence
+
+    def _teacher(self, item: Item, p: Prediction) -> Prediction:
+        """An article a teacher labelled (`hybrid bootstrap`), for its text as it is now,
+        shows the teacher's labels: they were paid for, and beat the model's guess."""
+        state = item.owned.get("hybrid")
+        teacher = state.get("teacher") if isinstance(state, dict) else None
+        if p.error or not isinstance(teacher, dict) or \
+                teacher.get("content_hash") != item.text_hash:
+            return p
+        categories = [c for c in teacher.get("categories") or [] if c in self.authorized]
+        if not categories:
+            return p
+        return replace(p, categories=categories[:self.config.max_categories],
+                       tags=list(teacher.get("tags") or p.tags), source="llm")
 
     def _show(self, pairs: list[tuple[Item, Write]]) -> None:
         """--dry-run: one JSON line per article whose labels would change, or that fails."""

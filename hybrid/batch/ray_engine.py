@@ -104,9 +104,11 @@ class Worker:
         return predict_records(self._model, records, self.config)
 
     def tag(self, report: RunReport, after: Any, until: Any, limit: int | None) -> Done:
+        self.ready()
         lines: list[str] = []
         with Store(self.config) as store:
-            part = Partition(store, report, after, until, limit, show=lines.append)
+            part = Partition(store, report, self._model.manifest["categories"], after, until,
+                             limit, show=lines.append)
             for items in part.batches():
                 part.write(items, self.predict([item.article for item in items]))
         return Done(report, lines, part.last, part.complete, part.queued)

@@ -150,7 +150,8 @@ class HybridGroup(click.Group):
 
 HybridGroup.group_class = HybridGroup
 
-COMMANDS = {"train": "train:train", "retrain": "train:retrain", "predict": "tag:predict",
+COMMANDS = {"train": "train:train", "retrain": "train:retrain",
+            "bootstrap": "bootstrap:bootstrap", "predict": "tag:predict",
             "tag-file": "tag:tag_file", "eval": "evaluate:eval_command", "cv": "evaluate:cv",
             "report": "evaluate:report", "run": "run:run", "mongo": "mongo:mongo",
             "review": "review:review", "taxonomy": "taxonomy:taxonomy_group",

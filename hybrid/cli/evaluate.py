@@ -48,7 +48,8 @@ def eval_command(obj: HybridContext, model_dir: str, data: str, baseline_data: s
     """Score a trained model on labelled articles, beside the baselines."""
     model = HybridModel.load(model_dir, config=obj.config)
     train = load_articles(baseline_data, obj.config) if baseline_data else None
-    _emit_report(evaluate(model, load_articles(data, obj.config), train), out, as_json)
+    _emit_report(evaluate(model, load_articles(data, obj.config), obj.config, train), out,
+                 as_json)
 
 
 @click.command(cls=HybridCommand)

@@ -59,8 +59,9 @@ engine_options = _stack(
                       "machine)."))
 
 label_source_option = click.option(
-    "--label-source", type=click.Choice(["manual"]),
-    help="Instead of --data, the MongoDB articles with manual labels.")
+    "--label-source", metavar="manual|llm|manual,llm",
+    help="Instead of --data, the MongoDB articles with manual labels, a teacher LLM's "
+         "(`hybrid bootstrap`), or both (manual ones win).")
 
 migration_option = click.option(
     "--migration", type=click.Path(exists=True, dir_okay=False),

@@ -31,19 +31,25 @@ def review() -> None:
 @click.option("--low-confidence", is_flag=True,
               help="Only articles under the low_confidence setting (least sure first).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most N articles.")
-@model_option(required=False, help="With --data: the model whose suggestions to export.")
+@click.option("--select", "choose", type=click.Choice(["uncertain", "diverse"]),
+              help="The unlabelled articles a label helps most: those the model is least "
+                   "sure of, or those that cover the corpus (needs --model; 100 unless "
+                   "--limit).")
+@model_option(required=False, help="With --data or --select: the model whose suggestions to "
+                                   "export.")
 @data_option(help="Articles (JSONL) to suggest for; else the suggestions stored in MongoDB.")
 @mongo_options
 @field_options
 @click.pass_obj
 def review_export(obj: HybridContext, out: str, low_confidence: bool, limit: int | None,
-                  model_dir: str | None, data: str | None, **settings: Any) -> None:
+                  choose: str | None, model_dir: str | None, data: str | None,
+                  **settings: Any) -> None:
     """Write the model's suggestions and scores for people to check, least sure first."""
-    if data and not model_dir:
-        raise UsageError("--data needs --model")
+    if (data or choose) and not model_dir:
+        raise UsageError("--data and --select need --model")
     config = obj.settings(**settings)
     below = config.low_confidence if low_confidence else None
-    written = rv.export(out, config, below, limit, model_dir, data)
+    written = rv.export(out, config, below, limit, model_dir, data, choose)
     obj.say(f"wrote {written} articles to review → {out}")
 
 
@@ -53,11 +59,15 @@ def review_export(obj: HybridContext, out: str, low_confidence: bool, limit: int
 @taxonomy_option(required=False, help="Check categories against this list instead.")
 @data_option(help="Labelled JSONL to correct (with --out); else write to MongoDB.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Corrected JSONL to write.")
+@click.option("--labels", type=click.Path(dir_okay=False),
+              help="Instead: add the corrections as manual labels to this ledger "
+                   "(`hybrid bootstrap --labels`).")
 @mongo_options
 @field_options
 @click.pass_obj
 def review_import(obj: HybridContext, infile: str, model_dir: str | None, taxonomy: str | None,
-                  data: str | None, out: str | None, **settings: Any) -> None:
+                  data: str | None, out: str | None, labels: str | None,
+                  **settings: Any) -> None:
     """Read a reviewed file: filled-in `categories` become manual labels, which runs never
     overwrite and the next training learns from."""
     if (model_dir is None) == (taxonomy is None):
@@ -65,7 +75,8 @@ def review_import(obj: HybridContext, infile: str, model_dir: str | None, taxono
     if (data is None) != (out is None):
         raise UsageError("--data and --out go together")
     tax = load_taxonomy(taxonomy) if taxonomy else stored_taxonomy(model_dir, obj.config.model_key)
-    read, errors, where = rv.import_corrections(infile, tax, obj.settings(**settings), data, out)
+    read, errors, where = rv.import_corrections(infile, tax, obj.settings(**settings), data, out,
+                                                labels)
     for article_id, message in errors.items():
         click.echo(f"error: article {article_id!r}: {message}", err=True)
     click.echo(f"{read - len(errors)} corrections written as manual labels → {where} "

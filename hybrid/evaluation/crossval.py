@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -10,8 +11,8 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from hybrid.config import Config
 from hybrid.embed import Embedder
-from hybrid.evaluation import baselines
-from hybrid.evaluation.metrics import category_metrics, tag_metrics
+from hybrid.evaluation import baselines, defects, routing
+from hybrid.evaluation.metrics import calibration, category_metrics, risk_coverage, tag_metrics
 from hybrid.ingest.article import Article
 from hybrid.ingest.clean import CleanText, clean
 from hybrid.learn.model import HybridModel
@@ -41,13 +42,16 @@ def predict_split(model: HybridModel, train: Sequence[Article], test: Sequence[A
     names = taxonomy.names
     X_test = model.featurize(test_texts)
     preds = model.predict_features(X_test, [a.id for a in test], test_texts)
+    vocabulary = model.tagger.tag_count_
+    jieba = [baselines.jieba_tags(t.lexical_text()) for t in test_texts]
     out: dict[str, dict[str, Any]] = {
         "hybrid": {
             "proba": np.array([[p.scores[n] for n in names] for p in preds]),
             "sets": np.array([[int(n in p.categories) for n in names] for p in preds]),
-            "tags": [p.tags for p in preds]},
-        "jieba_extract_tags": {
-            "tags": [baselines.jieba_tags(t.lexical_text()) for t in test_texts]},
+            "confidence": np.array([p.confidence for p in preds]),
+            "predictions": preds, "tags": [p.tags for p in preds],
+            "flaws": _flaws([p.tags for p in preds], test_texts, vocabulary)},
+        "jieba_extract_tags": {"tags": jieba, "flaws": _flaws(jieba, test_texts, vocabulary)},
     }
     if train_texts is not None:
         Y_train = label_matrix(train, taxonomy)
@@ -63,19 +67,27 @@ def predict_split(model: HybridModel, train: Sequence[Article], test: Sequence[A
     return out
 
 
+def _flaws(tags: Sequence[Sequence[str]], texts: Sequence[CleanText],
+           vocabulary: Counter) -> list[dict[str, int]]:
+    return [defects.flaws(t, " ".join((x.title, x.description, x.body, x.code)), vocabulary)
+            for t, x in zip(tags, texts, strict=True)]
+
+
 def _pool(parts: Sequence[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     pooled: dict[str, dict[str, Any]] = {}
     for method in parts[0]:
         pooled[method] = {}
         for key, first in parts[0][method].items():
             values = [p[method][key] for p in parts]
-            pooled[method][key] = (np.vstack(values) if isinstance(first, np.ndarray)
+            pooled[method][key] = (np.concatenate(values) if isinstance(first, np.ndarray)
                                    else [x for v in values for x in v])
     return pooled
 
 
 def score(outputs: dict[str, dict[str, Any]], articles: Sequence[Article],
-          taxonomy: Taxonomy) -> dict[str, Any]:
+          taxonomy: Taxonomy, config: Config) -> dict[str, Any]:
+    """Every method's category and tag metrics and tag defects; for ours also the calibration
+    of its confidence, the risk-coverage curve and the routing ceiling."""
     Y = label_matrix(articles, taxonomy)
     gold_tags = [a.tags for a in articles]
     report: dict[str, Any] = {}
@@ -86,6 +98,13 @@ def score(outputs: dict[str, dict[str, Any]], articles: Sequence[Article],
                                                             taxonomy.names)
         if "tags" in out:
             report[method]["tags"] = tag_metrics(gold_tags, out["tags"])
+            report[method]["defects"] = defects.count(out["flaws"])
+        if "confidence" in out:
+            right = Y[np.arange(len(Y)), out["proba"].argmax(axis=1)].astype(bool)
+            report[method]["confidence"] = {
+                **calibration(out["confidence"], right),
+                "risk_coverage": risk_coverage(out["confidence"], right),
+                "routing": routing.ceiling(articles, out["predictions"], taxonomy, config)}
     return report
 
 
@@ -126,14 +145,14 @@ def cross_validate(articles: Sequence[Article], taxonomy: Taxonomy, config: Conf
     articles, outputs = out_of_fold_outputs(articles, taxonomy, config, n_folds, seed,
                                             embedder, progress)
     return {"folds": n_folds, "articles": len(articles), "taxonomy": taxonomy.fingerprint,
-            "methods": score(outputs, articles, taxonomy)}
+            "methods": score(outputs, articles, taxonomy, config)}
 
 
-def evaluate(model: HybridModel, articles: Sequence[Article],
+def evaluate(model: HybridModel, articles: Sequence[Article], config: Config,
              baseline_train: Sequence[Article] | None = None) -> dict[str, Any]:
     texts = [clean(a) for a in articles]
     train_texts = [clean(a) for a in baseline_train] if baseline_train else None
     outputs = predict_split(model, baseline_train or [], articles, train_texts, texts,
                             model.taxonomy)
     return {"articles": len(articles), "taxonomy": model.taxonomy.fingerprint,
-            "methods": score(outputs, articles, model.taxonomy)}
+            "methods": score(outputs, articles, model.taxonomy, config)}

@@ -69,3 +69,32 @@ def tag_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]
     n = max(len(fs), 1)
     return {"n": len(fs), f"p_at_{k}": sum(ps) / n, f"r_at_{k}": sum(rs) / n,
             f"f1_at_{k}": sum(fs) / n}
+
+
+def calibration(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10
+                ) -> dict[str, Any]:
+    """Expected calibration error of the top category's confidence: the article-weighted
+    gap between confidence and accuracy in equal-width bins (0 is perfect)."""
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
+    which = np.clip((confidence * bins).astype(int), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            gap = abs(correct[inside].mean() - confidence[inside].mean())
+            ece += gap * inside.mean()
+            table.append({"low": b / bins, "high": (b + 1) / bins, "articles": int(inside.sum()),
+                          "confidence": float(confidence[inside].mean()),
+                          "accuracy": float(correct[inside].mean())})
+    return {"ece": float(ece), "bins": table}
+
+
+def risk_coverage(confidence: Sequence[float], correct: Sequence[bool],
+                  shares: Sequence[float] = tuple(np.round(np.arange(0.1, 1.01, 0.1), 1))
+                  ) -> list[dict[str, float]]:
+    """Accuracy of the most confident share of the articles, for each share: what labelling
+    only those automatically would give."""
+    order = np.argsort(-np.asarray(confidence, float), kind="stable")
+    correct = np.asarray(correct, float)[order]
+    return [{"coverage": float(s), "accuracy": float(correct[:max(1, round(s * len(order)))]
+                                                      .mean())} for s in shares]

@@ -19,8 +19,9 @@ import pandas as pd
 
 from hybrid.config import Config
 from hybrid.embed import Embedder
+from hybrid.evaluation import routing
 from hybrid.evaluation.crossval import label_matrix, out_of_fold_outputs, predict_split
-from hybrid.evaluation.metrics import category_metrics, tag_metrics
+from hybrid.evaluation.metrics import calibration, category_metrics, risk_coverage, tag_metrics
 from hybrid.ingest.article import Article
 from hybrid.ingest.clean import clean
 from hybrid.ingest.keys import label_key
@@ -46,16 +47,19 @@ class Predictions:
     labels: np.ndarray  # (n, k) author labels, 0/1
     proba: np.ndarray  # (n, k) calibrated probabilities
     sets: np.ndarray  # (n, k) the categories the model would assign, 0/1
+    confidence: np.ndarray  # (n,) the stored confidence: how likely the top category is right
     tags: list[list[str]]
     author_tags: list[list[str]]
+    routing: list[dict[str, Any]]  # `hybrid.evaluation.routing.ceiling`; empty if not measured
 
 
 def _predictions(how: str, articles: Sequence[Article], taxonomy: Taxonomy,
-                 outputs: dict[str, Any]) -> Predictions:
+                 outputs: dict[str, Any], config: Config) -> Predictions:
     return Predictions(how, taxonomy.names, [a.id for a in articles],
                        [a.title for a in articles], label_matrix(articles, taxonomy),
-                       outputs["proba"], outputs["sets"], outputs["tags"],
-                       [a.tags for a in articles])
+                       outputs["proba"], outputs["sets"], outputs["confidence"],
+                       outputs["tags"], [a.tags for a in articles],
+                       routing.ceiling(articles, outputs["predictions"], taxonomy, config))
 
 
 def _labelled(articles: Sequence[Article], taxonomy: Taxonomy) -> list[Article]:
@@ -69,16 +73,16 @@ def out_of_fold(articles: Sequence[Article], taxonomy: Taxonomy, config: Config,
     articles, outputs = out_of_fold_outputs(articles, taxonomy, config, n_folds, seed,
                                             embedder, progress, with_baselines=False)
     return _predictions(f"out of fold ({n_folds} folds)", articles, taxonomy,
-                        outputs["hybrid"])
+                        outputs["hybrid"], config)
 
 
-def held_out(model: HybridModel, articles: Sequence[Article]) -> Predictions:
+def held_out(model: HybridModel, articles: Sequence[Article], config: Config) -> Predictions:
     """The model's own predictions, for articles it was not trained on."""
     articles = _labelled(articles, model.taxonomy)
     texts = [clean(a) for a in articles]
     outputs = predict_split(model, [], articles, None, texts, model.taxonomy)["hybrid"]
     return _predictions("held out (the model's predictions)", articles, model.taxonomy,
-                        outputs)
+                        outputs, config)
 
 
 def predictions_for(model: HybridModel, articles: Sequence[Article], config: Config,
@@ -90,7 +94,7 @@ def predictions_for(model: HybridModel, articles: Sequence[Article], config: Con
     if migration is not None:
         articles = [replace(a, categories=migration.apply(a.categories)) for a in articles]
     if not set(model.train_ids).intersection(a.id for a in articles):
-        return held_out(model, articles)
+        return held_out(model, articles, config)
     settings = {k: model.settings[k] for k in ("embedder", "embed_budget", "tag_prefix_chars")}
     config = config.with_overrides(**settings, min_categories=model.classifier.min_categories,
                                    max_categories=model.classifier.max_categories)
@@ -105,9 +109,11 @@ class Quality:
     per_category: pd.DataFrame
     confusion: pd.DataFrame  # most-confused categories: author label x model label
     confused_pairs: pd.DataFrame
-    confidence: pd.DataFrame  # per article: top-1 probability and whether it is right
+    confidence: pd.DataFrame  # per article: the stored confidence and whether top-1 is right
     reliability: pd.DataFrame
     coverage: pd.DataFrame
+    risk_coverage: pd.DataFrame  # accuracy of the most confident x%
+    routing: pd.DataFrame  # accuracy with the least confident x% (or a random x%) answered
     tag_frequency: pd.DataFrame
     tag_tail: pd.DataFrame
     suspects: pd.DataFrame
@@ -118,7 +124,8 @@ class Quality:
     def text(self, out: str) -> str:
         s = self.summary
         return (f"{s['articles']} articles, predictions {self.how}: accuracy "
-                f"{s['accuracy_top1']:.3f}, macro-F1 {s['macro_f1']:.3f}; "
+                f"{s['accuracy_top1']:.3f}, macro-F1 {s['macro_f1']:.3f}, "
+                f"ECE {s['ece']:.3f}; "
                 f"{len(self.suspects)} likely mislabelled → {out}")
 
 
@@ -128,11 +135,14 @@ def assess(p: Predictions, suspects: int = 20) -> Quality:
     summary = {"predictions": p.how, "articles": len(p.ids), "categories": len(p.names),
                **{k: overall[k] for k in ("accuracy_top1", "macro_f1_top1", "micro_f1",
                                           "macro_f1", "samples_f1", "labels_per_article")},
+               "ece": calibration(*_confidence_and_right(p))["ece"],
                "tag_f1_at_5": tags["f1_at_5"]}
     confusion = confusion_matrix(p)
     return Quality(p.how, summary, per_category(overall, p), most_confused(confusion),
                    confused_pairs(confusion), confidence(p), reliability(p), coverage(p),
-                   tag_frequency(p), tag_tail(p), label_issues(p, suspects))
+                   pd.DataFrame(risk_coverage(*_confidence_and_right(p))),
+                   pd.DataFrame(p.routing), tag_frequency(p), tag_tail(p),
+                   label_issues(p, suspects))
 
 
 def per_category(overall: dict[str, Any], p: Predictions) -> pd.DataFrame:
@@ -169,34 +179,28 @@ def confused_pairs(confusion: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     return pairs.sort_values("articles", ascending=False, kind="stable").head(n)
 
 
+def _confidence_and_right(p: Predictions) -> tuple[np.ndarray, np.ndarray]:
+    return p.confidence, p.labels[np.arange(len(p.ids)), p.proba.argmax(axis=1)].astype(bool)
+
+
 def confidence(p: Predictions) -> pd.DataFrame:
-    top = p.proba.argmax(axis=1)
-    rows = np.arange(len(top))
-    return pd.DataFrame({"id": p.ids, "confidence": p.proba[rows, top],
-                         "correct": p.labels[rows, top].astype(bool)})
+    conf, right = _confidence_and_right(p)
+    return pd.DataFrame({"id": p.ids, "confidence": conf, "correct": right})
 
 
 def reliability(p: Predictions, bins: int = RELIABILITY_BINS) -> pd.DataFrame:
-    """Top-1 confidence against how often the top category is right, per confidence bin:
-    on the diagonal, a confidence of 0.8 is right 80% of the time."""
-    per_article = confidence(p)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(per_article["confidence"], edges[1:-1]), 0, bins - 1)
-    grouped = per_article.groupby(which)
-    table = pd.DataFrame({"low": edges[:-1], "high": edges[1:]})
-    table["articles"] = grouped.size().reindex(range(bins), fill_value=0).to_numpy()
-    table["mean_confidence"] = grouped["confidence"].mean().reindex(range(bins)).to_numpy()
-    table["accuracy"] = grouped["correct"].mean().reindex(range(bins)).to_numpy()
-    return table
+    """The stored confidence against how often the top category is right, per non-empty
+    confidence bin: on the diagonal, a confidence of 0.8 is right 80% of the time."""
+    return pd.DataFrame(calibration(*_confidence_and_right(p), bins=bins)["bins"],
+                        columns=["low", "high", "articles", "confidence", "accuracy"])
 
 
 def coverage(p: Predictions, steps: Sequence[float] = COVERAGE_STEPS) -> pd.DataFrame:
     """If only articles at or above a confidence were labelled automatically (the rest sent
     to review): what share that is, and how good their labels are."""
-    top = p.proba.max(axis=1)
     rows = []
     for t in steps:
-        kept = top >= t
+        kept = p.confidence >= t
         row = {"threshold": float(t), "articles": int(kept.sum()), "coverage": kept.mean(),
                "accuracy_top1": np.nan, "samples_f1": np.nan}
         if kept.any():

@@ -104,16 +104,38 @@ def reliability(q: Quality) -> Figure:
     fig = Figure(figsize=(5.5, 5), layout="constrained")
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfectly calibrated")
-    ax.plot(r["mean_confidence"], r["accuracy"], marker="o", label="model")
+    ax.plot(r["confidence"], r["accuracy"], marker="o", label="model")
     for _, row in r.iterrows():
-        ax.annotate(str(int(row["articles"])), (row["mean_confidence"], row["accuracy"]),
+        ax.annotate(str(int(row["articles"])), (row["confidence"], row["accuracy"]),
                     textcoords="offset points", xytext=(4, -10), fontsize=8)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("mean confidence in the bin")
     ax.set_ylabel("share with the top category right")
     ax.legend(loc="upper left")
-    ax.set_title("Reliability (articles per bin beside each point)")
+    ax.set_title(f"Reliability (articles per bin beside each point), "
+                 f"ECE {q.summary['ece']:.3f}")
+    return fig
+
+
+def risk_coverage(q: Quality) -> Figure:
+    """Accuracy of the most confident x%, and what a perfect teacher answering the least
+    confident (or a random) share would give: how well the confidence orders errors."""
+    c, routed = q.risk_coverage, q.routing
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(c["coverage"], c["accuracy"], marker=".", label="top-1 accuracy of the most confident")
+    if not routed.empty:
+        ax.plot(1 - routed["share"], routed["lowest_confidence"], "o", color="tab:green",
+                label="all, least confident share answered by a perfect teacher")
+        ax.plot(1 - routed["share"], routed["random"], "x", color="tab:red",
+                label="all, a random share answered by a perfect teacher")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("share of articles labelled automatically (most confident first)")
+    ax.set_ylabel("top-1 accuracy")
+    ax.legend(loc="lower left")
+    ax.set_title("Risk against coverage, and routing the rest to an LLM")
     return fig
 
 
@@ -165,6 +187,7 @@ HEADINGS = {
     "confidence": "Confidence",
     "reliability": "Calibration",
     "coverage": "Coverage against threshold",
+    "risk_coverage": "Risk against coverage, and the routing ceiling",
     "tags": "Tags",
 }
 
@@ -174,7 +197,8 @@ def figures(q: Quality, low_confidence: float | None = None) -> dict[str, Figure
     use_cjk_font()
     return {"per_category": per_category(q), "confusion": confusion(q),
             "confidence": confidence(q), "reliability": reliability(q),
-            "coverage": coverage(q, low_confidence), "tags": tags(q)}
+            "coverage": coverage(q, low_confidence), "risk_coverage": risk_coverage(q),
+            "tags": tags(q)}
 
 
 def png(fig: Figure) -> bytes:
@@ -195,6 +219,7 @@ def tables(q: Quality) -> dict[str, tuple[pd.DataFrame, bool]]:
         "confusion": (q.confused_pairs, False),
         "reliability": (q.reliability, False),
         "coverage": (q.coverage, False),
+        "risk_coverage": (q.routing, False),
         "tags": (q.tag_tail, True),
     }
 

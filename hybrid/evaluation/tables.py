@@ -12,7 +12,11 @@ _METHOD_COLUMNS = {"acc@1": ("categories", "accuracy_top1"),
                    "microF1": ("categories", "micro_f1"), "macroF1": ("categories", "macro_f1"),
                    "samplesF1": ("categories", "samples_f1"), "P@1": ("categories", "p_at_1"),
                    "P@3": ("categories", "p_at_3"), "tagP@5": ("tags", "p_at_5"),
-                   "tagR@5": ("tags", "r_at_5"), "tagF1@5": ("tags", "f1_at_5")}
+                   "tagR@5": ("tags", "r_at_5"), "tagF1@5": ("tags", "f1_at_5"),
+                   "ECE": ("confidence", "ece")}
+_DEFECT_COLUMNS = {"fragments": "fragments", "near-duplicate pairs": "near_duplicate_pairs",
+                   "unsupported": "unsupported", "articles with a broken tag":
+                   "share_with_broken_tags", "tags": "tags"}
 
 
 def table(rows: list[list[Any]], headers: list[str]) -> str:
@@ -25,6 +29,20 @@ def format_report(report: dict[str, Any], per_category: bool = True) -> str:
     rows = [[name, *(m.get(part, {}).get(key) for part, key in _METHOD_COLUMNS.values())]
             for name, m in methods.items()]
     text = table(rows, ["method", *_METHOD_COLUMNS])
+    with_tags = {name: m["defects"] for name, m in methods.items() if "defects" in m}
+    if with_tags:
+        text += "\n\n" + table([[name, *(d[k] for k in _DEFECT_COLUMNS.values())]
+                                for name, d in with_tags.items()],
+                               ["tag defects", *_DEFECT_COLUMNS])
+    confidence = methods.get("hybrid", {}).get("confidence")
+    if confidence:
+        curve = confidence["risk_coverage"]
+        text += "\n\n" + table([["top-1 accuracy", *(c["accuracy"] for c in curve)]],
+                               ["most confident", *(f"{c['coverage']:.0%}" for c in curve)])
+        text += "\n\n" + table(
+            [[f"{r['share']:.0%} ({r['articles']})", r["accuracy"], r["lowest_confidence"],
+              r["random"]] for r in confidence["routing"]],
+            ["perfect teacher answers", "top-1 alone", "the least confident", "at random"])
     if per_category and "hybrid" in methods:
         cats = methods["hybrid"]["categories"]["per_category"]
         text += "\n\n" + table([[name, m["precision"], m["recall"], m["f1"], m["support"]]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from functools import lru_cache
 
 MAX_TAG_CHARS = 40
 # what would make a tag markup, an entity or a link on a page that renders it
 _MARKUP = re.compile(r"[<>\"'`{}]|&#?\w+;|://")
+_WORD_SEPARATORS = re.compile(r"[\s\-_]+")
 
 
 @lru_cache(maxsize=200_000)
@@ -27,3 +29,52 @@ def plain_tag(tag: str) -> str | None:
             or not any(ch.isalnum() for ch in text)):
         return None
     return text
+
+
+def _singular(word: str) -> str:
+    for end, replacement in (("ies", "y"), ("sses", "ss"), ("xes", "x"), ("ches", "ch"),
+                             ("shes", "sh")):
+        if word.endswith(end):
+            return word[: -len(end)] + replacement
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
+def near_duplicates(a: str, b: str, uses: Mapping[str, int]) -> bool:
+    """Two tag keys a reader sees as one: equal but for a plural, one a prefix of the other
+    (Kube, Kubernetes; unless the site uses both as tags), one a word of the other (Web, Web
+    Components; docker, docker-compose), or a Chinese tag inside the other."""
+    if a == b:
+        return True
+    if not (a.isascii() and b.isascii()):
+        return a in b or b in a
+    if _singular(a) == _singular(b) or _numeronym(a) == b or _numeronym(b) == a:
+        return True
+    short, long = sorted((a, b), key=len)
+    if short in words_of(long):
+        return True
+    both_site_tags = uses.get(short, 0) >= 2 and uses.get(long, 0) >= 2
+    return len(short) >= 3 and long.startswith(short) and not both_site_tags
+
+
+def words_of(key: str) -> list[str]:
+    """The words of a tag key: `docker-compose` and `docker compose` both have two."""
+    return _WORD_SEPARATORS.split(key)
+
+
+def _numeronym(word: str) -> str:
+    """k8s for kubernetes, i18n for internationalization."""
+    return f"{word[0]}{len(word) - 2}{word[-1]}" if len(word) > 3 and word.isalpha() else word
+
+
+def mentions(text: str, key: str) -> bool:
+    """Whether `text` says `key` (both keys): as a whole word, or its plural, where the key is
+    Latin; anywhere where it is Chinese (which has no spaces to find words by)."""
+    if not key.isascii():
+        return key in text
+    return re.search(rf"(?<![a-z0-9]){re.escape(key)}(?:e?s)?(?![a-z0-9])", text) is not None
+
+
+def only_inside_words(text: str, key: str) -> bool:
+    """A Latin key the text (a key) has only as a piece of longer words: `cod` in "code
+    agent", `git` in "github"."""
+    return key.isascii() and key in text and not mentions(text, key)

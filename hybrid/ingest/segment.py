@@ -29,6 +29,24 @@ _MAX_KNOWN_TOKENS = 500_000
 _NUMBERISH = re.compile(r"^[\d.,:%+\-/x]+$", re.IGNORECASE)
 
 
+def _latin_edge(text: str, last: bool) -> bool:
+    ch = text[-1:] if last else text[:1]
+    return ch.isascii() and ch.isalnum()
+
+
+def whole_words(tokens: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """jieba splits a Latin word at any dictionary word inside it (virtualbox → virtual +
+    box, Laravel11 → Laravel + 11): put such pieces back together, so that no word or tag is
+    ever a piece of a longer word."""
+    out: list[tuple[str, str]] = []
+    for token, pos in tokens:
+        if out and _latin_edge(token, last=False) and _latin_edge(out[-1][0], last=True):
+            out[-1] = (out[-1][0] + token, "eng")
+        else:
+            out.append((token, pos))
+    return out
+
+
 def _read_words(path: Path) -> set[str]:
     return {w.strip().casefold() for w in path.read_text(encoding="utf-8").splitlines()} - {""}
 
@@ -98,7 +116,7 @@ class Segmenter:
         if len(known) > _MAX_KNOWN_TOKENS:
             known.clear()
         out = []
-        for token in self.jieba.cut(text):
+        for token, _ in whole_words((t, "") for t in self.jieba.cut(text)):
             if token not in known:
                 stripped = token.strip()
                 known[token] = stripped.casefold() if self._is_word(stripped) else None
@@ -116,13 +134,17 @@ class Segmenter:
         Lyapunov函数): keywords are often compounds that jieba splits, and authors repeat
         their keywords.
         """
-        tagged = [(token.strip(), pos) for token, pos in self.jieba.tag(text)]
+        raw = whole_words(self.jieba.tag(text))
+        tagged = [(token.strip(), pos) for token, pos in raw]
         phrases = self._repeated_phrases(tagged)
+        latin, inside = self._latin_phrases(raw)
+        for end, found in latin.items():
+            phrases[end] = [*phrases.get(end, []), *found]
         out: list[str] = []
         previous: tuple[str, str] | None = None
         for end, (token, pos) in enumerate(tagged):
             keep = pos in _CANDIDATE_POS and self._is_word(token)
-            if keep:
+            if keep and end not in inside:
                 out.append(token)
                 if (previous and pos in _COMPOUND_POS and previous[1] in _COMPOUND_POS
                         and _CJK.search(token) and _CJK.search(previous[0])
@@ -131,6 +153,62 @@ class Segmenter:
             out.extend(p for p in phrases.get(end, ()) if not out or p != out[-1])
             previous = (token, pos) if keep else None
         return out, {p for found in phrases.values() for p in found}
+
+    def _latin_phrases(self, raw: list[tuple[str, str]]) -> tuple[dict[int, list[str]],
+                                                                    set[int]]:
+        """English terms of 2-3 words, one space apart, that the text repeats or writes as a
+        name ("Web Components", "Spring Boot", "GitHub Pages"): jieba gives each word alone,
+        and alone they say less. Keyed by the index of their last word; also the indexes of
+        later words the text only ever says inside such a term (`Pages` of "GitHub Pages" is
+        no tag on its own; `GitHub` may be)."""
+        def word(i: int) -> bool:
+            token, pos = raw[i]
+            return pos == "eng" and bool(_LATIN.match(token)) and not _NUMBERISH.match(token)
+
+        def spaced_word(space: int, at: int) -> bool:
+            return 0 <= at < len(raw) and raw[space][0] == " " and word(at)
+
+        def term(phrase: str) -> bool:
+            """A term's later words are plain words (Spring Boot, GitHub Pages); names with
+            digits or inner capitals make a list (Laravel11 InertiaJs Vue3)."""
+            return all(w.isalpha() and (w[1:].islower() or w.isupper())
+                       for w in phrase.split()[1:])
+
+        def name(start: int, end: int) -> bool:
+            """Capitalised words alone amid Chinese: a name, not a piece of an English
+            sentence."""
+            return (all(raw[i][0][0].isupper() for i in range(start, end + 1, 2))
+                    and not (start >= 2 and spaced_word(start - 1, start - 2))
+                    and not (end + 2 < len(raw) and spaced_word(end + 1, end + 2)))
+
+        spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        surfaces: dict[str, str] = {}  # the first spelling, for every repeat of the term
+        for end in range(len(raw)):
+            if not (word(end) and self._is_word(raw[end][0])):
+                continue
+            start, run = end, [raw[end][0]]
+            while (len(run) < 3 and start >= 2 and raw[start - 1][0] == " " and word(start - 2)
+                   and raw[start - 2][0].casefold() not in self.stopwords):
+                start -= 2
+                run.insert(0, raw[start][0])
+                phrase = " ".join(run)
+                surfaces.setdefault(phrase.casefold(), phrase)
+                spans[phrase.casefold()].append((start, end))
+        out: dict[int, list[str]] = defaultdict(list)
+        covered: dict[str, set[int]] = defaultdict(set)
+        for key, places in spans.items():
+            phrase = surfaces[key]
+            if term(phrase) and (len(places) > 1
+                                 or any(name(start, end) for start, end in places)):
+                for start, end in places:
+                    out[end].append(phrase)
+                    for i in range(start + 2, end + 1, 2):  # the first word may stand alone
+                        covered[raw[i][0].casefold()].add(i)
+        said = defaultdict(int)
+        for token, _ in raw:
+            said[token.casefold()] += 1
+        return out, {i for w, places in covered.items() if len(places) == said[w]
+                     for i in places}
 
     def _repeated_phrases(self, tagged: list[tuple[str, str]]) -> dict[int, list[str]]:
         """Phrases of 2-3 adjacent content words ending in a candidate word, seen at least twice

@@ -19,15 +19,19 @@ import csv
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from bson import ObjectId
 
 from hybrid.config import Config
 from hybrid.ingest.article import Article
+from hybrid.ingest.clean import clean
 from hybrid.ingest.records import load_articles, read_jsonl, to_json
+from hybrid.labels.ledger import FileLedger, Label, StoreLedger
+from hybrid.labels.select import diverse, uncertain
 from hybrid.learn.model import HybridModel
 from hybrid.learn.prediction import Prediction
 from hybrid.mongo.store import STATE, Store
@@ -193,10 +197,23 @@ def write_to_store(store: Store, corrections: Sequence[Correction]) -> dict[str,
 
 
 def export(out: str | Path, config: Config, below: float | None, limit: int | None,
-           model_dir: str | Path | None = None, data: str | Path | None = None) -> int:
+           model_dir: str | Path | None = None, data: str | Path | None = None,
+           choose: str | None = None) -> int:
     """Write a review file: `model_dir`'s suggestions for the articles of `data`, else the
-    suggestions stored in MongoDB. Returns how many rows were written."""
-    if data is not None:
+    suggestions stored in MongoDB; with `choose` ("uncertain" or "diverse"), the articles
+    where a person's label helps most, among those not labelled yet. Returns the rows."""
+    if choose is not None:
+        model = HybridModel.load(model_dir, config=config)
+        if data is not None:
+            articles = load_articles(data, config)
+        else:
+            with Store(config) as store:
+                ledger = StoreLedger(store)
+                labelled = ledger.labels()
+                articles = [replace(a, categories=labelled[a.id].categories)
+                            if a.id in labelled else a for a in ledger.articles()]
+        rows = chosen_rows(model, articles, choose, limit or 100)
+    elif data is not None:
         model = HybridModel.load(model_dir, config=config)
         rows = select(rows_from_file(model, data, config), below, limit)
     else:
@@ -206,12 +223,37 @@ def export(out: str | Path, config: Config, below: float | None, limit: int | No
     return len(rows)
 
 
+def chosen_rows(model: HybridModel, articles: Sequence[Article], choose: str, limit: int
+                ) -> list[Row]:
+    """The `limit` unlabelled articles the model is least sure of ("uncertain", spread out)
+    or that best cover the corpus ("diverse"), as the bootstrap would choose them."""
+    texts = [clean(a) for a in articles]
+    features = model.featurize(texts)
+    predictions = model.predict_features(features, [a.id for a in articles], texts)
+    embeddings = np.vstack([f.embedding for f in features])
+    labelled = [i for i, a in enumerate(articles) if a.categories]
+    if choose == "uncertain":
+        names = model.taxonomy.names
+        proba = np.array([[p.scores[n] for n in names] for p in predictions])
+        picked = uncertain(proba, embeddings, limit, labelled)
+    else:
+        picked = diverse(embeddings, limit, labelled)
+    return rows_from_predictions([articles[i] for i in picked],
+                                 [predictions[i] for i in picked])
+
+
 def import_corrections(infile: str | Path, taxonomy: Taxonomy, config: Config,
-                       data: str | Path | None = None, out: str | Path | None = None
-                       ) -> tuple[int, dict[str, str], str]:
-    """Apply a reviewed file to `data` (written to `out`), else to MongoDB as manual labels.
-    Returns (corrections read, errors by article id, where they went)."""
+                       data: str | Path | None = None, out: str | Path | None = None,
+                       labels: str | Path | None = None) -> tuple[int, dict[str, str], str]:
+    """Apply a reviewed file to `data` (written to `out`), to a label ledger (`hybrid
+    bootstrap --labels`), else to MongoDB as manual labels. Returns (corrections read,
+    errors by article id, where they went)."""
     corrections, errors = read_corrections(infile, taxonomy)
+    if labels is not None:
+        ledger = FileLedger(labels)
+        for fix in corrections:
+            ledger.add(Label(fix.id, fix.categories, fix.tags or [], "manual"))
+        return len(corrections), errors, str(labels)
     if data is not None:
         errors.update(correct_file(data, out, corrections, config))
         return len(corrections), errors, str(out)

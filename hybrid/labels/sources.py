@@ -1,5 +1,6 @@
-"""Labelled articles for training and evaluation: a JSONL file, or the manual labels of a
-MongoDB collection (the only stored labels that are people's, not the model's)."""
+"""Labelled articles for training and evaluation: a JSONL file, or the labels of a MongoDB
+collection: people's (manual), a teacher LLM's (`hybrid.teacher`), or both, people's winning.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +10,40 @@ from hybrid.config import Config
 from hybrid.errors import UsageError
 from hybrid.ingest.article import Article, parse_article
 from hybrid.ingest.records import load_articles
+from hybrid.labels.ledger import labels_of
 from hybrid.mongo.store import Store
+
+LABEL_SOURCES = ("manual", "llm")
+
+
+def parse_sources(label_source: str) -> set[str]:
+    """"manual", "llm" or "manual,llm"."""
+    wanted = {part.strip() for part in label_source.split(",") if part.strip()}
+    if not wanted or wanted - set(LABEL_SOURCES):
+        raise UsageError(f"--label-source takes {', '.join(LABEL_SOURCES)} or both "
+                         f"(manual,llm), not {label_source!r}")
+    return wanted
 
 
 def labelled_articles(config: Config, data: str | Path | None = None,
                       label_source: str | None = None) -> list[Article]:
-    """From `data`, or with `label_source="manual"` from the configured collection."""
+    """From `data`, or with `label_source` from the configured collection."""
     if (data is None) == (label_source is None):
-        raise UsageError("give either --data FILE or --label-source manual")
+        raise UsageError("give either --data FILE or --label-source manual,llm")
     if data is not None:
         return load_articles(data, config)
+    wanted = parse_sources(label_source)
     with Store(config) as store:
-        records = store.manual_records()
-    if not records:
-        raise UsageError(f"no articles with manual labels in {store.where}")
-    return [parse_article(record, config) for record in records]
+        records = {str(r["_id"]): r for r in store.label_records()}
+    labels = labels_of(records.values(), config)
+    articles = [parse_article({**records[key], config.categories_field: label.categories,
+                               config.tags_field: label.tags
+                               or records[key].get(config.tags_field)}, config)
+                for key, label in labels.items() if label.source in wanted and label.categories]
+    if not articles:
+        raise UsageError(f"no articles with {' or '.join(sorted(wanted))} labels in "
+                         f"{store.where}")
+    return articles
 
 
 def load_labelled(source: str, config: Config) -> list[Article]:

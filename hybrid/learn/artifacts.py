@@ -41,7 +41,7 @@ from hybrid.errors import ModelError
 from hybrid.ingest.records import to_json
 from hybrid.taxonomy import Taxonomy, TaxonomyError, parse_taxonomy
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 FILES = ("classifier.pickle", "tagger.pickle", "segmenter.pickle", "training.json",
          "neighbours.faiss", "taxonomy.json")
 MANIFEST = "manifest.json"
@@ -60,6 +60,10 @@ ALLOWED = frozenset({
     "hybrid.learn.features.doc_text",
     "hybrid.learn.features.doc_words",
     "hybrid.learn.tagger.TagSuggester",
+    "hybrid.learn.zero_shot.TaxonomyPrior",
+    "hybrid.learn.zero_shot.ZeroShotClassifier",
+    "hybrid.taxonomy.categories.Category",
+    "hybrid.taxonomy.categories.Taxonomy",
     *(f"{core}.{name}" for core in _NUMPY_CORE
       for name in ("multiarray._reconstruct", "multiarray.scalar", "numeric._frombuffer")),
     "numpy.dtype",

@@ -20,13 +20,15 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline, make_union
 
-from hybrid.evaluation.metrics import category_metrics
+from hybrid.evaluation.metrics import calibration, category_metrics
 from hybrid.learn.char_ngrams import CharNgramCounts
 from hybrid.learn.features import Features, doc_head_words, doc_text, doc_words
+from hybrid.learn.zero_shot import TaxonomyPrior, log_softmax
 
 _THRESHOLD_GRID = np.linspace(0.05, 0.95, 19)
 _WEIGHT_STEP = 0.1
@@ -36,6 +38,7 @@ _BLOCKS = {"embedding": ("embedding",), "lexical": ("lexical",),
 _PRIOR_GRID = np.linspace(0.0, 1.0, 5)
 _ACCURACY_SLACK = 0.01
 _UNTRAINED = -20.0
+_FEW_ARTICLES = 20
 _PROTOTYPE_Z, _PROTOTYPE_SLOPE = 3.0, 2.0
 
 
@@ -49,10 +52,14 @@ class EmbeddingColumns(BaseEstimator, TransformerMixin):
         return np.vstack([d.embedding for d in X])
 
 
-def lexical_features():
-    """TF-IDF of segmented words and of character 2-3-grams (robust to segmentation errors)."""
+def lexical_features(articles: int = 1000):
+    """TF-IDF of segmented words and of character 2-3-grams (robust to segmentation errors).
+    A word must occur twice and in at most 90% of the articles, unless there are so few
+    (day one's first labels) that no word could."""
+    few = articles < _FEW_ARTICLES
     return make_union(
-        TfidfVectorizer(analyzer=doc_words, sublinear_tf=True, min_df=2, max_df=0.9),
+        TfidfVectorizer(analyzer=doc_words, sublinear_tf=True, min_df=1 if few else 2,
+                        max_df=1.0 if few else 0.9),
         make_pipeline(CharNgramCounts(preprocessor=doc_text, ngram_range=(2, 3), min_df=2,
                                       max_features=50_000),
                       TfidfTransformer(sublinear_tf=True)))
@@ -101,8 +108,11 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, classes: Sequence[str] = (), C: float = 10.0, min_categories: int = 1,
                  max_categories: int = 3, inner_folds: int = 3,
                  max_inner_articles: int = 3000, n_jobs: int = 1,
-                 random_state: int = 0) -> None:
+                 random_state: int = 0, taxonomy_prior: TaxonomyPrior | None = None) -> None:
+        """`taxonomy_prior`: a fitted `TaxonomyPrior` (the zero-shot scores), fused as one
+        more block when it helps; with few labelled articles it often does."""
         self.classes = classes
+        self.taxonomy_prior = taxonomy_prior
         self.n_jobs = n_jobs
         self.max_inner_articles = max_inner_articles
         self.C = C
@@ -111,8 +121,8 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         self.inner_folds = inner_folds
         self.random_state = random_state
 
-    def _transformers(self) -> dict[str, BaseEstimator]:
-        return {"embedding": EmbeddingColumns(), "lexical": lexical_features(),
+    def _transformers(self, articles: int) -> dict[str, BaseEstimator]:
+        return {"embedding": EmbeddingColumns(), "lexical": lexical_features(articles),
                 "title": title_features()}
 
     def _blocks(self, X: Sequence[Features], blocks: Iterable[str], fit: bool = False
@@ -141,7 +151,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("need at least two categories with training examples")
         # The vectorizers see no labels, so they are fitted once on all training text and the
         # inner folds only refit the regressions: the text is vectorized once, not four times.
-        self.transformers_ = self._transformers()
+        self.transformers_ = self._transformers(len(X))
         matrices = self._blocks(X, _BLOCKS, fit=True)
         self.log_prior_ = np.where(self.trained_,
                                    np.log(np.clip(Y.mean(axis=0), 1.0 / len(Y), None)), 0.0)
@@ -153,16 +163,24 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
                 len(X), self.max_inner_articles, replace=False))
         Y_inner = Y[inner]
         oof = self._out_of_fold_scores({n: m[inner] for n, m in matrices.items()}, Y_inner)
+        if self.taxonomy_prior is not None:  # not learned: its scores need no folds
+            oof["taxonomy"] = self._taxonomy_scores([X[i] for i in inner])
         self.block_weights_, self.prior_weight_ = self._best_weights(oof, Y_inner)
         scores = self._fuse(oof)
         self.calibrator_ = _calibrator(scores, Y_inner)
         probabilities = self._calibrate(scores)
         self.thresholds_ = np.array([_best_threshold(probabilities[:, j], Y_inner[:, j])
                                      for j in range(Y.shape[1])])
+        self.label_counts_ = _label_counts(Y)
+        self.set_rule_ = self._best_set_rule(probabilities, Y_inner)
+        self.confidence_calibrator_ = _confidence_calibrator(probabilities, Y_inner)
         self.oof_metrics_ = category_metrics(Y_inner, self._sets(probabilities), probabilities,
                                              list(self.classes))
-        used = [name for name, w in self.block_weights_.items() if w > 0]
-        self.block_weights_ = {name: self.block_weights_[name] for name in used}
+        self.oof_metrics_["ece"] = calibration(
+            self.confidence(probabilities),
+            Y_inner[np.arange(len(Y_inner)), probabilities.argmax(axis=1)])["ece"]
+        self.block_weights_ = {name: w for name, w in self.block_weights_.items() if w > 0}
+        used = [name for name in self.block_weights_ if name in matrices]
         fitted = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit)(matrices[name], self._target(Y), self.single_label_, self.C)
             for name in used)
@@ -246,7 +264,14 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
             block = np.full((len(X), len(self.classes_)), _UNTRAINED)
             block[:, self.trained_] = _logits(self.models_[name], matrix)
             per_block[name] = block
+        if "taxonomy" in self.block_weights_:
+            per_block["taxonomy"] = self._taxonomy_scores(X)
         return self._fuse(per_block)
+
+    def _taxonomy_scores(self, X: Sequence[Features]) -> np.ndarray:
+        """Zero-shot log-probabilities, comparable to the softmax blocks' (untrained columns
+        included: they have no other evidence)."""
+        return log_softmax(self.taxonomy_prior.decision_function(X))
 
     def predict_proba(self, X: Sequence[Features]) -> np.ndarray:
         probabilities = self._calibrate(self.decision_function(X))
@@ -262,10 +287,35 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: Sequence[Features]) -> np.ndarray:
         return self._sets(self.predict_proba(X))
 
+    def categories(self, probabilities: np.ndarray) -> list[list[int]]:
+        """Each article's categories, best first, by the rule chosen out of fold: per-category
+        thresholds, or as many as maximise the expected label-set F1 given how many labels
+        the site gives an article of the top category (a single-label site: one, unless the
+        second is at least half as likely as the first)."""
+        if self.set_rule_ == "thresholds":
+            return choose(probabilities, self.thresholds_, self.min_categories,
+                          self.max_categories)
+        return expected_f1_sets(probabilities, self.label_counts_, self.min_categories,
+                                self.max_categories)
+
+    def confidence(self, probabilities: np.ndarray) -> np.ndarray:
+        """How likely the top category is right, calibrated out of fold."""
+        a, b = self.confidence_calibrator_
+        top = np.clip(probabilities.max(axis=1), 1e-6, 1 - 1e-6)
+        return 1.0 / (1.0 + np.exp(-(a * np.log(top / (1 - top)) + b)))
+
+    def _best_set_rule(self, probabilities: np.ndarray, Y: np.ndarray) -> str:
+        """The rule whose sets score the better label-set (samples) F1 out of fold."""
+        scores = {}
+        for rule in ("expected_f1", "thresholds"):
+            self.set_rule_ = rule
+            scores[rule] = f1_score(Y, self._sets(probabilities), average="samples",
+                                    zero_division=0)
+        return max(scores, key=lambda r: scores[r] + (1e-9 if r == "expected_f1" else 0))
+
     def _sets(self, probabilities: np.ndarray) -> np.ndarray:
         out = np.zeros(probabilities.shape, dtype=int)
-        for i, cols in enumerate(choose(probabilities, self.thresholds_, self.min_categories,
-                                        self.max_categories)):
+        for i, cols in enumerate(self.categories(probabilities)):
             out[i, cols] = 1
         return out
 
@@ -328,6 +378,43 @@ def _calibrator(scores: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
     if y.min(initial=0) == y.max(initial=0):
         return 1.0, 0.0
     lr = LogisticRegression(C=100.0).fit(x, y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def expected_f1_sets(probabilities: np.ndarray, label_counts: np.ndarray, min_k: int,
+                     max_k: int) -> list[list[int]]:
+    """The k best categories, k maximising E[F1] ~ 2 * (sum of their probabilities) /
+    (k + the labels expected for an article of the top category). One-vs-rest
+    probabilities are independent and may sum to more than an article carries, so each row
+    is first scaled to sum to the expected count."""
+    chosen = []
+    for row in probabilities:
+        order = np.argsort(-row, kind="stable")
+        expected = label_counts[order[0]]
+        row = np.minimum(row * expected / max(float(row.sum()), 1e-9), 1.0)
+        gains = [2 * row[order[:k]].sum() / (k + expected) for k in range(1, max_k + 1)]
+        k = max(range(min_k, max_k + 1), key=lambda n: gains[n - 1])
+        chosen.append([int(j) for j in order[:k]])
+    return chosen
+
+
+def _label_counts(Y: np.ndarray) -> np.ndarray:
+    """Per category: how many labels the site gives an article of it (overall for a
+    category without articles)."""
+    counts = Y.sum(axis=1)
+    overall = float(counts.mean()) if len(counts) else 1.0
+    return np.array([float(counts[Y[:, j] > 0].mean()) if Y[:, j].any() else overall
+                     for j in range(Y.shape[1])])
+
+
+def _confidence_calibrator(probabilities: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
+    """Platt scaling of the top probability's log-odds against whether the top category is
+    right, on out-of-fold scores: monotonic, so the least sure stay the least sure."""
+    top = np.clip(probabilities.max(axis=1), 1e-6, 1 - 1e-6)
+    right = Y[np.arange(len(Y)), probabilities.argmax(axis=1)]
+    if right.min(initial=0) == right.max(initial=0):
+        return 1.0, 0.0
+    lr = LogisticRegression(C=100.0).fit(np.log(top / (1 - top)).reshape(-1, 1), right)
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 

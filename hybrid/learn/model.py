@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -18,18 +19,21 @@ from joblib import Parallel, delayed
 
 from hybrid.config import Config
 from hybrid.embed import CachedEmbedder, Embedder, make_embedder
-from hybrid.errors import ModelError
+from hybrid.errors import ModelError, UsageError
 from hybrid.ingest.article import Article
 from hybrid.ingest.clean import CleanText, clean
 from hybrid.ingest.segment import Segmenter
 from hybrid.learn import artifacts
-from hybrid.learn.classifier import CategoryClassifier, choose
+from hybrid.learn.classifier import CategoryClassifier
 from hybrid.learn.features import Features, Featurizer
 from hybrid.learn.prediction import Prediction
 from hybrid.learn.tagger import TagSuggester
+from hybrid.learn.zero_shot import TaxonomyPrior, ZeroShotClassifier, described
 from hybrid.taxonomy import Taxonomy
 
 _MIN_PARALLEL_ARTICLES = 1000
+# fewer labelled articles than this cannot fill the classifier's inner folds: zero-shot
+MIN_LABELLED = 6
 
 
 class HybridModel:
@@ -66,12 +70,15 @@ class HybridModel:
             labels.append(kept)
             for label in unknown:
                 dropped[label] = dropped.get(label, 0) + 1
-        if sum(1 for cats in labels if cats) < 2:
-            raise ModelError("need at least two training articles with authorized categories")
+        if not articles:
+            raise UsageError("no articles to train on")
+        zero_shot = (_trainable(labels, taxonomy) < 2
+                     or sum(1 for cats in labels if cats) < MIN_LABELLED)
         # Tags do not depend on the category list: an article without an authorized category
         # still teaches tags, and a retrain after a list change keeps the same tag model.
+        # A zero-shot model keeps every article: they are the tagger's whole corpus.
         kept = [i for i, (a, cats) in enumerate(zip(articles, labels, strict=True))
-                if cats or a.tags]
+                if cats or a.tags or zero_shot]
         skipped = len(articles) - len(kept)
         articles = [articles[i] for i in kept]
         texts = [texts[i] for i in kept] if texts is not None else None
@@ -84,12 +91,12 @@ class HybridModel:
         progress(f"featurizing {len(articles)} articles")
         X = _featurize(_training_featurizers(featurizer, articles, config), articles, texts,
                        config.workers)
-        Y = np.array([[int(n in labels[i]) for n in taxonomy.names] for i in labelled])
-        progress("fitting the category classifier")
-        classifier = CategoryClassifier(taxonomy.names, min_categories=config.min_categories,
-                                        max_categories=config.max_categories,
-                                        n_jobs=config.workers)
-        classifier.fit([X[i] for i in labelled], Y, prototypes=_prototypes(taxonomy, Y, embedder))
+        Y = np.array([[int(n in labels[i]) for n in taxonomy.names] for i in labelled]
+                     ).reshape(len(labelled), len(taxonomy))
+        progress("fitting the zero-shot category model" if zero_shot else
+                 "fitting the category classifier")
+        classifier = _category_model(taxonomy, embedder, config, [X[i] for i in labelled], Y,
+                                     zero_shot)
         progress("fitting the tagger")
         tagger = TagSuggester(n_tags=config.n_tags, aliases=_read_aliases(config.tag_aliases),
                               embedder=embedder).fit(X, [a.tags for a in articles])
@@ -100,7 +107,8 @@ class HybridModel:
                     train_titles=[a.title for a in articles], train_categories=labels)
         model._featurizer = featurizer
         model.manifest = {
-            "metrics": {"out_of_fold": True, **classifier.oof_metrics_},
+            "zero_shot": zero_shot,
+            "metrics": {"out_of_fold": True, **classifier.oof_metrics_} if not zero_shot else {},
             "training": {"articles": len(labelled),
                          "tag_only_articles": len(articles) - len(labelled),
                          "skipped_unlabelled": skipped,
@@ -111,12 +119,23 @@ class HybridModel:
         }
         return model
 
+    @property
+    def zero_shot(self) -> bool:
+        return bool(self.manifest.get("zero_shot"))
+
     def summary(self, where: str | Path) -> str:
         """What training did, in two or three lines."""
         training, metrics = self.manifest["training"], self.manifest["metrics"]
-        text = (f"trained on {training['articles']} articles in {training['seconds']:.1f}s → "
-                f"{where}\nout-of-fold accuracy {metrics['accuracy_top1']:.3f}, "
-                f"macro-F1 {metrics['macro_f1_top1']:.3f}")
+        if self.zero_shot:
+            text = (f"fewer than {MIN_LABELLED} labelled articles: a zero-shot model (categories "
+                    f"from the taxonomy's "
+                    f"names, descriptions, keywords and aliases; tags from the text of "
+                    f"{training['tag_only_articles']} articles) in "
+                    f"{training['seconds']:.1f}s → {where}")
+        else:
+            text = (f"trained on {training['articles']} articles in "
+                    f"{training['seconds']:.1f}s → {where}\nout-of-fold accuracy "
+                    f"{metrics['accuracy_top1']:.3f}, macro-F1 {metrics['macro_f1_top1']:.3f}")
         if training["dropped_labels"]:
             text += ("\nlabels not in the taxonomy (dropped, not learned): "
                      f"{training['dropped_labels']}")
@@ -162,8 +181,8 @@ class HybridModel:
     def predict_features(self, X: Sequence[Features], ids: Sequence[str],
                          texts: Sequence[CleanText], explain: bool = False) -> list[Prediction]:
         probabilities = self.classifier.predict_proba(X)
-        chosen = choose(probabilities, self.classifier.thresholds_,
-                        self.classifier.min_categories, self.classifier.max_categories)
+        chosen = self.classifier.categories(probabilities)
+        confidence = self.classifier.confidence(probabilities)
         tags = self.tagger.suggest(X)
         names = self.taxonomy.names
         neighbours = self.tagger.neighbours(X) if explain else None
@@ -173,9 +192,10 @@ class HybridModel:
                 id=ids[i],
                 categories=[names[j] for j in cols],
                 tags=[t.tag for t in tag_scores],
-                confidence=float(max(row[j] for j in cols)),  # of what was chosen
+                confidence=round(float(confidence[i]), 4),  # that the top category is right
                 scores={n: round(float(p), 4) for n, p in zip(names, row, strict=True)},
                 flags=list(texts[i].flags),
+                zero_shot=self.zero_shot,
             )
             if neighbours is not None:
                 sims, idx = neighbours[0][i], neighbours[1][i]
@@ -266,6 +286,28 @@ def _clean_and_featurize(featurizer: Featurizer, articles: Sequence[Article],
     if not counted:
         return features, 0, 0
     return features, embedder.hits - before[0], embedder.misses - before[1]
+
+
+def _trainable(labels: Sequence[Sequence[str]], taxonomy: Taxonomy) -> int:
+    """How many categories have both labelled examples and counter-examples."""
+    counts = Counter(name for cats in labels for name in cats)
+    labelled = sum(1 for cats in labels if cats)
+    return sum(1 for name in taxonomy.names if 0 < counts[name] < labelled)
+
+
+def _category_model(taxonomy: Taxonomy, embedder: Embedder, config: Config,
+                    X: list[Features], Y: np.ndarray, zero_shot: bool
+                    ) -> CategoryClassifier | ZeroShotClassifier:
+    """Zero-shot without labels; else the trained classifier, with the taxonomy's own
+    scores as one more block when the list says more than its names."""
+    prior = TaxonomyPrior(taxonomy, embedder)
+    if zero_shot:
+        return ZeroShotClassifier(prior, config.min_categories, config.max_categories).fit()
+    classifier = CategoryClassifier(
+        taxonomy.names, min_categories=config.min_categories,
+        max_categories=config.max_categories, n_jobs=config.workers,
+        taxonomy_prior=prior.fit() if described(taxonomy) else None)
+    return classifier.fit(X, Y, prototypes=_prototypes(taxonomy, Y, embedder))
 
 
 def _prototypes(taxonomy: Taxonomy, Y: np.ndarray, embedder: Embedder) -> dict[int, np.ndarray]:

@@ -19,6 +19,7 @@ class Prediction:
     keyword_scores: list[dict[str, Any]] = field(default_factory=list)
     source: str = "model"  # "llm" when an LLM answer replaced the classifier's (hybrid.llm)
     llm: dict[str, Any] | None = None  # LLM provenance: model, tokens, latency, suggestion
+    zero_shot: bool = False  # from a model trained without labelled articles
 
     def output(self) -> dict[str, list[str]]:
         """The product's contract: exactly categories and tags."""

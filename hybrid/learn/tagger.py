@@ -6,9 +6,11 @@ tagging, so tags reuse the site's vocabulary where it fits and new keywords stil
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import faiss
 import numpy as np
@@ -16,10 +18,22 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import CountVectorizer
 
+from hybrid import data
 from hybrid.embed import Embedder
-from hybrid.ingest.keys import label_key, plain_tag
+from hybrid.ingest.keys import (
+    label_key,
+    mentions,
+    near_duplicates,
+    only_inside_words,
+    plain_tag,
+    words_of,
+)
 from hybrid.learn.features import Features
 
+_AGREEING_NEIGHBOURS = 3  # of the `_CLOSE` nearest (a majority), to carry a tag the text lacks
+_CLOSE = 5
+_YEAR = re.compile(r"^(19|20)\d\d$")
+_SEPARATORS = str.maketrans("", "", " -_")  # what a spelling of a tag may differ by
 FEATURE_NAMES = ["keybert_sim", "keybert_mmr", "log_tf", "in_title", "first_pos", "idf",
                  "in_vocab", "log_tag_count", "prior", "neighbour_vote", "neighbour_share",
                  "in_text", "is_latin", "n_chars", "is_phrase"]
@@ -52,6 +66,7 @@ class _Pool:
     candidates: list[_Candidate]
     votes: dict[str, float]
     shares: dict[str, float]
+    close: dict[str, int]  # how many of the `_CLOSE` nearest, if close, carry each tag
 
 
 class TagSuggester(BaseEstimator):
@@ -75,12 +90,20 @@ class TagSuggester(BaseEstimator):
         return {**self.__dict__, "embedder": None, "index_": None}
 
     def canonical(self, tag: str) -> str:
+        """The key a tag counts under: its alias's, else the site's most used spelling of it
+        up to spaces, hyphens and underscores (`docker compose` is the site's
+        `docker-compose`)."""
         key = label_key(tag)
-        return self.alias_map_.get(key, key)
+        key = self.alias_map_.get(key, key)
+        return self.spellings_.get(key.translate(_SEPARATORS), key)
 
     # ---- fitting -------------------------------------------------------------------------
     def fit(self, X: Sequence[Features], tags: Sequence[Sequence[str]]) -> TagSuggester:
         self.alias_map_ = {label_key(k): label_key(v) for k, v in (self.aliases or {}).items()}
+        self.spellings_ = {}
+        uses = Counter(self.alias_map_.get(k, k) for ts in tags for t in ts if (k := label_key(t)))
+        for key, _ in sorted(uses.items(), key=lambda kv: kv[1]):  # the most used comes last
+            self.spellings_[key.translate(_SEPARATORS)] = key
         gold = [list(dict.fromkeys(self.canonical(t) for t in ts if label_key(t))) for ts in tags]
         surfaces: dict[str, Counter] = defaultdict(Counter)
         for ts in tags:
@@ -90,6 +113,7 @@ class TagSuggester(BaseEstimator):
         alias_display = {label_key(v): v for v in (self.aliases or {}).values()}
         self.display_ = {k: alias_display.get(k, c.most_common(1)[0][0])
                          for k, c in surfaces.items()}
+        self.phrases_ = sorted(k for k in self.display_ if " " in k)  # found by their text
         self.tag_count_ = Counter(k for g in gold for k in g)
         self.train_tags_ = gold
         self.n_docs_ = len(X)
@@ -110,6 +134,9 @@ class TagSuggester(BaseEstimator):
             sample = np.sort(np.random.default_rng(self.random_state).choice(
                 len(X), self.max_ranker_articles, replace=False))
         sims, ids = self._neighbours(embeddings[sample], exclude=sample)
+        # "close" is relative to the site: as similar as the typical article's 5th neighbour
+        self.close_similarity_ = (float(np.median(sims[:, min(_CLOSE, sims.shape[1]) - 1]))
+                                  if sims.size else 0.0)
         pools = [self._pool(X[i], text_candidates[i], sims[n], ids[n])
                  for n, i in enumerate(sample)]
         sample_gold = [gold[i] for i in sample]
@@ -147,6 +174,12 @@ class TagSuggester(BaseEstimator):
             if cand is None:
                 cand = found[key] = _Candidate(key, token, 0, pos, token in doc.phrases)
             cand.count += 1
+        if self.phrases_:  # the site's multi-word tags ("Spring Boot") the text says
+            text = label_key(f"{doc.title}\n{doc.lexical}")
+            for key in self.phrases_:
+                if key not in found and (n := text.count(key)):
+                    found[key] = _Candidate(key, self.display_[key], n, len(doc.candidates),
+                                            True)
         return found
 
     def _neighbours(self, embeddings: np.ndarray, exclude: np.ndarray | None = None):
@@ -164,18 +197,21 @@ class TagSuggester(BaseEstimator):
         """The doc's shortlisted text candidates plus every tag of its neighbours."""
         votes: dict[str, float] = defaultdict(float)
         shares: dict[str, int] = defaultdict(int)
+        close: Counter = Counter()
         total = float(np.clip(sims, 0, None).sum()) or 1.0
-        for sim, idx in zip(sims, ids, strict=True):
+        for rank, (sim, idx) in enumerate(zip(sims, ids, strict=True)):
             if idx < 0:
                 continue
             for key in self.train_tags_[idx]:
                 votes[key] += max(float(sim), 0.0) / total
                 shares[key] += 1
+                close[key] += rank < _CLOSE and sim >= self.close_similarity_
         candidates = self._shortlist(found)
         listed = {c.key for c in candidates}
         candidates += [_Candidate(k, self.display_.get(k, k), 0, -1) for k in votes
                        if k not in listed]
-        return _Pool(doc, candidates, votes, {k: v / max(len(ids), 1) for k, v in shares.items()})
+        return _Pool(doc, candidates, votes, {k: v / max(len(ids), 1) for k, v in shares.items()},
+                     close)
 
     def _shortlist(self, found: dict[str, _Candidate]) -> list[_Candidate]:
         """Bound the candidates to embed by a plain tf-idf weight."""
@@ -265,7 +301,7 @@ class TagSuggester(BaseEstimator):
         out, start = [], 0
         for pool, table in zip(pools, tables, strict=True):
             end = start + len(table)
-            out.append(self._select(pool.candidates, table, scores[start:end]))
+            out.append(self._select(pool, table, scores[start:end]))
             start = end
         return out
 
@@ -273,21 +309,64 @@ class TagSuggester(BaseEstimator):
         embeddings = np.vstack([d.embedding for d in X]).astype(np.float32)
         return self._neighbours(embeddings)
 
-    def _select(self, candidates: list[_Candidate], rows: np.ndarray,
-                scores: np.ndarray) -> list[TagScore]:
-        """Best first; a candidate inside (or containing) a chosen Chinese tag is redundant."""
+    def _select(self, pool: _Pool, rows: np.ndarray, scores: np.ndarray) -> list[TagScore]:
+        """Best first, each tag one a reader would keep: supported by the article (see
+        `_fits`), plain text, and no near-duplicate of a tag already chosen (of two, the
+        site's more used spelling stays)."""
         vote = FEATURE_NAMES.index("neighbour_vote")
         chosen: list[TagScore] = []
         keys: list[str] = []
+        text = label_key(f"{pool.doc.title}\n{pool.doc.lexical}")
         for j in np.argsort(-scores, kind="stable"):
-            c = candidates[j]
-            if any(c.key in k or k in c.key for k in keys if not (k.isascii() and c.key.isascii())):
+            c = pool.candidates[j]
+            display = plain_tag(self.display_.get(c.key) or _spelling(c.surface, pool.doc.title))
+            if display is None or not self._fits(c, pool, text):
                 continue
-            display = plain_tag(self.display_.get(c.key, c.surface))
-            if display is None:  # not text a page can show as it is
+            twins = [n for n, k in enumerate(keys) if near_duplicates(k, c.key, self.tag_count_)]
+            if twins:  # one tag stays: the longer term, else the site's more used spelling
+                if all(self._prefer(c.key, keys[n]) for n in twins):
+                    chosen[twins[0]].tag, keys[twins[0]] = display, c.key
+                    for n in reversed(twins[1:]):
+                        del chosen[n], keys[n]
                 continue
             keys.append(c.key)
             chosen.append(TagScore(display, float(scores[j]), c.first >= 0, float(rows[j, vote])))
             if len(chosen) == self.n_tags:
                 break
         return chosen
+
+    def _prefer(self, new: str, old: str) -> bool:
+        """Of two near-duplicate keys: a phrase over one of its words ("Web Components" over
+        "Web"), else the one the site uses more."""
+        if old in words_of(new):
+            return True
+        if new in words_of(old):
+            return False
+        return self.tag_count_.get(new, 0) > self.tag_count_.get(old, 0)
+
+    def _fits(self, c: _Candidate, pool: _Pool, text: str) -> bool:
+        """A word from the text is a tag; a site tag only the neighbours bring needs the
+        text to mention it or close neighbours to agree, and never only a longer word of the
+        text that contains it; a year or a generic word needs the site to use it on similar
+        articles (and a year, the text to say it)."""
+        agree = pool.close.get(c.key, 0) >= _AGREEING_NEIGHBOURS
+        if only_inside_words(text, c.key):  # `git` on an article that only says "github"
+            return False
+        if _YEAR.match(c.key):
+            return agree and c.first >= 0
+        if c.key in _generic_words():
+            return agree
+        return c.first >= 0 or agree or mentions(text, c.key)
+
+
+def _spelling(surface: str, title: str) -> str:
+    """A new tag as the title spells it ("Docker Compose", where the commands in the body say
+    `docker compose`), else as the text first did."""
+    found = re.search(re.escape(surface), title, re.IGNORECASE)
+    return found.group(0) if found else surface
+
+
+@lru_cache(maxsize=1)
+def _generic_words() -> frozenset[str]:
+    lines = data.path("generic_tags.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))

@@ -13,11 +13,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,9 @@ from hybrid.ingest.clean import CleanText, clean
 from hybrid.ingest.keys import label_key
 from hybrid.learn.model import HybridModel
 from hybrid.learn.prediction import Prediction
-from hybrid.llm.cache import LLMCache
-from hybrid.llm.client import Budget, BudgetExhausted, LLMClient, LLMError, LLMFatal, Reply
-from hybrid.llm.prompt import Example, build_messages, estimate_tokens, response_schema, validate
+from hybrid.llm.ask import Asker
+from hybrid.llm.client import LLMClient, Reply
+from hybrid.llm.prompt import Example, build_messages, validate
 from hybrid.llm.stats import LLMStats
 from hybrid.taxonomy import Taxonomy
 
@@ -75,23 +74,18 @@ class LLMRefiner:
         self.model = model
         self.enabled = config.llm_mode != "off"
         self.stats = LLMStats(config.llm_mode, config.llm_model)
-        self.client = client
-        self.cache: LLMCache | None = None
+        self.asker: Asker | None = None
         if not self.enabled:
             return
-        if client is None:
-            if not (config.llm_base_url and config.llm_model):
-                raise ValueError(f"llm_mode={config.llm_mode!r} needs llm_base_url and llm_model")
-            self.client = LLMClient(config.llm_base_url, config.llm_model, config.llm_api_key,
-                                    config.llm_timeout, config.llm_retries, config.llm_backoff,
-                                    config.llm_max_output_tokens)
-        self.cache = LLMCache(config.cache_dir)
-        self.budget = Budget(config.llm_max_calls, config.llm_max_tokens)
+        try:
+            self.asker = Asker(config, taxonomy, self.stats, client)
+        except ValueError as exc:
+            raise ValueError(f"llm_mode={config.llm_mode!r}: {exc}") from exc
         self.examples = examples if examples is not None else training_examples(model)
-        self.schema = response_schema(taxonomy, config.max_categories, config.n_tags)
-        self._lock = threading.Lock()
-        self._failures = 0  # consecutive failed articles
-        self._stopped: str | None = None  # why this run no longer calls the LLM
+
+    @property
+    def budget(self) -> Any:
+        return self.asker.budget
 
     def wants(self, prediction: Prediction) -> bool:
         return (self.enabled and prediction.error is None
@@ -114,14 +108,12 @@ class LLMRefiner:
                        for i, shot in zip(chosen, shots, strict=True)}
             for i, future in futures.items():
                 out[i] = future.result()
-        self._sync_stats(time.perf_counter() - started)
+        self.asker.sync_stats(time.perf_counter() - started)
         return out
 
     def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
-        if self.cache is not None:
-            self.cache.close()
+        if self.asker is not None:
+            self.asker.close()
 
     def __enter__(self) -> LLMRefiner:
         return self
@@ -133,85 +125,48 @@ class LLMRefiner:
     def _safe_one(self, article: Article, text: CleanText, pred: Prediction,
                   examples: list[Example]) -> Prediction:
         try:
-            return self._one(article, text, pred, answer_key(article), examples)
+            return self._one(article, text, pred, examples)
         except Exception as exc:  # the LLM must never fail the batch
             log.warning("LLM step failed for article %r: %s", article.id, exc)
-            self._count("errors")
+            self.asker.count("errors")
             return replace(pred, llm={"status": "error", "error": f"{type(exc).__name__}: {exc}"})
 
-    def _one(self, article: Article, text: CleanText, pred: Prediction, digest: str,
+    def _one(self, article: Article, text: CleanText, pred: Prediction,
              examples: list[Example]) -> Prediction:
         if not (text.title or text.description or text.body):
             return replace(pred, llm={"status": "skipped", "error": "no text to send"})
-        key = (digest, self.taxonomy.fingerprint, self.client.model)
-        cached = self.cache.get(*key)
-        if cached is not None:
-            self._count("cache_hits")
-            reply = Reply(**cached)
-        elif self._stopped:
-            self._count("unavailable")
-            return replace(pred, llm={"status": "unavailable", "error": self._stopped})
-        else:
-            reply = self._call(text, pred, examples)
-            if isinstance(reply, Prediction):
-                return reply
-            self.cache.put(*key, asdict(reply))
-        return self._apply(pred, reply, cached is not None, text)
-
-    def _call(self, text: CleanText, pred: Prediction,
-              examples: list[Example]) -> Reply | Prediction:
         hints = sorted(pred.scores.items(), key=lambda kv: -kv[1])[:self.config.llm_top_k]
         messages = build_messages(self.taxonomy, text, hints, examples,
                                   self.config.max_categories, self.config.n_tags,
                                   self.config.llm_article_tokens)
-        estimate = sum(estimate_tokens(m["content"]) + 4 for m in messages)
-        try:
-            reply = self.client.complete(messages, self.schema, self.budget, estimate)
-        except BudgetExhausted as exc:
-            self._count("over_budget")
-            return replace(pred, llm={"status": "over_budget", "error": str(exc)})
-        except LLMError as exc:
-            self._failed(exc)
-            return replace(pred, llm={"status": "error", "error": str(exc)})
-        with self._lock:
-            self._failures = 0
-        return reply
+        answer = self.asker.ask(answer_key(article), messages)
+        if answer.reply is None:
+            return replace(pred, llm={"status": answer.status, "error": answer.error})
+        return self._apply(pred, answer.reply, answer.cached, text)
 
     def _apply(self, pred: Prediction, reply: Reply, cached: bool,
                text: CleanText) -> Prediction:
         verdict = validate(reply.data, self.taxonomy, self.config.max_categories,
-                           self.config.n_tags, self._supported(text))
+                           self.config.n_tags, supported_tags(text, self.model))
         info: dict[str, Any] = {
-            "status": "ok", "model": self.client.model, "cached": cached,
+            "status": "ok", "model": self.asker.client.model, "cached": cached,
             "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
             "latency_s": round(reply.latency, 3), "response_format": reply.response_format,
             "blocked": verdict.blocked}
-        self._count("answered")
-        self._count("blocked", len(verdict.blocked))
-        self._count("tags_dropped", verdict.dropped_tags)
+        self.asker.count("answered")
+        self.asker.count("blocked", len(verdict.blocked))
+        self.asker.count("tags_dropped", verdict.dropped_tags)
         if not verdict.categories:
-            self._count("empty")
+            self.asker.count("empty")
             return replace(pred, llm={**info, "status": "empty"})
         suggestion = {"categories": verdict.categories, "tags": verdict.tags or pred.tags}
         if self.config.llm_mode == "review-only":
             return replace(pred, llm={**info, "suggestion": suggestion})
-        self._count("applied")
+        self.asker.count("applied")
         return replace(pred, **suggestion, source="llm",
                        llm={**info, "classifier": pred.output()})
 
     # ---- helpers -------------------------------------------------------------------------
-    def _supported(self, text: CleanText) -> Callable[[str], str | None]:
-        """An LLM tag is kept only if the article's text says it, or the site's vocabulary
-        has it (then in the site's spelling): the LLM is the one part that can invent."""
-        words = label_key(" ".join((text.title, text.description, text.body)))
-        tagger = self.model.tagger if self.model is not None else None
-
-        def supported(tag: str) -> str | None:
-            if tagger is not None and tagger.canonical(tag) in tagger.display_:
-                return tagger.display_[tagger.canonical(tag)]
-            return tag if label_key(tag) in words else None
-        return supported
-
     def _few_shot(self, texts: list[CleanText]) -> list[list[Example]]:
         k = self.config.llm_few_shot
         if self.model is None or not self.examples or k <= 0:
@@ -224,27 +179,18 @@ class LLMRefiner:
         return [[ex for j in row if j >= 0 and (ex := self.examples[j]) is not None][:k]
                 for row in ids]
 
-    def _failed(self, exc: LLMError) -> None:
-        with self._lock:
-            self.stats.errors += 1
-            self._failures += 1
-            if isinstance(exc, LLMFatal) or self._failures >= self.config.llm_max_failures:
-                if not self._stopped:
-                    log.warning("LLM disabled for the rest of the run: %s", exc)
-                self._stopped = f"LLM disabled for this run after: {exc}"
 
-    def _count(self, name: str, n: int = 1) -> None:
-        with self._lock:
-            setattr(self.stats, name, getattr(self.stats, name) + n)
+def supported_tags(text: CleanText, model: HybridModel | None) -> Callable[[str], str | None]:
+    """An LLM tag is kept only if the article's text says it, or the site's vocabulary has
+    it (then in the site's spelling): the LLM is the one part that can invent."""
+    words = label_key(" ".join((text.title, text.description, text.body)))
+    tagger = model.tagger if model is not None else None
 
-    def _sync_stats(self, seconds: float) -> None:
-        s, b, c = self.stats, self.budget, self.config
-        s.calls, s.prompt_tokens = b.calls, b.prompt_tokens
-        s.completion_tokens = b.completion_tokens
-        s.cost = (b.prompt_tokens * c.llm_price_in_per_1k
-                  + b.completion_tokens * c.llm_price_out_per_1k) / 1000
-        s.response_format = self.client.response_format
-        s.seconds += seconds
+    def supported(tag: str) -> str | None:
+        if tagger is not None and tagger.canonical(tag) in tagger.display_:
+            return tagger.display_[tagger.canonical(tag)]
+        return tag if label_key(tag) in words else None
+    return supported
 
 
 def open_refiner(config: Config, model_dir: str | Path) -> Any:

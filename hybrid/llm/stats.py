@@ -5,6 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+# gpt-4o-mini list price in USD per 1M tokens (input, output), as OpenAI publishes it: the
+# reference every cost estimate quotes beside the configured llm_price_*_per_1k
+GPT_4O_MINI_PER_1M = (0.15, 0.60)
+
+
+def gpt_4o_mini_cost(prompt_tokens: int, completion_tokens: int) -> float:
+    return (prompt_tokens * GPT_4O_MINI_PER_1M[0]
+            + completion_tokens * GPT_4O_MINI_PER_1M[1]) / 1e6
+
 
 @dataclass
 class LLMStats:

@@ -45,6 +45,10 @@ class Selection:
             return "manual"
         if state.get("content_hash") != text_hash:
             return "tag"
+        teacher = state.get("teacher")
+        if (isinstance(teacher, dict) and teacher.get("content_hash") == text_hash
+                and teacher.get("categories") and teacher["categories"] != categories):
+            return "tag"  # labelled by a teacher since it was tagged: show the teacher's
         if self.mode == "affected":
             stored = categories if isinstance(categories, list) else [categories]
             if not {c for c in stored if c} <= self.authorized:
@@ -100,6 +104,7 @@ class RunReport:
     workers: int = 1
     dry_run: bool = False
     engine: str = "local"  # or "ray"
+    zero_shot: bool = False  # the model had no labelled articles (day one)
     id: ObjectId = field(default_factory=ObjectId)
     status: str = "running"  # then "completed", "failed" or "interrupted"
     started_at: datetime = field(default_factory=now)
@@ -175,7 +180,8 @@ class RunReport:
     def summary(self) -> str:
         c = self.counts
         top = ", ".join(f"{name} {n}" for name, n in self.categories.most_common(5))
-        return (f"run {self.id} {'dry run ' if self.dry_run else ''}{self.status}: "
+        return (f"run {self.id} {'dry run ' if self.dry_run else ''}{self.status}"
+                f"{' (zero-shot model)' if self.zero_shot else ''}: "
                 f"seen {c['seen']}, tagged {c['tagged']}, "
                 + (f"resumed {c['resumed']}, " if c["resumed"] else "")
                 + f"unchanged {c['unchanged']}, "
@@ -192,7 +198,7 @@ class RunReport:
             "_id": self.id, "collection": self.collection, "target": self.target,
             "model": self.model, "taxonomy_fingerprint": self.taxonomy_fingerprint,
             "selection": self.selection.document(), "workers": self.workers,
-            "engine": self.engine,
+            "engine": self.engine, "zero_shot": self.zero_shot,
             "host": socket.gethostname(), "pid": os.getpid(), "status": self.status,
             "started_at": self.started_at, "finished_at": self.finished_at,
             "resumed_from": self.resumed_from, "resumes": self.resumes,

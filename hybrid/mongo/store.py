@@ -28,7 +28,7 @@ import bson
 from more_itertools import chunked
 from pymongo import InsertOne, MongoClient, UpdateOne
 from pymongo.cursor import Cursor
-from pymongo.errors import BulkWriteError, ConfigurationError, PyMongoError
+from pymongo.errors import BulkWriteError, ConfigurationError, DuplicateKeyError, PyMongoError
 from pymongo.write_concern import WriteConcern
 
 from hybrid.config import Config
@@ -51,6 +51,7 @@ MANUAL = {"$or": [{f"{STATE}.source": {"$in": _MANUAL_SOURCES}},
                   {f"{STATE}.locked": {"$in": _LOCKED}}, {f"{STATE}.locked": {"$gt": 0}},
                   {f"{STATE}.locked": {"$lt": 0}}]}
 NOT_MANUAL = {f"{STATE}.locked": {"$in": _UNLOCKED}, f"{STATE}.source": {"$in": _RUN_SOURCES}}
+LABELLED = {"$or": [*MANUAL["$or"], {f"{STATE}.teacher": {"$exists": True}}]}
 _LOCKED_WORDS = {"true", "yes", "1", "on", "locked"}
 _DUPLICATE_KEY = 11000
 _BEST_EFFORT_SECONDS = 2.0
@@ -100,8 +101,7 @@ def text_fields(config: Config) -> list[str]:
 
 
 def _id_range(after: Any, until: Any) -> dict[str, Any]:
-    bounds = {**({} if after is None else {"$gt": after}),
-              **({} if until is None else {"$lte": until})}
+    bounds = {op: v for op, v in (("$gt", after), ("$lte", until)) if v is not None}
     return {"_id": bounds} if bounds else {}
 
 
@@ -197,13 +197,11 @@ class Store:
 
     def scan(self, after: Any = None, until: Any = None
              ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        """(article, owned) in `_id` order, after `after` and up to `until` (inclusive; None:
-        to the end). `article` is `_id` and the text fields as read; `owned` our fields as
-        stored ({} if never tagged). One cursor (paging is slow on some servers), read a batch
-        at a time, each batch its own retried call; after a lost connection or a server
-        restart it reopens past the last `_id` read. Assumes every `_id` has the same BSON
-        type, as range queries on `_id` compare in type.
-        """
+        """(article, owned) in `_id` order, `_id` in (after, until] (None: unbounded).
+        `article` is `_id` and the text fields as read; `owned` our fields as stored ({} if
+        never tagged). One cursor (paging is slow on some servers), read a batch at a time,
+        each batch a retried call; after a lost connection or a restart it reopens past the
+        last `_id` read. Every `_id` must have one BSON type: `_id` ranges compare in type."""
         size = self.config.batch_size
         wanted = text_fields(self.config) + ([] if self.separate else self._owned_fields())
         projection = dict.fromkeys(wanted, 1)
@@ -214,9 +212,8 @@ class Store:
             nonlocal cursor
             try:
                 if cursor is None:
-                    query = _id_range(last, until)
-                    cursor = self.articles.find(query, projection, sort=[("_id", 1)],
-                                                batch_size=size)
+                    cursor = self.articles.find(_id_range(last, until), projection,
+                                                sort=[("_id", 1)], batch_size=size)
                 chunk = list(islice(cursor, size))
                 return chunk, self._owned(chunk)
             except PyMongoError:
@@ -240,12 +237,10 @@ class Store:
         """Consecutive `_id` ranges (after, until] of `size` articles each, from `after` on;
         the last one is (after, None]: to the end, articles added meanwhile included. One
         pass over the `_id`s (on MongoDB, over the `_id` index alone)."""
-        def bounds() -> list[Any]:
-            ids = self.articles.find(_id_range(after, None), {"_id": 1}, sort=[("_id", 1)],
-                                     batch_size=10_000)
-            return [d["_id"] for i, d in enumerate(ids, 1) if i % size == 0]
-
-        starts = [after, *self.call("reading article ids", bounds)]
+        starts = [after, *self.call("reading article ids", lambda: [
+            d["_id"] for i, d in enumerate(self.articles.find(
+                _id_range(after, None), {"_id": 1}, sort=[("_id", 1)], batch_size=10_000), 1)
+            if i % size == 0])]
         return list(zip(starts, [*starts[1:], None], strict=True))
 
     def _owned_fields(self) -> list[str]:
@@ -258,20 +253,21 @@ class Store:
         found = self.labels.find({"_id": {"$in": [a["_id"] for a in chunk]}})
         return {doc.pop("_id"): doc for doc in found}
 
-    def manual_records(self) -> list[dict[str, Any]]:
-        """Articles with manual labels, as records (text fields + labels) for training."""
-        labels = [self.config.categories_field, self.config.tags_field]
+    def label_records(self) -> list[dict[str, Any]]:
+        """Articles with manual labels or a teacher's (`hybrid.teacher`), as records: `_id`,
+        the text fields, and our fields as stored."""
+        owned = self._owned_fields()
         text = text_fields(self.config)
         if not self.separate:
             return self.call("reading labelled articles", lambda: list(
-                self.articles.find(MANUAL, dict.fromkeys(text + labels, 1))))
-        owned = {d.pop("_id"): d for d in self.call("reading manual labels", lambda: list(
-            self.labels.find(MANUAL, dict.fromkeys(labels, 1))))}
+                self.articles.find(LABELLED, dict.fromkeys(text + owned, 1))))
+        found = {d.pop("_id"): d for d in self.call("reading labels", lambda: list(
+            self.labels.find(LABELLED, dict.fromkeys(owned, 1))))}
         records = []
-        for chunk in chunked(owned, self.config.batch_size):
+        for chunk in chunked(found, self.config.batch_size):
             for article in self.call("reading labelled articles", lambda c=chunk: list(
                     self.articles.find({"_id": {"$in": c}}, dict.fromkeys(text, 1)))):
-                records.append({**article, **owned[article["_id"]]})
+                records.append({**article, **found[article["_id"]]})
         return records
 
     def suggestions(self, below: float | None, limit: int | None) -> list[dict[str, Any]]:
@@ -350,6 +346,17 @@ class Store:
             values[self.config.tags_field] = tags
         self.call("writing manual labels", lambda: self.labels.update_one(
             {"_id": key}, {"$set": values}, upsert=self.separate))
+
+    def set_teacher(self, key: Any, label: dict[str, Any]) -> bool:
+        """A teacher's label for one article, as `hybrid.teacher`; never on a manual article
+        (False then: the person's labels win)."""
+        try:
+            result = self.call("writing a teacher label", lambda: self.labels.update_one(
+                {"_id": key, **NOT_MANUAL}, {"$set": {f"{STATE}.teacher": label}},
+                upsert=self.separate))
+        except DuplicateKeyError:  # the upsert met a manual label: left alone
+            return False
+        return bool(result.matched_count or result.upserted_id is not None)
 
     def relabel_manual(self, names: Sequence[str], move: Callable[[list[str]], list[str]],
                        dry_run: bool = False) -> int:

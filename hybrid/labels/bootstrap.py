@@ -1,0 +1,225 @@
+"""Day one: from a taxonomy and unlabelled articles to a trained model, paying a teacher for
+a few well-chosen labels.
+
+Rounds end at 2, 5, 10, 20, 50, 100 labels per category, up to the budget. Each round
+chooses what to label with the current model (zero-shot at first: `hybrid.labels.select`),
+has the teacher label it (an LLM, or a person through a review file), keeps every label in
+the ledger as it comes, trains, reports the out-of-fold quality, and writes the model. The
+cost of the whole budget is estimated before the first call. A rerun, or a run after a kill,
+starts from what the ledger holds: the budget counts every label ever paid for, answers
+come from the LLM cache, and nothing is paid twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from hybrid.config import Config
+from hybrid.ingest.article import Article
+from hybrid.ingest.clean import CleanText, clean
+from hybrid.ingest.records import load_articles
+from hybrid.labels.ledger import FileLedger, Label, StoreLedger
+from hybrid.labels.review import rows_from_predictions, write_rows
+from hybrid.labels.select import choose
+from hybrid.labels.teacher import Estimate, LLMTeacher
+from hybrid.learn.model import HybridModel
+from hybrid.llm.prompt import Example
+from hybrid.mongo.store import Store
+from hybrid.taxonomy import Taxonomy
+
+SCHEDULE = (2, 5, 10, 20, 50, 100)  # labels per category at the end of each round
+
+
+class Ledger(Protocol):
+    def labels(self) -> dict[str, Label]: ...
+
+    def add(self, label: Label) -> None: ...
+
+
+@dataclass
+class Round:
+    number: int
+    target: int  # labels at the end of the round, all sources
+    labelled: int  # labels with an authorized category, for training
+    new: int
+    calls: int
+    tokens: int
+    metrics: dict = field(default_factory=dict)  # out of fold, on the labelled articles
+
+    def text(self) -> str:
+        quality = (f"out-of-fold accuracy {self.metrics['accuracy_top1']:.3f}, macro-F1 "
+                   f"{self.metrics['macro_f1_top1']:.3f}" if self.metrics else
+                   "zero-shot (too few labels to measure)")
+        return (f"round {self.number}: {self.new} new labels ({self.calls} calls, "
+                f"{self.tokens} tokens), {self.labelled} usable → {quality}")
+
+
+@dataclass
+class Outcome:
+    estimate: Estimate | None
+    rounds: list[Round] = field(default_factory=list)
+    stopped: str | None = None  # why the rounds stopped before the budget, if they did
+    waiting: list[Article] = field(default_factory=list)  # for a person to label
+
+    def as_dict(self) -> dict:
+        return {"estimate": asdict(self.estimate) if self.estimate else None,
+                "rounds": [asdict(r) for r in self.rounds], "stopped": self.stopped,
+                "waiting": [a.id for a in self.waiting]}
+
+    def text(self, out: str | Path, review_out: str | Path | None = None) -> str:
+        if self.waiting:
+            return (f"{len(self.waiting)} articles to label → {review_out}: fill in its "
+                    "categories, `hybrid review import` it, and run this again")
+        if not self.rounds:
+            return (self.estimate.text() + " (dry run: nothing asked)" if self.estimate else
+                    f"the budget is labelled; trained on its labels → {out}")
+        calls, tokens = sum(r.calls for r in self.rounds), sum(r.tokens for r in self.rounds)
+        return "\n".join([*(r.text() for r in self.rounds),
+                          f"{calls} calls, {tokens} tokens this run → {out}"]
+                         + ([f"stopped: {self.stopped}"] if self.stopped else []))
+
+
+def targets(per_category: int, categories: int) -> list[int]:
+    return [b * categories for b in (*[b for b in SCHEDULE if b < per_category], per_category)]
+
+
+class Bootstrap:
+    """The rounds over `articles`, labels in `ledger`, the model written to `out`."""
+
+    def __init__(self, articles: Sequence[Article], taxonomy: Taxonomy, config: Config,
+                 ledger: Ledger, out: str | Path, per_category: int, strategy: str = "active",
+                 seed: int = 0, progress: Callable[[str], None] = lambda _: None) -> None:
+        self.articles = list(articles)
+        self.taxonomy = taxonomy
+        self.config = config
+        self.ledger = ledger
+        self.out = out
+        self.per_category = per_category
+        self.strategy = strategy
+        self.seed = seed
+        self.progress = progress
+        self.texts: list[CleanText] = [clean(a) for a in self.articles]
+        self.index = {a.id: i for i, a in enumerate(self.articles)}
+
+    def run(self, teacher: LLMTeacher | None, dry_run: bool = False) -> Outcome:
+        """With `teacher` None, a person labels: the round's articles come back in
+        `waiting` for a review file, and the rounds stop there."""
+        labels = self._labels()
+        plan = targets(self.per_category, len(self.taxonomy))
+        todo = max(plan[-1] - len(labels), 0)
+        outcome = Outcome(teacher.estimate(self._sample(todo)).scaled(todo)
+                          if teacher and todo else None)
+        if outcome.estimate:
+            self.progress(outcome.estimate.text())  # before any call
+        if dry_run:
+            return outcome
+        model = self._train(labels)  # the model of what is labelled so far, written to `out`
+        if not todo:
+            return outcome
+        features = model.featurize(self.texts)
+        embeddings = np.vstack([f.embedding for f in features])
+        for number, target in enumerate(plan, 1):
+            if target <= len(labels):
+                continue
+            exclude = [self.index[k] for k in labels]
+            picked = choose(self.strategy, not labels,
+                            model.classifier.predict_proba(features), embeddings,
+                            target - len(labels), exclude, self.seed + number)
+            if teacher is None:
+                outcome.waiting = [self.articles[i] for i in picked]
+                return outcome
+            new, calls, tokens, outcome.stopped = self._ask(teacher, picked, labels,
+                                                            embeddings)
+            model = self._train(labels)
+            usable = sum(1 for label in labels.values() if label.categories)
+            outcome.rounds.append(Round(number, target, usable, new, calls, tokens,
+                                        model.manifest.get("metrics", {})))
+            self.progress(outcome.rounds[-1].text())
+            if outcome.stopped:
+                break
+        return outcome
+
+    def _labels(self) -> dict[str, Label]:
+        """The ledger's labels of these articles (a label of another article is not ours)."""
+        return {k: v for k, v in self.ledger.labels().items() if k in self.index}
+
+    def _sample(self, n: int, most: int = 200) -> list[CleanText]:
+        """Texts to estimate the cost of labelling `n` articles from (not yet chosen)."""
+        rng = np.random.default_rng(self.seed)
+        picked = rng.choice(len(self.texts), size=min(n, most, len(self.texts)), replace=False)
+        return [self.texts[i] for i in picked]
+
+    def _ask(self, teacher: LLMTeacher, picked: list[int], labels: dict[str, Label],
+             embeddings: np.ndarray) -> tuple[int, int, int, str | None]:
+        """Label `picked`, each label in the ledger at once. Returns (new labels, calls,
+        tokens, why it stopped early)."""
+        new = calls = tokens = 0
+        for i in picked:
+            article = self.articles[i]
+            label = teacher.label(article, self.texts[i], self._examples(i, labels, embeddings))
+            if isinstance(label, str):
+                if label in ("over_budget", "unavailable"):
+                    return new, calls, tokens, (f"the teacher stopped: {label} "
+                                                f"({teacher.asker.stopped or 'budget spent'})")
+                continue  # an error for this article: it may be chosen again later
+            self.ledger.add(label)
+            labels[label.id] = label
+            new += 1
+            calls += label.calls
+            tokens += (label.prompt_tokens + label.completion_tokens) if label.calls else 0
+        return new, calls, tokens, None
+
+    def _examples(self, i: int, labels: dict[str, Label], embeddings: np.ndarray
+                  ) -> list[Example]:
+        """The nearest labelled articles, as few-shot examples for the teacher."""
+        k = self.config.llm_few_shot
+        known = [self.index[key] for key, label in labels.items() if label.categories]
+        if k <= 0 or not known:
+            return []
+        nearest = np.argsort(-(embeddings[known] @ embeddings[i]), kind="stable")[:k]
+        out = []
+        for j in nearest:
+            label = labels[self.articles[known[j]].id]
+            out.append(Example(self.articles[known[j]].title, label.categories, label.tags))
+        return out
+
+    def _train(self, labels: dict[str, Label]) -> HybridModel:
+        articles = [replace(a, categories=labels[a.id].categories, tags=labels[a.id].tags)
+                    if a.id in labels else replace(a, categories=[], tags=[])
+                    for a in self.articles]
+        model = HybridModel.train(articles, self.taxonomy, self.config, texts=self.texts)
+        model.save(self.out, self.config.model_key)
+        return model
+
+
+def bootstrap(taxonomy: Taxonomy, config: Config, out: str | Path, per_category: int,
+              data: str | Path | None = None, labels: str | Path | None = None,
+              strategy: str = "active", review_out: str | Path | None = None,
+              dry_run: bool = False, progress: Callable[[str], None] = lambda _: None
+              ) -> Outcome:
+    """`hybrid bootstrap`: articles and labels from `data` and the `labels` ledger file, or
+    from the configured MongoDB collection; the teacher is the configured LLM, or with
+    `review_out` a person, who gets a review file of the round's articles."""
+    with contextlib.ExitStack() as stack:
+        if data is not None:
+            articles, ledger = load_articles(data, config), FileLedger(labels)
+            articles = [replace(a, categories=[], tags=[]) for a in articles]
+        else:
+            ledger = StoreLedger(stack.enter_context(Store(config)))
+            articles = ledger.articles()
+        teacher = None if review_out else stack.enter_context(
+            contextlib.closing(LLMTeacher(config, taxonomy)))
+        job = Bootstrap(articles, taxonomy, config, ledger, out, per_category, strategy,
+                        progress=progress)
+        outcome = job.run(teacher, dry_run)
+    if outcome.waiting:
+        model = HybridModel.load(out, config=config)
+        write_rows(rows_from_predictions(outcome.waiting, model.predict(outcome.waiting)),
+                   review_out)
+    return outcome

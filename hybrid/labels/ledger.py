@@ -1,0 +1,113 @@
+"""Where day one's labels are kept, with their provenance: a person's (`source: "manual"`) or
+a teacher LLM's (`source: "llm"`, the model, the time, the tokens it took).
+
+Manual labels always win over an LLM's for the same article, and a later human correction
+replaces an LLM label; an LLM label never becomes a manual one. Every label is written as
+soon as it exists (a JSONL line flushed to disk, or one guarded update in MongoDB), so a
+bootstrap killed midway loses nothing, and what the ledger holds is what was spent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hybrid.config import Config
+from hybrid.ingest.article import Article, parse_article
+from hybrid.ingest.records import read_jsonl, to_json
+from hybrid.mongo.store import STATE, Store, content_hash, is_manual
+
+
+@dataclass
+class Label:
+    id: str
+    categories: list[str]  # empty: the teacher found no authorized category
+    tags: list[str] = field(default_factory=list)
+    source: str = "llm"  # or "manual"
+    model: str | None = None  # the teacher LLM
+    labelled_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(
+        timespec="seconds"))
+    prompt_tokens: int = 0  # what the answer took, whether paid now or cached before
+    completion_tokens: int = 0
+    calls: int = 0  # requests this label took (0 when it came from the cache)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Label:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def winner(labels: Iterable[Label]) -> dict[str, Label]:
+    """One label per article: the last manual one, else the last one."""
+    out: dict[str, Label] = {}
+    for label in labels:
+        current = out.get(label.id)
+        if current is None or label.source == "manual" or current.source != "manual":
+            out[label.id] = label
+    return out
+
+
+class FileLedger:
+    """Labels as lines of a JSONL file, beside a JSONL file of articles."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def labels(self) -> dict[str, Label]:
+        if not self.path.exists():
+            return {}
+        return winner(Label.from_json(r) for r in read_jsonl(self.path) if isinstance(r, dict))
+
+    def add(self, label: Label) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(to_json(asdict(label)) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+class StoreLedger:
+    """In MongoDB: a teacher's label is `hybrid.teacher` of its article (a run never
+    touches it, and never writes it on a manual article); manual labels are the articles'
+    own manual labels."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._keys: dict[str, tuple[Any, str]] = {}  # article id → (_id, content hash)
+
+    def articles(self) -> list[Article]:
+        """Every article of the collection that parses (the others cannot be labelled)."""
+        out = []
+        for record, _ in self.store.scan():
+            try:
+                article = parse_article(record, self.store.config, with_labels=False)
+            except ValueError:
+                continue
+            self._keys[article.id] = (record["_id"], content_hash(record, self.store.config))
+            out.append(article)
+        return out
+
+    def labels(self) -> dict[str, Label]:
+        return labels_of(self.store.label_records(), self.store.config)
+
+    def add(self, label: Label) -> None:
+        key, text_hash = self._keys[label.id]
+        document = {k: v for k, v in asdict(label).items() if k != "id"}
+        self.store.set_teacher(key, {**document, "content_hash": text_hash})
+
+
+def labels_of(records: Iterable[dict[str, Any]], config: Config) -> dict[str, Label]:
+    """The labels `Store.label_records` holds, by article id (`str(_id)`)."""
+    found = []
+    for record in records:
+        state = record.get(STATE) if isinstance(record.get(STATE), dict) else {}
+        key = str(record["_id"])
+        if is_manual(state) and record.get(config.categories_field):
+            found.append(Label(key, list(record[config.categories_field]),
+                               list(record.get(config.tags_field) or []), "manual"))
+        elif isinstance(state.get("teacher"), dict):
+            found.append(Label.from_json({**state["teacher"], "id": key}))
+    return winner(found)

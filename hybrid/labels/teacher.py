@@ -1,0 +1,109 @@
+"""An LLM as teacher: it labels the articles the bootstrap chose, once each.
+
+The request is the fallback's (the authorized names as an enum, the article cut to
+`llm_article_tokens`, up to `llm_few_shot` articles already labelled as examples), without
+the classifier's guesses: a teacher's labels must not echo the model they will train. The
+answer is validated locally as every LLM answer is (only authorized names; tags plain text
+the article supports), cached, and within the budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hybrid.config import Config
+from hybrid.errors import UsageError
+from hybrid.ingest.article import Article
+from hybrid.ingest.clean import CleanText
+from hybrid.labels.ledger import Label
+from hybrid.llm.ask import Asker
+from hybrid.llm.client import Budget
+from hybrid.llm.prompt import Example, build_messages, estimate_tokens, validate
+from hybrid.llm.refine import answer_key, supported_tags
+from hybrid.llm.stats import LLMStats, gpt_4o_mini_cost
+from hybrid.taxonomy import Taxonomy
+
+TYPICAL_ANSWER_TOKENS = 60  # {"categories": [...], "tags": [...]}
+
+
+@dataclass
+class Estimate:
+    """What labelling some articles will cost, worked out before any call."""
+    articles: int
+    prompt_tokens: int
+    completion_tokens: int  # at most; a typical answer takes ~60
+    cost: float  # at the configured llm_price_*_per_1k
+    gpt_4o_mini: float  # at gpt-4o-mini's list price, for reference
+
+    def scaled(self, articles: int) -> Estimate:
+        """The same per article, for `articles` of them."""
+        f = articles / max(self.articles, 1)
+        return Estimate(articles, round(self.prompt_tokens * f),
+                        round(self.completion_tokens * f), self.cost * f, self.gpt_4o_mini * f)
+
+    def text(self) -> str:
+        return (f"{self.articles} articles to label: about {self.prompt_tokens} prompt and "
+                f"at most {self.completion_tokens} completion tokens; estimated cost "
+                f"{self.cost:.4f} at the configured prices, ${self.gpt_4o_mini:.4f} at "
+                "gpt-4o-mini's ($0.15 / $0.60 per 1M tokens)")
+
+
+class LLMTeacher:
+    def __init__(self, config: Config, taxonomy: Taxonomy, budget: Budget | None = None
+                 ) -> None:
+        self.config = config
+        self.taxonomy = taxonomy
+        self.stats = LLMStats("teacher", config.llm_model)
+        self._budget = budget
+        self._asker: Asker | None = None
+
+    @property
+    def asker(self) -> Asker:
+        """Made on first use: estimating the cost needs no server."""
+        if self._asker is None:
+            try:
+                self._asker = Asker(self.config, self.taxonomy, self.stats, budget=self._budget)
+            except ValueError as exc:
+                raise UsageError(f"the teacher: {exc} (--llm-base-url and --llm-model), or "
+                                 "--review-out FILE to have a person label instead") from exc
+        return self._asker
+
+    def _messages(self, text: CleanText, examples: Sequence[Example]) -> list[dict[str, str]]:
+        c = self.config
+        return build_messages(self.taxonomy, text, [], list(examples), c.max_categories,
+                              c.n_tags, c.llm_article_tokens)
+
+    def estimate(self, texts: Sequence[CleanText]) -> Estimate:
+        prompt = sum(estimate_tokens(m["content"]) + 4 for t in texts
+                     for m in self._messages(t, []))
+        completion = len(texts) * min(self.config.llm_max_output_tokens,
+                                      TYPICAL_ANSWER_TOKENS)
+        c = self.config
+        cost = (prompt * c.llm_price_in_per_1k + completion * c.llm_price_out_per_1k) / 1000
+        return Estimate(len(texts), prompt, completion, cost,
+                        gpt_4o_mini_cost(prompt, completion))
+
+    def label(self, article: Article, text: CleanText, examples: Sequence[Example] = ()
+              ) -> Label | str:
+        """The teacher's label, or why there is none ("over_budget", "error",
+        "unavailable"): then the article stays unlabelled and may be asked again later."""
+        answer = self.asker.ask(answer_key(article), self._messages(text, examples))
+        if answer.reply is None:
+            return answer.status
+        reply = answer.reply
+        verdict = validate(reply.data, self.taxonomy, self.config.max_categories,
+                           self.config.n_tags, supported_tags(text, None))
+        self.asker.count("answered")
+        self.asker.count("blocked", len(verdict.blocked))
+        self.asker.count("tags_dropped", verdict.dropped_tags)
+        # the tokens the answer took, cached or not (what the label cost); calls: what it
+        # cost this time
+        return Label(article.id, verdict.categories, verdict.tags, "llm",
+                     self.asker.client.model, prompt_tokens=reply.prompt_tokens,
+                     completion_tokens=reply.completion_tokens,
+                     calls=0 if answer.cached else reply.attempts)
+
+    def close(self) -> None:
+        if self._asker is not None:
+            self._asker.close()

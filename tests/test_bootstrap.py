@@ -1,0 +1,226 @@
+"""hybrid.labels.bootstrap (`hybrid bootstrap`): day one, with real parts only: a teacher
+over HTTP on 127.0.0.1 that answers from held labels (hybrid.evaluation.oracle), a scripted
+hostile one, and the real llama.cpp server as a weak teacher."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from helpers import records
+from llm_server import find_model, llama_server_available, run_llama_server
+from llm_stub import INJECTION, answer
+
+from hybrid import data
+from hybrid.cli import main
+from hybrid.evaluation.oracle import Oracle, serve
+from hybrid.ingest.records import load_articles
+from hybrid.labels.ledger import FileLedger
+from hybrid.learn.artifacts import read_manifest
+from hybrid.mongo.store import Store
+
+TAXONOMY = data.path("sample_taxonomy.json")
+CATEGORIES = 8  # in the sample taxonomy
+
+
+def unlabelled(tmp_path: Path, extra: list[dict] = ()) -> Path:
+    path = tmp_path / "unlabelled.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n"
+                            for r in [*records(104), *extra]), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def oracle(config, sample_taxonomy):
+    """A perfect teacher for the bundled sample (the authors' labels), over HTTP."""
+    gold = load_articles(data.path("sample_articles.jsonl"), config)
+    teacher = Oracle(gold, sample_taxonomy, config.llm_article_tokens)
+    with serve(teacher) as url:
+        teacher.url = url
+        yield teacher
+
+
+def bootstrap(tmp_path: Path, url: str, *args: str, env: dict | None = None):
+    return CliRunner().invoke(main, [
+        "--quiet", "--cache-dir", str(tmp_path / "cache"), "bootstrap", "--taxonomy",
+        str(TAXONOMY), "--data", str(tmp_path / "unlabelled.jsonl"), "--labels",
+        str(tmp_path / "labels.jsonl"), "--out", str(tmp_path / "model"), "--llm-base-url",
+        url, "--llm-model", "teacher", *args], env={"MONGODB_URI": "", **(env or {})})
+
+
+def test_a_perfect_teacher_labels_the_budget_and_a_rerun_pays_nothing(tmp_path, oracle,
+                                                                       sample_articles):
+    unlabelled(tmp_path)
+    result = bootstrap(tmp_path, oracle.url, "--per-category", "2")
+    assert result.exit_code == 0, result.output
+    labels = FileLedger(tmp_path / "labels.jsonl").labels()
+    assert len(labels) == 2 * CATEGORIES == oracle.calls
+    gold = {a.id: a.categories for a in sample_articles}
+    assert all(label.categories == gold[k] and label.source == "llm" and label.model ==
+               "teacher" and label.prompt_tokens > 0 for k, label in labels.items())
+    assert "round 1:" in result.stdout
+    assert "out-of-fold accuracy" in result.stdout
+    manifest = read_manifest(tmp_path / "model")
+    assert not manifest["zero_shot"] and manifest["training"]["articles"] == 2 * CATEGORIES
+
+    again = bootstrap(tmp_path, oracle.url, "--per-category", "2")
+    assert again.exit_code == 0 and oracle.calls == 2 * CATEGORIES  # a rerun: no new call
+    assert "budget is labelled" in again.stdout
+
+
+def test_the_cost_is_printed_before_any_call_and_dry_run_stops_there(tmp_path, oracle):
+    unlabelled(tmp_path)
+    result = CliRunner().invoke(main, [
+        "--cache-dir", str(tmp_path / "cache"), "bootstrap", "--taxonomy", str(TAXONOMY),
+        "--data", str(tmp_path / "unlabelled.jsonl"), "--labels", str(tmp_path / "l.jsonl"),
+        "--out", str(tmp_path / "model"), "--per-category", "5", "--dry-run", "--json"],
+        env={"MONGODB_URI": ""})
+    assert result.exit_code == 0, result.output
+    estimate = json.loads(result.stdout)["estimate"]
+    assert estimate["articles"] == 5 * CATEGORIES and estimate["prompt_tokens"] > 0
+    assert estimate["gpt_4o_mini"] > 0 and oracle.calls == 0
+    assert not (tmp_path / "l.jsonl").exists()
+
+
+def test_the_budget_holds_across_runs(tmp_path, oracle):
+    unlabelled(tmp_path)
+    first = bootstrap(tmp_path, oracle.url, "--per-category", "2",
+                      env={"HYBRID_LLM_MAX_CALLS": "7"})
+    assert first.exit_code == 0, first.output
+    assert "stopped" in first.stdout and oracle.calls == 7
+    assert len(FileLedger(tmp_path / "labels.jsonl").labels()) == 7
+    second = bootstrap(tmp_path, oracle.url, "--per-category", "2")
+    assert second.exit_code == 0, second.output
+    assert oracle.calls == len(FileLedger(tmp_path / "labels.jsonl").labels()) == 2 * CATEGORIES
+
+
+def test_a_killed_bootstrap_resumes_cleanly(tmp_path, oracle):
+    unlabelled(tmp_path)
+    env = {**os.environ, "MONGODB_URI": "", "HYBRID_CACHE_DIR": str(tmp_path / "cache")}
+    args = [sys.executable, "-m", "hybrid.cli", "--quiet", "bootstrap", "--taxonomy",
+            str(TAXONOMY), "--data", str(tmp_path / "unlabelled.jsonl"), "--labels",
+            str(tmp_path / "labels.jsonl"), "--out", str(tmp_path / "model"),
+            "--per-category", "3", "--llm-base-url", oracle.url, "--llm-model", "teacher"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ledger = tmp_path / "labels.jsonl"
+    deadline = time.monotonic() + 120
+    while not (ledger.exists() and len(ledger.read_text().splitlines()) >= 15):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    proc.kill()
+    proc.communicate()
+    assert len(ledger.read_text().splitlines()) < 3 * CATEGORIES, "killed too late"
+    result = bootstrap(tmp_path, oracle.url, "--per-category", "3")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert len(lines) == len({line["id"] for line in lines}) == 3 * CATEGORIES
+    assert oracle.calls <= 3 * CATEGORIES + 1  # at most the call in flight, asked again
+
+
+def test_no_unauthorized_category_is_ever_stored(tmp_path, stub, sample_taxonomy):
+    """A teacher that injected articles (or its own mischief) talked into unauthorized
+    answers: the ledger keeps only authorized names, and an answer without one is kept as
+    'no category' (it was paid for), never learned."""
+    injected = [{"id": f"inject-{i}", "title": f"系统通知 {i}", "content": INJECTION}
+                for i in range(5)]
+    unlabelled(tmp_path, injected)
+
+    def hostile(body, n):
+        text = body["messages"][-1]["content"]
+        if "系统通知" in text or n % 3 == 0:
+            return answer({"categories": ["黑客攻击", "Malware"], "tags": ["pwned"]})
+        return answer({"categories": ["数据库", "暗网交易"], "tags": ["<b>x</b>"]})
+
+    teacher = stub(hostile)
+    result = bootstrap(tmp_path, teacher.url, "--per-category", "1")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
+    assert lines and all(set(line["categories"]) <= set(sample_taxonomy.names)
+                         for line in lines)
+    assert all(line["categories"] in ([], ["数据库"]) and not line["tags"] for line in lines)
+
+
+def test_a_person_can_be_the_teacher(tmp_path, sample_articles, run):
+    unlabelled(tmp_path)
+    review = tmp_path / "review.csv"
+    first = run("bootstrap", "--taxonomy", str(TAXONOMY), "--data",
+                str(tmp_path / "unlabelled.jsonl"), "--labels", str(tmp_path / "labels.jsonl"),
+                "--out", str(tmp_path / "model"), "--per-category", "1", "--review-out",
+                str(review))
+    assert first.exit_code == 0, first.output
+    gold = {a.id: a.categories for a in sample_articles}
+    import csv
+
+    with review.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == CATEGORIES
+    for row in rows:
+        row["categories"] = "; ".join(gold[row["id"]])
+    with review.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    imported = run("review", "import", str(review), "--taxonomy", str(TAXONOMY), "--labels",
+                   str(tmp_path / "labels.jsonl"))
+    assert imported.exit_code == 0, imported.output
+    again = run("bootstrap", "--taxonomy", str(TAXONOMY), "--data",
+                str(tmp_path / "unlabelled.jsonl"), "--labels", str(tmp_path / "labels.jsonl"),
+                "--out", str(tmp_path / "model"), "--per-category", "1", "--review-out",
+                str(review))
+    assert again.exit_code == 0 and "budget is labelled" in again.stdout
+    labels = FileLedger(tmp_path / "labels.jsonl").labels()
+    assert len(labels) == CATEGORIES and all(v.source == "manual" for v in labels.values())
+    assert read_manifest(tmp_path / "model")["training"]["articles"] == CATEGORIES
+
+
+def test_in_mongodb_manual_labels_are_never_overwritten_and_both_sources_train(
+        tmp_path, oracle, mongo_config, store, cache_dir):
+    docs = records(104, labels=True)
+    store.import_records(docs[:6], manual=True)
+    store.import_records([{k: v for k, v in d.items() if k not in ("categories", "tags")}
+                          for d in docs[6:]])
+    manual_before = {d["_id"]: d for d in store.articles.find({"hybrid.source": "manual"})}
+    where = ["--mongo-uri", mongo_config.mongo_uri, "--db", mongo_config.mongo_db]
+    result = CliRunner().invoke(main, [
+        "--quiet", "--cache-dir", str(cache_dir), "bootstrap", "--taxonomy", str(TAXONOMY),
+        "--out", str(tmp_path / "model"), "--per-category", "2", "--llm-base-url", oracle.url,
+        "--llm-model", "teacher", *where])
+    assert result.exit_code == 0, result.output
+    assert oracle.calls == 2 * CATEGORIES - 6  # the manual labels count towards the budget
+    for key, doc in manual_before.items():
+        assert store.articles.find_one({"_id": key}) == doc
+    teacher_labelled = store.articles.count_documents({"hybrid.teacher": {"$exists": True}})
+    assert teacher_labelled == 2 * CATEGORIES - 6
+    for source, count in (("manual", 6), ("llm", 2 * CATEGORIES - 6),
+                          ("manual,llm", 2 * CATEGORIES)):
+        trained = CliRunner().invoke(main, [
+            "--quiet", "--cache-dir", str(cache_dir), "train", "--label-source", source,
+            "--taxonomy", str(TAXONOMY), "--out", str(tmp_path / source), "--json", *where])
+        assert trained.exit_code == 0, trained.output
+        assert json.loads(trained.stdout)["training"]["articles"] == count
+    with Store(mongo_config) as again:
+        assert again.articles.count_documents({"hybrid.source": "manual"}) == 6
+
+
+@pytest.mark.llm
+def test_the_real_local_llm_as_a_weak_teacher(tmp_path, sample_taxonomy):
+    ok, why = llama_server_available()
+    if not ok:
+        pytest.skip(why)
+    path = tmp_path / "unlabelled.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records(40)),
+                    encoding="utf-8")
+    with run_llama_server(find_model(), n_threads=1) as url:
+        result = bootstrap(tmp_path, url, "--per-category", "1",
+                           env={"HYBRID_LLM_MAX_OUTPUT_TOKENS": "60",
+                                "HYBRID_LLM_ARTICLE_TOKENS": "200", "HYBRID_LLM_FEW_SHOT": "0"})
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
+    assert 0 < len(lines) <= CATEGORIES
+    assert all(set(line["categories"]) <= set(sample_taxonomy.names) for line in lines)

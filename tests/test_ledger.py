@@ -1,0 +1,48 @@
+"""hybrid.labels.ledger: day one's labels, with provenance; people's always win."""
+
+from __future__ import annotations
+
+import json
+
+from helpers import records
+
+from hybrid.labels.ledger import FileLedger, Label, StoreLedger, winner
+
+
+def test_manual_labels_win_and_a_later_correction_replaces_an_llm_label(tmp_path):
+    ledger = FileLedger(tmp_path / "labels.jsonl")
+    ledger.add(Label("a", ["数据库"], ["redis"], "llm", "gpt", prompt_tokens=100))
+    ledger.add(Label("b", ["前端开发"], [], "manual"))
+    ledger.add(Label("b", ["数据库"], [], "llm", "gpt"))  # an LLM never overrides a person
+    ledger.add(Label("a", ["人工智能"], [], "manual"))
+    labels = ledger.labels()
+    assert (labels["a"].source, labels["a"].categories) == ("manual", ["人工智能"])
+    assert (labels["b"].source, labels["b"].categories) == ("manual", ["前端开发"])
+    lines = (tmp_path / "labels.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 4 and json.loads(lines[0])["prompt_tokens"] == 100
+
+
+def test_winner_keeps_the_last_llm_label_until_a_person_labels():
+    first, second = Label("x", ["a"], source="llm"), Label("x", ["b"], source="llm")
+    assert winner([first, second])["x"] is second
+
+
+def test_in_mongodb_a_teacher_label_never_lands_on_a_manual_article(store, mongo_config):
+    docs = records(6, labels=True)
+    store.import_records(docs[:2], manual=True)
+    store.import_records([{k: v for k, v in d.items() if k not in ("categories", "tags")}
+                          for d in docs[2:]])
+    ledger = StoreLedger(store)
+    articles = ledger.articles()
+    assert len(articles) == 6
+    for article in articles:
+        ledger.add(Label(article.id, ["数据库"], ["mysql"], "llm", "gpt"))
+    labels = ledger.labels()
+    manual = {d["id"] for d in docs[:2]}
+    assert {k for k, v in labels.items() if v.source == "manual"} == manual
+    assert all(labels[k].categories == ["数据库"] for k in labels if k not in manual)
+    for doc in store.articles.find():
+        assert ("teacher" in doc.get("hybrid", {})) == (doc["_id"] not in manual)
+        if doc["_id"] in manual:
+            assert doc["categories"] == next(d for d in docs if d["id"] == doc["_id"])[
+                "categories"]
