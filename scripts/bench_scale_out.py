@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -71,6 +72,11 @@ def server(uri: str | None, work: Path):
         stop_server_process(proc)
 
 
+# Ray's token authentication, as docs/scale.md sets it up on a cluster: `ray start` and the
+# driver both read the token from ~/.ray/auth_token (a local `ray.init` writes one)
+TOKEN_AUTH = {"RAY_AUTH_MODE": "token"}
+
+
 @contextmanager
 def ray_head(workers: int, work: Path):
     """A Ray instance on this machine started before the run, as a cluster is: its address
@@ -83,7 +89,8 @@ def ray_head(workers: int, work: Path):
         proc = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head",
                                  "--block", f"--port={port}", f"--num-cpus={workers}",
                                  "--include-dashboard=false", "--node-ip-address=127.0.0.1"],
-                                stdout=out, stderr=subprocess.STDOUT)
+                                stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **TOKEN_AUTH})
     try:
         while b"Ray runtime started" not in log.read_bytes():
             if proc.poll() is not None:
@@ -100,9 +107,10 @@ def ray_head(workers: int, work: Path):
 
 
 def tag(name: str, engine_args: list[str], config: Config, model: Path, work: Path,
-        server_cpu: Any, also: tuple[int, ...] = ()) -> dict[str, Any]:
+        server_cpu: Any, also: tuple[int, ...] = (), env: dict[str, str] | None = None
+        ) -> dict[str, Any]:
     env = {"HYBRID_MONGO_URI": config.mongo_uri, "HYBRID_MONGO_DB": config.mongo_db,
-           "HYBRID_CONFIG": "/nonexistent/hybrid.toml"}
+           "HYBRID_CONFIG": "/nonexistent/hybrid.toml", **(env or {})}
     before = server_cpu()
     run = timed([*HYBRID, "--cache-dir", str(work / f"cache-{name}"), "run", "--model",
                  str(model), *engine_args, "--batch-size", str(config.batch_size), "--json"],
@@ -183,7 +191,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         with ray_head(args.workers, work) as (address, head):
             joined = tag("ray_joined", ["--engine", "ray", "--workers", workers,
                                         "--ray-address", address], configs["ray_joined"],
-                         model, work, server_cpu, (head,))
+                         model, work, server_cpu, (head,), TOKEN_AUTH)
         writes = [write_rate(configs["ray_joined"], n) for n in (1, 2)]
         if args.mongo_uri:
             for config in configs.values():
