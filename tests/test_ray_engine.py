@@ -11,6 +11,7 @@ from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
+from itertools import pairwise
 
 import bson
 import psutil
@@ -33,7 +34,7 @@ from hybrid.mongo.runs import Selection
 from hybrid.mongo.store import Store, content_hash, now
 
 ray = pytest.importorskip("ray")
-from hybrid.batch.ray_engine import Worker  # noqa: E402 (needs Ray)
+from hybrid.batch.ray_engine import Worker, _guided  # noqa: E402 (needs Ray)
 
 # what differs between two runs by design: which run wrote the labels, and when
 RUN_FIELDS = ("run", "tagged_at")
@@ -271,3 +272,12 @@ def test_a_dead_node_s_partition_is_retried_on_the_other_node(ray_cluster, store
     for doc in dump(store).values():
         assert_tagged(doc, config)
         assert doc["hybrid"]["run"] == report.id
+
+
+def test_partitions_shrink_to_one_batch_at_the_end_and_cover_the_collection_once():
+    batches = [(i, i + 1) for i in range(48)] + [(48, None)]
+    partitions = list(_guided(batches, workers=2, most=10))
+    sizes = [(until if until is not None else 49) - after for after, until in partitions]
+    assert sizes[0] == 10 and sizes == sorted(sizes, reverse=True) and sizes[-4:] == [1] * 4
+    assert sum(sizes) == 49 and partitions[0][0] == 0 and partitions[-1] == (48, None)
+    assert all(until == after for (_, until), (after, _) in pairwise(partitions))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,7 +20,7 @@ from hybrid.batch.predictor import Refine, keep_model_answers, refine_batch
 from hybrid.ingest.records import to_json
 from hybrid.learn.prediction import Prediction
 from hybrid.mongo.runs import RunReport
-from hybrid.mongo.store import Store, Write, content_hash, lock_problem, now
+from hybrid.mongo.store import Store, Write, WriteOutcome, content_hash, lock_problem, now
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Partition:
         self.last: Any = None
         self.queued = 0
         self.complete = False
+        self._pending: tuple[list[Write], Future] | None = None  # writes in the background
 
     def batches(self) -> Iterator[list[Item]]:
         report, size, limit = self.report, self.config.batch_size, self.limit
@@ -86,10 +88,15 @@ class Partition:
             yield batch
         self.complete = True
 
-    def write(self, items: list[Item], predictions: list[Prediction]) -> None:
-        report, config = self.report, self.config
+    def write(self, items: list[Item], predictions: list[Prediction],
+              background: Executor | None = None) -> None:
+        """Store a batch's labels with guarded writes. With `background`, the writes run
+        there while the caller predicts the next batch, and their outcome is counted by the
+        next `write` or by `flush()`, which waits for it. The report changes only in the
+        calling thread."""
+        report = self.report
         predictions = refine_batch(self.refine, [item.article for item in items], predictions,
-                                   config)
+                                   self.config)
         tagged_at = now()
         labels: list[tuple[Item, Write]] = []
         failures: list[tuple[Item, Write]] = []
@@ -111,17 +118,39 @@ class Partition:
         if report.dry_run:
             self._show(labels + failures)
             report.counts["tagged"] += len(labels)
+            self._tally([w for _, w in labels])
+            return
+        self.flush()
+        writes, errors = [w for _, w in labels], [w for _, w in failures]
+        if background is None:
+            self._count(writes, *self._store(writes, errors))
         else:
-            outcome = self.store.write([w for _, w in labels])
-            report.counts["tagged"] += outcome.written
-            report.counts["conflicts"] += outcome.conflicts
-            report.counts["conflicts"] += self.store.write([w for _, w in failures]).conflicts
-            for i, message in outcome.errors.items():
-                report.fail(labels[i][1].article["_id"], f"write refused: {message}")
-            labels = [pair for i, pair in enumerate(labels) if i not in outcome.errors]
-        for _, w in labels:
-            report.categories.update(w.categories or [])
-            report.counts["low_confidence"] += w.state["confidence"] < config.low_confidence
+            self._pending = (writes, background.submit(self._store, writes, errors))
+
+    def flush(self) -> None:
+        """Wait for the writes in the background, and count them."""
+        if self._pending is not None:
+            writes, future = self._pending
+            self._pending = None
+            self._count(writes, *future.result())
+
+    def _store(self, writes: list[Write], failures: list[Write]
+               ) -> tuple[WriteOutcome, WriteOutcome]:
+        return self.store.write(writes), self.store.write(failures)
+
+    def _count(self, writes: list[Write], outcome: WriteOutcome, failed: WriteOutcome) -> None:
+        report = self.report
+        report.counts["tagged"] += outcome.written
+        report.counts["conflicts"] += outcome.conflicts + failed.conflicts
+        for i, message in outcome.errors.items():
+            report.fail(writes[i].article["_id"], f"write refused: {message}")
+        self._tally([w for i, w in enumerate(writes) if i not in outcome.errors])
+
+    def _tally(self, writes: list[Write]) -> None:
+        for w in writes:
+            self.report.categories.update(w.categories or [])
+            self.report.counts["low_confidence"] += \
+                w.state["confidence"] < self.config.low_confidence
 
     def _teacher(self, item: Item, p: Prediction) -> Prediction:
         """An article a teacher labelled (`hybrid bootstrap`), for its text as it is now,

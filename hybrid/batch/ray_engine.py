@@ -1,23 +1,24 @@
 """The nightly job and `tag-file` on Ray (`--engine ray`, the optional `hybrid[ray]` extra):
 the same steps as on one machine, on the workers of a Ray cluster.
 
-Partitions are `_id` ranges of `partition_size` articles (`Store.ranges`), not
-`ray.data.read_mongo`. A range is a plain query our scan already makes (every `_id` of a
-collection has one BSON type), so a worker reads its range with `Store.scan`, as the local
-engine does: the same selection, the same text as read for the write guard. A range is
-also a checkpoint that survives the driver: the run report keeps the ranges it handed out
-(`RunReport.partitions`). `read_mongo` would need pymongoarrow, turn documents into Arrow
-tables (mixed field types and hostile records do not survive that), and hide which
-documents a failed read task held.
+Partitions are `_id` ranges of whole batches (`Store.ranges`), at most `partition_size`
+articles, shrinking towards the end (`_guided`); not `ray.data.read_mongo`. A range is a
+plain query our scan already makes (every `_id` of a collection has one BSON type), so a
+worker reads its range with `Store.scan`, as the local engine does: the same selection, the
+same text as read for the write guard. A range is also a checkpoint that survives the
+driver: the run report keeps the ranges it handed out (`RunReport.partitions`).
+`read_mongo` would need pymongoarrow, turn documents into Arrow tables (mixed field types
+and hostile records do not survive that), and hide which documents a failed read task held.
 
-Workers are actors, one CPU each. Each loads the model once, verified by checksum as
-always and checked to be the driver's (`Worker`), and keeps it. It scans its range,
-predicts, and writes each batch itself with the store's guarded writes, through its own
-MongoDB connection. Writes happen in the workers, not the driver: articles go only between
-MongoDB and the worker that tags them, and the driver sends ranges and gets counts back, so
-it is never the bottleneck; MongoDB is. Writes also need no coordination, because every
-write is conditional on the article's text being what was read and on the article not
-being manual.
+Workers are actors, one CPU each. Each loads the model once, verified by checksum as always
+and checked to be the driver's (`Worker`), and keeps it. It scans its range, predicts, and
+writes each batch itself with the store's guarded writes, through its own MongoDB
+connection, in a thread while it predicts the next batch (the local engine's driver
+likewise writes while its pool predicts). Writes happen in the workers, not the driver:
+articles go only between MongoDB and the worker that tags them, and the driver sends ranges
+and gets counts back, so it is never the bottleneck; MongoDB is. Writes also need no
+coordination, because every write is conditional on the article's text being what was read
+and on the article not being manual.
 
 Faults. A worker that dies mid-partition is replaced, and its partition retried on a live
 worker (up to `MAX_PARTITION_RETRIES` times; see `tag_partitions`), whether the process or
@@ -36,6 +37,7 @@ import math
 import socket
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -60,7 +62,7 @@ from hybrid.mongo.runs import RunReport
 from hybrid.mongo.store import Store
 
 MAX_PARTITION_RETRIES = 3
-PARTITIONS_PER_WORKER = 8  # at least, so that at the end no worker waits long for the others
+PARTITIONS_PER_WORKER = 2  # a partition is 1 / (this x workers) of what is left (`_guided`)
 log = logging.getLogger("hybrid.batch")
 
 
@@ -106,11 +108,13 @@ class Worker:
     def tag(self, report: RunReport, after: Any, until: Any, limit: int | None) -> Done:
         self.ready()
         lines: list[str] = []
-        with Store(self.config) as store:
+        # a batch's writes overlap the next batch's prediction, as the local engine's do
+        with Store(self.config) as store, ThreadPoolExecutor(1, "writes") as writes:
             part = Partition(store, report, self._model.manifest["categories"], after, until,
                              limit, show=lines.append)
             for items in part.batches():
-                part.write(items, self.predict([item.article for item in items]))
+                part.write(items, self.predict([item.article for item in items]), writes)
+            part.flush()
         return Done(report, lines, part.last, part.complete, part.queued)
 
 
@@ -176,10 +180,11 @@ def tag_partitions(job: Job, workers: int | None) -> None:
     report, config = job.report, job.config
     with _cluster(job.model_dir, config, workers) as (n, start):
         report.workers = n
-        size = _partition_size(job.store, config, n)
+        size = max(1, config.partition_size // config.batch_size) * config.batch_size
         frontier = report.partitions[-1]["until"] if report.partitions else report.checkpoint
-        fresh = iter(job.store.ranges(frontier, size)
-                     if not report.partitions or frontier is not None else ())
+        fresh = _guided(job.store.ranges(frontier, config.batch_size)
+                        if not report.partitions or frontier is not None else [],
+                        n, size // config.batch_size)
         queue = deque(p for p in report.partitions if not p["done"])
         budget = report.selection.limit  # articles not yet promised to a partition
         # a task in flight → (its partition, or None for `ready`; its worker; its limit)
@@ -250,12 +255,17 @@ def tag_partitions(job: Job, workers: int | None) -> None:
                           "--engine ray isolates an article that kills its worker")
 
 
-def _partition_size(store: Store, config: Config, workers: int) -> int:
-    """`partition_size`, or less for a small collection so that each worker gets several;
-    a whole number of batches."""
-    share = math.ceil(store.estimated_count() / (PARTITIONS_PER_WORKER * workers))
-    batches = math.ceil(min(config.partition_size, max(share, 1)) / config.batch_size)
-    return batches * config.batch_size
+def _guided(batches: list[tuple[Any, Any]], workers: int, most: int
+            ) -> Iterator[tuple[Any, Any]]:
+    """Consecutive batch-sized `_id` ranges joined into partitions, each a share of what is
+    left (1 / (2 x workers) of it; at most `most` batches): guided self-scheduling. Large
+    partitions first, then smaller and smaller, down to one batch at the end, so that no
+    worker waits long for the others at the end and few partitions are handed out."""
+    i = 0
+    while i < len(batches):
+        n = min(most, max(1, math.ceil((len(batches) - i) / (PARTITIONS_PER_WORKER * workers))))
+        yield batches[i][0], batches[i + n - 1][1]
+        i += n
 
 
 class RayPredictor:
