@@ -121,11 +121,12 @@ class Worker:
 @contextlib.contextmanager
 def connected(address: str | None, workers: int | None) -> Iterator[int]:
     """Ray, and how many workers to start: `workers`, or one per CPU of the cluster. Without
-    an address, a Ray instance on this machine for as long as the block lasts. A process
-    already connected (a test, a notebook) stays connected."""
+    an address, a Ray instance of its own on this machine for as long as the block lasts
+    ("local": not whatever cluster `ray start` last ran here, which `ray.init()` would join,
+    dead or alive). A process already connected (a test, a notebook) stays connected."""
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, num_cpus=None if address else workers,
+        ray.init(address=address or "local", num_cpus=None if address else workers,
                  include_dashboard=False, logging_level=logging.WARNING)
     try:
         cpus = int(ray.cluster_resources().get("CPU", 0))
