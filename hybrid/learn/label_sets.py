@@ -1,0 +1,89 @@
+"""How many categories an article gets, and how sure the model is: the rules that turn
+calibrated probabilities into a label set, and the calibrations, all fitted on out-of-fold
+scores."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+_THRESHOLD_GRID = np.linspace(0.05, 0.95, 19)
+UNTRAINED = -20.0  # the score of a category without a model
+
+
+def choose(probabilities: np.ndarray, thresholds: np.ndarray, min_k: int,
+           max_k: int) -> list[list[int]]:
+    """Columns above their threshold, best first, at most `max_k`, topped up to `min_k`."""
+    chosen = []
+    for row in probabilities:
+        order = np.argsort(-row, kind="stable")
+        above = [int(j) for j in order if row[j] >= thresholds[j]][:max_k]
+        for j in order:
+            if len(above) >= min_k:
+                break
+            if j not in above:
+                above.append(int(j))
+        chosen.append(above)
+    return chosen
+
+
+def calibrator(scores: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
+    """One Platt scaling shared by all categories, fitted on out-of-fold scores: monotonic,
+    so it never reorders an article's categories, and stable for rare categories."""
+    usable = scores > UNTRAINED
+    x, y = scores[usable].reshape(-1, 1), Y[usable]
+    if y.min(initial=0) == y.max(initial=0):
+        return 1.0, 0.0
+    lr = LogisticRegression(C=100.0).fit(x, y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def expected_f1_sets(probabilities: np.ndarray, label_counts: np.ndarray, min_k: int,
+                     max_k: int) -> list[list[int]]:
+    """The k best categories, k maximising E[F1] ~ 2 * (sum of their probabilities) /
+    (k + the labels expected for an article of the top category). One-vs-rest
+    probabilities are independent and may sum to more than an article carries, so each row
+    is first scaled to sum to the expected count."""
+    chosen = []
+    for row in probabilities:
+        order = np.argsort(-row, kind="stable")
+        expected = label_counts[order[0]]
+        row = np.minimum(row * expected / max(float(row.sum()), 1e-9), 1.0)
+        gains = [2 * row[order[:k]].sum() / (k + expected) for k in range(1, max_k + 1)]
+        k = max(range(min_k, max_k + 1), key=lambda n: gains[n - 1])
+        chosen.append([int(j) for j in order[:k]])
+    return chosen
+
+
+def label_counts(Y: np.ndarray) -> np.ndarray:
+    """Per category: how many labels the site gives an article of it (overall for a
+    category without articles)."""
+    counts = Y.sum(axis=1)
+    overall = float(counts.mean()) if len(counts) else 1.0
+    return np.array([float(counts[Y[:, j] > 0].mean()) if Y[:, j].any() else overall
+                     for j in range(Y.shape[1])])
+
+
+def confidence_calibrator(probabilities: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
+    """Platt scaling of the top probability's log-odds against whether the top category is
+    right, on out-of-fold scores: monotonic, so the least sure stay the least sure."""
+    top = np.clip(probabilities.max(axis=1), 1e-6, 1 - 1e-6)
+    right = Y[np.arange(len(Y)), probabilities.argmax(axis=1)]
+    if right.min(initial=0) == right.max(initial=0):
+        return 1.0, 0.0
+    lr = LogisticRegression(C=100.0).fit(np.log(top / (1 - top)).reshape(-1, 1), right)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def best_threshold(probability: np.ndarray, y: np.ndarray) -> float:
+    """Threshold maximising F1 on out-of-fold probabilities; 0.5 when there is nothing to tune."""
+    if y.sum() == 0:
+        return 0.5
+    best, best_f1 = 0.5, -1.0
+    for t in _THRESHOLD_GRID:
+        predicted = probability >= t
+        tp = float(np.sum(predicted & (y == 1)))
+        f1 = 2 * tp / (predicted.sum() + y.sum()) if tp else 0.0
+        if f1 > best_f1:
+            best, best_f1 = float(t), f1
+    return best
