@@ -2,6 +2,7 @@
 
     python scripts/bench.py                       # jiegec + oec2003 from ../shared/data
     python scripts/bench.py --data a.jsonl --repeat 4 --workers 2 --json
+    python scripts/bench.py --long-posts          # the same sites as 4-8k-character posts
 
 It trains a model on 80% of the data (unless --model is given), then
   1. runs `hybrid tag-file --workers N` in a subprocess over all articles (repeated --repeat
@@ -35,6 +36,8 @@ from hybrid.ingest.article import parse_article
 from hybrid.ingest.clean import clean
 from hybrid.ingest.records import read_jsonl
 from hybrid.learn.model import HybridModel
+from hybrid.llm.prompt import estimate_tokens
+from hybrid.llm.stats import gpt_4o_mini_cost
 from hybrid.taxonomy import load_taxonomy
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -201,32 +204,45 @@ def cheap_way(train: list[dict], test: list[dict], model: HybridModel, config: C
             "tag_f1_at_5": round(tag_metrics([a.tags for a in test_articles], tags)["f1_at_5"], 3)}
 
 
-# gpt-4o-mini list price per 1M tokens (USD), as published by OpenAI; no call is made.
-GPT_4O_MINI_INPUT, GPT_4O_MINI_OUTPUT = 0.15, 0.60
 PROMPT_OVERHEAD_TOKENS = 350  # instructions + the authorized category list
 OUTPUT_TOKENS = 60  # {"categories": [...], "tags": [...]}
 
 
-def estimated_tokens(text: str) -> int:
-    """Rule of thumb, no tokenizer: one token per CJK character, one per 4 other characters."""
-    cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
-    return cjk + (len(text) - cjk) // 4
-
-
 def hosted_llm_cost(records: list[dict], config: Config, prompt_chars: int = 3000) -> dict:
-    """What the same articles would cost through gpt-4o-mini with the text cut to
-    `prompt_chars` characters."""
-    tokens_in = sum(PROMPT_OVERHEAD_TOKENS + estimated_tokens(
+    """What the same articles would cost through gpt-4o-mini (`hybrid.llm.stats` price) with
+    the text cut to `prompt_chars` characters."""
+    tokens_in = sum(PROMPT_OVERHEAD_TOKENS + estimate_tokens(
         clean(parse_article(r, config)).lexical_text()[:prompt_chars]) for r in records)
     tokens_out = OUTPUT_TOKENS * len(records)
-    dollars = tokens_in / 1e6 * GPT_4O_MINI_INPUT + tokens_out / 1e6 * GPT_4O_MINI_OUTPUT
+    dollars = gpt_4o_mini_cost(tokens_in, tokens_out)
     return {"articles": len(records), "input_tokens": tokens_in, "output_tokens": tokens_out,
             "usd": round(dollars, 4),
             "usd_per_100k_articles": round(dollars / len(records) * 1e5, 2)}
 
 
+def long_posts(records: list[dict], low: int = 4000, high: int = 8000) -> list[dict]:
+    """Long posts of the same site: articles of one category joined, in file order, until the
+    content reaches `low` characters (at most `high`), under the first one's title and tags."""
+    by_category: dict[str, list[dict]] = {}
+    for r in records:
+        by_category.setdefault((r.get("categories") or [""])[0], []).append(r)
+    posts = []
+    for group in by_category.values():
+        current: list[dict] = []
+        for r in group:
+            current.append(r)
+            content = "\n\n".join(c.get("content") or "" for c in current)
+            if len(content) >= low:
+                first = current[0]
+                posts.append({**first, "id": f"long-{first['id']}", "content": content[:high]})
+                current = []
+    return posts
+
+
 def bench_set(path: Path, args: argparse.Namespace, config: Config, work: Path) -> dict:
     records = load_records([path])
+    if args.long_posts:
+        records = long_posts(records)
     rng = np.random.default_rng(0)
     order = rng.permutation(len(records))
     cut = int(0.8 * len(records))
@@ -240,7 +256,7 @@ def bench_set(path: Path, args: argparse.Namespace, config: Config, work: Path) 
         model, train_seconds = train_model(train, SHARED / "taxonomies" / f"{path.stem}.json",
                                            config, model_dir)
         model = HybridModel.load(model_dir, config=config)
-    infile = work / f"{path.stem}.jsonl"
+    infile = work / f"{path.stem}-tag.jsonl"
     with infile.open("w", encoding="utf-8") as fh:
         for k in range(args.repeat):
             for r in records:
@@ -253,7 +269,10 @@ def bench_set(path: Path, args: argparse.Namespace, config: Config, work: Path) 
     # runs: candidate words seen in training are cached, the articles are still new
     cold = ["--cache-dir", str(work / f"cache-e2e-{path.stem}")]
     warm = ["--cache-dir", config.cache_dir]
-    return {"set": path.stem, "articles": len(records) * args.repeat,
+    return {"set": path.stem + (" (long posts)" if args.long_posts else ""),
+            "articles": len(records) * args.repeat,
+            "median_content_chars": int(np.median([len(r.get("content") or "")
+                                                   for r in records])),
             "train_seconds": round(train_seconds, 1) if train_seconds else None,
             "end_to_end": end_to_end(infile, model_dir, args.workers, cold),
             "end_to_end_warm_words": end_to_end(infile, model_dir, args.workers, warm),
@@ -305,6 +324,9 @@ def main() -> None:
                                             "the end-to-end run always starts cold.")
     parser.add_argument("--usual-limit", type=int, default=80,
                         help="Held-out articles for the (slow) per-document KeyBERT run.")
+    parser.add_argument("--long-posts", action="store_true",
+                        help="Join each set's articles of one category into 4-8k-character "
+                             "posts, and bench those (train on 80%%, tag all).")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hybrid-bench-") as tmp:

@@ -3,12 +3,20 @@
     python scripts/bench_quality.py dump --out /tmp/after.json
     PYTHONPATH=/path/to/old/checkout python scripts/bench_quality.py dump --out /tmp/before.json
     python scripts/bench_quality.py compare /tmp/before.json /tmp/after.json --show 20
+    python scripts/bench_quality.py small --size 150 --seeds 3
 
 `dump` runs 5-fold cross-validation (seed 0, the folds `hybrid cv` uses) of whichever
 `hybrid` is importable, on each dev set in ../shared/data, and writes every method's
 out-of-fold output per article: ours and the baselines (TF-IDF + LR, embedding + LR,
 `jieba.analyse.extract_tags`), trained in the same run. It runs on older checkouts too,
 which is why it only touches what they already had.
+
+With this checkout, `dump` also keeps what `hybrid cv` reports for the same folds
+(calibration, risk-coverage, the routing ceiling through the gold-label server).
+
+`small` is the small-site case: each dev set subsampled to `--size` labelled articles
+(`--seeds` draws), cross-validated the same way; tag F1@5 of ours against
+`jieba.analyse.extract_tags`.
 
 `compare` scores both dumps with this checkout's metrics and tag-defect counter (the site
 vocabulary is every author tag of the set), prints one table per set, and then `--show`
@@ -44,6 +52,7 @@ def dump(args: argparse.Namespace) -> None:
         from hybrid.article import load_articles
         from hybrid.evaluate import out_of_fold as out_of_fold_outputs
 
+    new = (Path(hybrid.__file__).parent / "evaluation").is_dir()
     out = {"code": str(Path(hybrid.__file__).parent), "sets": {}}
     for name in args.sets:
         config = Config()
@@ -65,6 +74,11 @@ def dump(args: argparse.Namespace) -> None:
         out["sets"][name] = {"ids": [a.id for a in articles], "names": taxonomy.names,
                              "seconds": round(time.perf_counter() - started, 1),
                              "methods": methods}
+        if new:
+            from hybrid.evaluation.crossval import score
+
+            cv = score(outputs, articles, taxonomy, config)["hybrid"]
+            out["sets"][name]["hybrid_cv"] = {k: cv[k] for k in ("confidence", "defects")}
         print(f"{name}: {len(articles)} articles in {out['sets'][name]['seconds']}s",
               file=sys.stderr)
     Path(args.out).write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")
@@ -133,6 +147,39 @@ def compare(args: argparse.Namespace) -> None:
             _side_by_side(name, before["sets"][name], run, by_id, args.show)
 
 
+def small(args: argparse.Namespace) -> None:
+    from hybrid.config import Config
+    from hybrid.evaluation.crossval import cross_validate, label_matrix
+    from hybrid.evaluation.tables import table
+    from hybrid.ingest.records import load_articles
+    from hybrid.taxonomy import load_taxonomy
+
+    rows = []
+    for name in SETS:
+        config = Config()
+        taxonomy = load_taxonomy(SHARED / "taxonomies" / f"{name}.json")
+        articles = load_articles(SHARED / f"{name}.jsonl", config)
+        labelled = [a for a, y in zip(articles, label_matrix(articles, taxonomy), strict=True)
+                    if y.any()]
+        for seed in range(args.seeds):
+            rng = np.random.default_rng(seed)
+            sample = [labelled[i] for i in rng.choice(len(labelled), args.size, replace=False)]
+            methods = cross_validate(sample, taxonomy, config, 5, seed)["methods"]
+            ours = methods["hybrid"]["tags"]["f1_at_5"]
+            jieba = methods["jieba_extract_tags"]["tags"]["f1_at_5"]
+            rows.append([name, seed, args.size,
+                         methods["hybrid"]["categories"]["accuracy_top1"],
+                         methods["tfidf_lr"]["categories"]["accuracy_top1"], ours, jieba,
+                         ours / jieba])
+            print(rows[-1], file=sys.stderr)
+    print(table(rows, ["set", "seed", "articles", "acc@1 ours", "acc@1 TF-IDF+LR",
+                       "tagF1@5 ours", "tagF1@5 jieba", "ratio"]))
+    for name in SETS:
+        mine = [r for r in rows if r[0] == name]
+        print(f"{name}: mean tag F1@5 ours {np.mean([r[5] for r in mine]):.3f}, jieba "
+              f"{np.mean([r[6] for r in mine]):.3f}, ratio {np.mean([r[7] for r in mine]):.2f}")
+
+
 def _side_by_side(name: str, before: dict, after: dict, by_id: dict, n: int) -> None:
     """`n` articles drawn with a fixed seed, so every run shows the same ones."""
     old = dict(zip(before["ids"], zip(before["methods"]["hybrid"]["sets"],
@@ -158,8 +205,11 @@ def main() -> None:
     c.add_argument("before")
     c.add_argument("after")
     c.add_argument("--show", type=int, default=0)
+    s = commands.add_parser("small")
+    s.add_argument("--size", type=int, default=150)
+    s.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    {"dump": dump, "compare": compare}[args.command](args)
+    {"dump": dump, "compare": compare, "small": small}[args.command](args)
 
 
 if __name__ == "__main__":

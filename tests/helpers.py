@@ -84,6 +84,14 @@ def subprocess_run(config: Config, model_dir: Path, *args: str) -> subprocess.Po
         text=True)
 
 
+def pool_workers(pid: int) -> list:
+    """The worker processes of `pid`'s pool: the children of its fork server."""
+    import psutil
+
+    return [worker for child in psutil.Process(pid).children()
+            if "forkserver" in " ".join(child.cmdline()) for worker in child.children()]
+
+
 def wait_for_checkpoint(store: Store, proc: subprocess.Popen[str], timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

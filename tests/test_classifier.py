@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from helpers import synthetic_features
 
-from hybrid.learn.classifier import CategoryClassifier, expected_f1_sets
+from hybrid.learn.classifier import CategoryClassifier
+from hybrid.learn.label_sets import expected_f1_sets
 
 
 def test_classifier_handles_multi_label_data():

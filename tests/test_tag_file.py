@@ -7,9 +7,8 @@ import subprocess
 import sys
 import time
 
-import psutil
 from click.testing import CliRunner
-from helpers import records
+from helpers import pool_workers, records
 from llm_stub import answer
 
 from hybrid import data
@@ -93,8 +92,7 @@ def test_a_worker_killed_mid_file_loses_no_article(sample_model_dir, cache_dir, 
         while not outfile.exists() or outfile.stat().st_size == 0:
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.05)
-        workers = [p for p in psutil.Process(proc.pid).children()
-                   if "spawn_main" in " ".join(p.cmdline())]
+        workers = pool_workers(proc.pid)
         workers[0].kill()
         stdout, stderr = proc.communicate(timeout=300)
     finally:

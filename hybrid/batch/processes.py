@@ -24,16 +24,27 @@ def one_thread_per_process() -> None:
 
 
 def die_with_parent(parent: int) -> None:
-    """Exit when process `parent` does. On Linux the kernel sends SIGKILL (PR_SET_PDEATHSIG);
-    everywhere a watcher thread also notices the parent is gone within a second."""
+    """Exit when process `parent` does. On Linux the kernel sends SIGKILL when the process
+    that forked us dies (PR_SET_PDEATHSIG): `parent` itself, or the fork server, which exits
+    when `parent` does. Everywhere a watcher thread also notices within a second."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # it died before we could ask
+    if not _alive(parent):  # it died before we could ask
         os._exit(1)
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while _alive(parent):
             time.sleep(_WATCH_SECONDS)
         os._exit(1)
 
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process took the number
+        return False
+    return True

@@ -19,7 +19,6 @@ from hybrid.cli.options import (
 from hybrid.errors import Exit, PartialFailure
 from hybrid.ingest.article import parse_article
 from hybrid.ingest.records import read_one
-from hybrid.learn.model import HybridModel
 from hybrid.taxonomy import load_taxonomy
 
 
@@ -34,6 +33,10 @@ from hybrid.taxonomy import load_taxonomy
 def predict(obj: HybridContext, article: str, model_dir: str, taxonomy: str | None,
             explain: bool, as_json: bool) -> None:
     """Categories and tags for one article (a JSON object in ARTICLE, or on stdin)."""
+    # here, not at the top: `tag-file` shares this module, and its parent process never
+    # loads a model (its workers do), so it should not pay for scikit-learn's imports
+    from hybrid.learn.model import HybridModel
+
     model = HybridModel.load(model_dir, load_taxonomy(taxonomy) if taxonomy else None,
                              obj.config)
     record = parse_article(read_one(article), obj.config)

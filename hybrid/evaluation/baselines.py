@@ -14,7 +14,8 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline, make_pipeline, make_union
 
-from hybrid.learn.classifier import EmbeddingColumns, choose, linear_model
+from hybrid.learn.classifier import EmbeddingColumns, linear_model
+from hybrid.learn.label_sets import choose
 
 jieba.setLogLevel(60)
 

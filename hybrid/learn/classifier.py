@@ -29,7 +29,9 @@ from hybrid.evaluation.metrics import calibration, category_metrics
 from hybrid.learn.char_ngrams import CharNgramCounts
 from hybrid.learn.features import Features, doc_head_words, doc_text, doc_words
 from hybrid.learn.label_sets import (
+    UNTRAINED,
     best_threshold,
+    calibrator,
     choose,
     confidence_calibrator,
     expected_f1_sets,
@@ -43,7 +45,6 @@ _BLOCKS = {"embedding": ("embedding",), "lexical": ("lexical",),
            "lexical_title": ("lexical", "title")}
 _PRIOR_GRID = np.linspace(0.0, 1.0, 5)
 _ACCURACY_SLACK = 0.01
-_UNTRAINED = -20.0
 _FEW_ARTICLES = 20
 _PROTOTYPE_Z, _PROTOTYPE_SLOPE = 3.0, 2.0
 
@@ -79,17 +80,19 @@ def title_features():
     return TfidfVectorizer(analyzer=doc_head_words, sublinear_tf=True)
 
 
-def linear_model(single_label: bool, C: float) -> BaseEstimator:
+def linear_model(single_label: bool, C: float, wide: bool = False) -> BaseEstimator:
     """Softmax when every training article has one label (sharper, better calibrated);
-    one-vs-rest when articles carry several."""
+    one-vs-rest when articles carry several. `wide`: more features than articles."""
     if single_label:
         # newton-cg: L-BFGS spends most of its time on its own bookkeeping with this many
-        # parameters; same solution, 2-4x sooner
+        # parameters. tol 1e-3: the same top-1 as 1e-4 at a quarter of the time with 96
+        # categories (the probabilities are calibrated afterwards anyway).
         return LogisticRegression(C=C, class_weight="balanced", solver="newton-cg",
-                                  max_iter=3000)
-    # liblinear: many small binary problems on sparse features, where lbfgs crawls
+                                  max_iter=3000, tol=1e-3)
+    # liblinear: many small binary problems on sparse features, where lbfgs crawls; in the
+    # dual when features outnumber articles (the same solution, 2.5x sooner on TF-IDF)
     return OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced",
-                                                  solver="liblinear"))
+                                                  solver="liblinear", dual=wide))
 
 
 class CategoryClassifier(ClassifierMixin, BaseEstimator):
@@ -157,7 +160,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
             oof["taxonomy"] = self._taxonomy_scores([X[i] for i in inner])
         self.block_weights_, self.prior_weight_ = self._best_weights(oof, Y_inner)
         scores = self._fuse(oof)
-        self.calibrator_ = _calibrator(scores, Y_inner)
+        self.calibrator_ = calibrator(scores, Y_inner)
         probabilities = self._calibrate(scores)
         self.thresholds_ = np.array([best_threshold(probabilities[:, j], Y_inner[:, j])
                                      for j in range(Y.shape[1])])
@@ -191,7 +194,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
 
     def _out_of_fold_scores(self, matrices: dict[str, object], Y: np.ndarray
                             ) -> dict[str, np.ndarray]:
-        scores = {name: np.full(Y.shape, _UNTRAINED) for name in matrices}
+        scores = {name: np.full(Y.shape, UNTRAINED) for name in matrices}
         folds = KFold(self.inner_folds, shuffle=True, random_state=self.random_state)
         cells, jobs = [], []
         for train, test in folds.split(Y):
@@ -251,7 +254,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         X = list(X)
         per_block = {}
         for name, matrix in self._blocks(X, self.models_).items():
-            block = np.full((len(X), len(self.classes_)), _UNTRAINED)
+            block = np.full((len(X), len(self.classes_)), UNTRAINED)
             block[:, self.trained_] = _logits(self.models_[name], matrix)
             per_block[name] = block
         if "taxonomy" in self.block_weights_:
@@ -311,7 +314,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _fit(matrix: object, y: np.ndarray, single_label: bool, C: float) -> BaseEstimator:
-    return linear_model(single_label, C).fit(matrix, y)
+    return linear_model(single_label, C, wide=matrix.shape[1] > matrix.shape[0]).fit(matrix, y)
 
 
 def _fold_logits(matrix: object, train: np.ndarray, test: np.ndarray, y: np.ndarray,
@@ -360,12 +363,3 @@ def _trainable(Y: np.ndarray) -> np.ndarray:
     return (positives > 0) & (positives < len(Y))
 
 
-def _calibrator(scores: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
-    """One Platt scaling shared by all categories, fitted on out-of-fold scores: monotonic,
-    so it never reorders an article's categories, and stable for rare categories."""
-    usable = scores > _UNTRAINED
-    x, y = scores[usable].reshape(-1, 1), Y[usable]
-    if y.min(initial=0) == y.max(initial=0):
-        return 1.0, 0.0
-    lr = LogisticRegression(C=100.0).fit(x, y)
-    return float(lr.coef_[0, 0]), float(lr.intercept_[0])

@@ -1,15 +1,14 @@
-"""How many categories an article gets, and how sure its top one is: from an article's
-calibrated category probabilities to its label set (per-category thresholds, or the set of
-highest expected F1), and the confidence calibration. Rules the category model tunes out of
-fold (`hybrid.learn.classifier`).
-"""
+"""How many categories an article gets, and how sure the model is: the rules that turn
+calibrated probabilities into a label set, and the calibrations, all fitted on out-of-fold
+scores."""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-THRESHOLD_GRID = np.linspace(0.05, 0.95, 19)
+_THRESHOLD_GRID = np.linspace(0.05, 0.95, 19)
+UNTRAINED = -20.0  # the score of a category without a model
 
 
 def choose(probabilities: np.ndarray, thresholds: np.ndarray, min_k: int,
@@ -26,6 +25,17 @@ def choose(probabilities: np.ndarray, thresholds: np.ndarray, min_k: int,
                 above.append(int(j))
         chosen.append(above)
     return chosen
+
+
+def calibrator(scores: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
+    """One Platt scaling shared by all categories, fitted on out-of-fold scores: monotonic,
+    so it never reorders an article's categories, and stable for rare categories."""
+    usable = scores > UNTRAINED
+    x, y = scores[usable].reshape(-1, 1), Y[usable]
+    if y.min(initial=0) == y.max(initial=0):
+        return 1.0, 0.0
+    lr = LogisticRegression(C=100.0).fit(x, y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
 def expected_f1_sets(probabilities: np.ndarray, label_counts: np.ndarray, min_k: int,
@@ -70,7 +80,7 @@ def best_threshold(probability: np.ndarray, y: np.ndarray) -> float:
     if y.sum() == 0:
         return 0.5
     best, best_f1 = 0.5, -1.0
-    for t in THRESHOLD_GRID:
+    for t in _THRESHOLD_GRID:
         predicted = probability >= t
         tp = float(np.sum(predicted & (y == 1)))
         f1 = 2 * tp / (predicted.sum() + y.sum()) if tp else 0.0

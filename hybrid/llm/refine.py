@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybrid.config import Config
 from hybrid.embed.cache import text_key
@@ -26,13 +26,15 @@ from hybrid.errors import UsageError
 from hybrid.ingest.article import Article
 from hybrid.ingest.clean import CleanText, clean
 from hybrid.ingest.keys import label_key
-from hybrid.learn.model import HybridModel
 from hybrid.learn.prediction import Prediction
 from hybrid.llm.ask import Asker
 from hybrid.llm.client import LLMClient, Reply
 from hybrid.llm.prompt import Example, build_messages, validate
 from hybrid.llm.stats import LLMStats
 from hybrid.taxonomy import Taxonomy
+
+if TYPE_CHECKING:
+    from hybrid.learn.model import HybridModel
 
 log = logging.getLogger("hybrid.llm")
 MODES = ("off", "fallback", "review-only")
@@ -197,6 +199,8 @@ def open_refiner(config: Config, model_dir: str | Path) -> Any:
     """An `LLMRefiner` (a context manager) when the LLM is on, else a null context."""
     if config.llm_mode == "off":
         return contextlib.nullcontext()
+    from hybrid.learn.model import HybridModel  # only with the LLM on: the parent of a pool
+
     model = HybridModel.load(model_dir, config=config)  # for few-shot neighbours
     try:
         return LLMRefiner(config, model.taxonomy, model)
