@@ -18,6 +18,6 @@ def test_html_report_has_every_table_and_embedded_plot(tmp_path):
     assert len(images) == len(HEADINGS) and all(len(i) > 2000 for i in images)
     assert html.count("<table") == 8
     for text in ("precision", "数据库", "Likely mislabelled", "a3", "share used once", "ECE",
-                 "lowest_confidence", "routing ceiling"):
+                 "the least confident sent", "routing ceiling", "@font-face"):
         assert text in html
     assert "http" not in html  # self-contained

@@ -83,7 +83,8 @@ def cv(obj: HybridContext, data: str, taxonomy: str, folds: int, seed: int, out:
 def report(obj: HybridContext, model_dir: str, data: str | None, label_source: str | None,
            out: str, folds: int, suspects: int, as_json: bool, **settings: Any) -> None:
     """Label quality as one static HTML page: per-category scores, confusion, confidence and
-    calibration, coverage against threshold, tags, and likely mislabelled articles."""
+    its calibration (ECE), coverage against threshold, risk against coverage with the routing
+    ceiling, tags, and likely mislabelled articles."""
     label_quality_report = _report_extra()
     config = obj.settings(**settings)
     model = HybridModel.load(model_dir, config=config)

@@ -27,19 +27,50 @@ CJK_FONT = "Noto Sans CJK SC"
 TOP_TAGS = 25
 
 
+def _font_path() -> Path | None:
+    """The CJK font of the `noto-cjk-sans-otc` wheel (the `report` extra), if installed."""
+    try:
+        from noto_cjk_sans_otc import FONT_PATH
+    except ImportError:
+        return None
+    return Path(FONT_PATH)
+
+
 def use_cjk_font() -> None:
-    """Category names and tags are mostly Chinese; matplotlib's own fonts have no CJK glyphs.
-    The font comes from the `noto-cjk-sans-otc` wheel (the `report` extra)."""
+    """Category names and tags are mostly Chinese; matplotlib's own fonts have no CJK glyphs."""
     import matplotlib
 
     if CJK_FONT not in {f.name for f in font_manager.fontManager.ttflist}:
-        try:
-            from noto_cjk_sans_otc import FONT_PATH
-        except ImportError:
+        if (path := _font_path()) is None:
             return  # the plots still render; Chinese shows as boxes
-        font_manager.fontManager.addfont(str(FONT_PATH))
+        font_manager.fontManager.addfont(str(path))
     matplotlib.rcParams["font.sans-serif"] = [CJK_FONT, "DejaVu Sans"]
     matplotlib.rcParams["axes.unicode_minus"] = False
+
+
+def cjk_font_face(text: str) -> str:
+    """A CSS @font-face holding only the CJK glyphs `text` uses, cut from the bundled font:
+    the page's tables show Chinese even where no CJK font is installed (headless Chromium on
+    a server showed boxes), for a few hundred KB instead of the font's 19 MB. Empty without
+    the font."""
+    wide = "".join(sorted({c for c in text if ord(c) >= 0x2E80}))
+    if not wide or (path := _font_path()) is None:
+        return ""
+    from fontTools import subset
+    from fontTools.ttLib import TTCollection
+
+    names = [f["name"].getDebugName(1) for f in TTCollection(str(path), lazy=True).fonts]
+    options = subset.Options()
+    options.font_number = names.index(CJK_FONT) if CJK_FONT in names else 0
+    font = subset.load_font(str(path), options)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text=wide)
+    subsetter.subset(font)
+    buffer = io.BytesIO()
+    subset.save_font(font, buffer, options)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (f"@font-face{{font-family:'{CJK_FONT} (page)';"
+            f"src:url(data:font/otf;base64,{data}) format('opentype')}}")
 
 
 def per_category(q: Quality) -> Figure:
@@ -181,6 +212,10 @@ def tags(q: Quality) -> Figure:
     return fig
 
 
+ROUTING_COLUMNS = {"share": "share sent to the teacher", "articles": "articles sent",
+                   "accuracy": "top-1 as predicted",
+                   "lowest_confidence": "top-1, the least confident sent",
+                   "random": "top-1, a random share sent"}
 HEADINGS = {
     "per_category": "Per-category quality",
     "confusion": "Confusion between categories",
@@ -219,12 +254,13 @@ def tables(q: Quality) -> dict[str, tuple[pd.DataFrame, bool]]:
         "confusion": (q.confused_pairs, False),
         "reliability": (q.reliability, False),
         "coverage": (q.coverage, False),
-        "risk_coverage": (q.routing, False),
+        "risk_coverage": (q.routing.rename(columns=ROUTING_COLUMNS), False),
         "tags": (q.tag_tail, True),
     }
 
 
-_STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
+_STYLE = """body{font-family:'Noto Sans CJK SC (page)',sans-serif;max-width:1100px;margin:2em auto;
+color:#222}
 table.t{border-collapse:collapse;margin:.5em 0 1.5em;font-size:90%}
 table.t td,table.t th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}
 table.t td:first-child,table.t th:first-child{text-align:left}
@@ -235,9 +271,7 @@ def render_html(q: Quality, title: str, low_confidence: float | None = None) -> 
     figs = figures(q, low_confidence)
     under = tables(q)
     summary = pd.DataFrame({"value": q.summary})
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-             f"</title><style>{_STYLE}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>",
+    parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>Predictions: {html.escape(q.how)}. Written "
              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</p>", _table(summary)]
     for name, heading in HEADINGS.items():
@@ -249,8 +283,11 @@ def render_html(q: Quality, title: str, low_confidence: float | None = None) -> 
             parts.append(_table(frame, index))
     parts += ["<h2>Likely mislabelled articles</h2>",
               "<p>Ranked by cleanlab on the out-of-fold probabilities: the author labels are "
-              "the ones to check.</p>", _table(q.suspects, index=False), "</body></html>"]
-    return "\n".join(parts)
+              "the ones to check.</p>", _table(q.suspects, index=False)]
+    body = "\n".join(parts)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>{cjk_font_face(title + body)}{_STYLE}</style></head><body>\n"
+            f"{body}\n</body></html>")
 
 
 def write_report(q: Quality, path: str | Path, title: str,
