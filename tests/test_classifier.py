@@ -6,7 +6,7 @@ import numpy as np
 from helpers import synthetic_features
 
 from hybrid.learn.classifier import CategoryClassifier
-from hybrid.learn.label_sets import expected_f1_sets
+from hybrid.learn.label_sets import calibrator, confidence_calibrator, expected_f1_sets
 
 
 def test_classifier_handles_multi_label_data():
@@ -85,3 +85,11 @@ def test_a_single_label_site_gets_one_category_and_calibrated_confidence():
     assert abs(confidence.mean() - right.mean()) < 0.08  # calibrated on average
     assert right[confidence >= np.median(confidence)].mean() > right.mean()  # and ordered
     assert clf.oof_metrics_["ece"] < 0.1
+
+
+def test_calibrations_fitted_on_one_outcome_leave_the_scores_alone():
+    """Day one's first labels can all be right (or all fall in one column): nothing to fit,
+    instead of a solver error that stopped `hybrid bootstrap`."""
+    proba = np.array([[0.9, 0.1], [0.7, 0.3], [0.6, 0.4]])
+    assert confidence_calibrator(proba, np.array([[1, 0], [1, 0], [1, 0]])) == (1.0, 0.0)
+    assert calibrator(np.log(proba), np.ones((3, 2), dtype=int)) == (1.0, 0.0)

@@ -32,7 +32,7 @@ def calibrator(scores: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
     so it never reorders an article's categories, and stable for rare categories."""
     usable = scores > UNTRAINED
     x, y = scores[usable].reshape(-1, 1), Y[usable]
-    if y.min(initial=0) == y.max(initial=0):
+    if len(np.unique(y)) < 2:
         return 1.0, 0.0
     lr = LogisticRegression(C=100.0).fit(x, y)
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
@@ -69,7 +69,7 @@ def confidence_calibrator(probabilities: np.ndarray, Y: np.ndarray) -> tuple[flo
     right, on out-of-fold scores: monotonic, so the least sure stay the least sure."""
     top = np.clip(probabilities.max(axis=1), 1e-6, 1 - 1e-6)
     right = Y[np.arange(len(Y)), probabilities.argmax(axis=1)]
-    if right.min(initial=0) == right.max(initial=0):
+    if len(np.unique(right)) < 2:  # all right or all wrong: nothing to scale
         return 1.0, 0.0
     lr = LogisticRegression(C=100.0).fit(np.log(top / (1 - top)).reshape(-1, 1), right)
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])

@@ -149,7 +149,7 @@ class TagSuggester(BaseEstimator):
                 labels.extend(int(c.key in g) for c in pool.candidates)
         labels_arr = np.array(labels)
         self.ranker_ = None
-        if labels_arr.min(initial=0) != labels_arr.max(initial=0):
+        if len(np.unique(labels_arr)) == 2:
             self.ranker_ = HistGradientBoostingClassifier(
                 max_iter=200, learning_rate=0.1, max_leaf_nodes=15, l2_regularization=1.0,
                 random_state=self.random_state).fit(np.vstack(rows), labels_arr)
