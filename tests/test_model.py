@@ -120,4 +120,6 @@ def test_training_in_worker_processes_gives_the_same_model(monkeypatch, config, 
     unseen = sample_articles[60:75]
     for a, b in zip(serial.predict(unseen), parallel.predict(unseen), strict=True):
         assert a.categories == b.categories and a.tags == b.tags
-        assert a.scores == pytest.approx(b.scores, abs=1e-6)
+        # newton-cg stops at tol 1e-3, so BLAS summing in another order in a worker moves a
+        # probability by up to ~1e-4; the categories and tags are the same
+        assert a.scores == pytest.approx(b.scores, abs=1e-3)

@@ -15,6 +15,7 @@ from helpers import dump, env, records
 from helpers import hybrid as cli
 
 from hybrid import data
+from hybrid.evaluation.report import HEADINGS
 from hybrid.learn.artifacts import read_manifest
 from hybrid.mongo.store import Store
 
@@ -83,7 +84,7 @@ def test_report_shows_no_old_name(retrained, cache_dir, tmp_path):
                  "--folds", "2", "--out", str(page), cache_dir=cache_dir)
     assert result.exit_code == 0, result.output
     html = page.read_text(encoding="utf-8")
-    assert len(re.findall(r"data:image/png;base64,", html)) == 6
+    assert len(re.findall(r"data:image/png;base64,", html)) == len(HEADINGS)
     assert "AI与机器学习" in html and "客户端开发" in html
     assert not [n for n in OLD_NAMES if n in html]
 

@@ -90,7 +90,9 @@ class CachedEmbedder(Embedder):
                     for i in missing.pop(key):
                         out[i] = vec
                     self._remember(key, vec)
-        self.hits += len(texts) - sum(len(v) for v in missing.values())
+        # a text the batch repeats is embedded once; its copies count as hits, so hits +
+        # misses is always the number of texts, however the texts are split into batches
+        self.hits += len(texts) - len(missing)
         if missing:
             todo = list(missing)
             vectors = self.inner.embed([texts[missing[k][0]] for k in todo])
