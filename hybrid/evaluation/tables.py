@@ -26,9 +26,11 @@ def table(rows: list[list[Any]], headers: list[str]) -> str:
 def format_report(report: dict[str, Any], per_category: bool = True) -> str:
     """One row per method, then ours per category."""
     methods = report["methods"]
-    rows = [[name, *(m.get(part, {}).get(key) for part, key in _METHOD_COLUMNS.values())]
+    columns = {title: (part, key) for title, (part, key) in _METHOD_COLUMNS.items()
+               if any(m.get(part, {}).get(key) is not None for m in methods.values())}
+    rows = [[name, *(m.get(part, {}).get(key) for part, key in columns.values())]
             for name, m in methods.items()]
-    text = table(rows, ["method", *_METHOD_COLUMNS])
+    text = table(rows, ["method", *columns])  # a measure no method has is left out
     with_tags = {name: m["defects"] for name, m in methods.items() if "defects" in m}
     if with_tags:
         text += "\n\n" + table([[name, *(d[k] for k in _DEFECT_COLUMNS.values())]
