@@ -86,7 +86,7 @@ def dump(args: argparse.Namespace) -> None:
 
 def _score(run: dict, by_id: dict, texts: dict, taxonomy) -> list[list]:
     from hybrid.evaluation import defects
-    from hybrid.evaluation.metrics import calibration, category_metrics, tag_metrics
+    from hybrid.evaluation.metrics import calibration, category_metrics, tag_metrics, top1_right
     from hybrid.ingest.keys import label_key
 
     names = run["names"]
@@ -101,7 +101,7 @@ def _score(run: dict, by_id: dict, texts: dict, taxonomy) -> list[list]:
             proba = np.array(o["proba"])
             sets = np.array([[int(n in s) for n in names] for s in o["sets"]])
             m = category_metrics(Y, sets, proba, names)
-            right = Y[np.arange(len(Y)), proba.argmax(axis=1)].astype(bool)
+            right = top1_right(Y, proba)
             row += [m["accuracy_top1"], m["macro_f1_top1"], m["samples_f1"],
                     m["labels_per_article"], calibration(o["confidence"], right)["ece"]]
         else:

@@ -43,8 +43,6 @@ def die_with_parent(parent: int) -> None:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process took the number
+    except (ProcessLookupError, PermissionError):  # gone, or its number reused by another user
         return False
     return True

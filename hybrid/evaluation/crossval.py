@@ -12,7 +12,13 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from hybrid.config import Config
 from hybrid.embed import Embedder
 from hybrid.evaluation import baselines, defects, routing
-from hybrid.evaluation.metrics import calibration, category_metrics, risk_coverage, tag_metrics
+from hybrid.evaluation.metrics import (
+    calibration,
+    category_metrics,
+    risk_coverage,
+    tag_metrics,
+    top1_right,
+)
 from hybrid.ingest.article import Article
 from hybrid.ingest.clean import CleanText, clean
 from hybrid.learn.model import HybridModel
@@ -100,7 +106,7 @@ def score(outputs: dict[str, dict[str, Any]], articles: Sequence[Article],
             report[method]["tags"] = tag_metrics(gold_tags, out["tags"])
             report[method]["defects"] = defects.count(out["flaws"])
         if "confidence" in out:
-            right = Y[np.arange(len(Y)), out["proba"].argmax(axis=1)].astype(bool)
+            right = top1_right(Y, out["proba"])
             report[method]["confidence"] = {
                 **calibration(out["confidence"], right),
                 "risk_coverage": risk_coverage(out["confidence"], right),

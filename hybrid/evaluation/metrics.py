@@ -71,6 +71,11 @@ def tag_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]
             f"f1_at_{k}": sum(fs) / n}
 
 
+def top1_right(Y: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """Per article, whether its most probable category is one of its gold labels."""
+    return Y[np.arange(len(Y)), probabilities.argmax(axis=1)].astype(bool)
+
+
 def calibration(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10
                 ) -> dict[str, Any]:
     """Expected calibration error of the top category's confidence: the article-weighted

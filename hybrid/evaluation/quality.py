@@ -21,7 +21,13 @@ from hybrid.config import Config
 from hybrid.embed import Embedder
 from hybrid.evaluation import routing
 from hybrid.evaluation.crossval import label_matrix, out_of_fold_outputs, predict_split
-from hybrid.evaluation.metrics import calibration, category_metrics, risk_coverage, tag_metrics
+from hybrid.evaluation.metrics import (
+    calibration,
+    category_metrics,
+    risk_coverage,
+    tag_metrics,
+    top1_right,
+)
 from hybrid.ingest.article import Article
 from hybrid.ingest.clean import clean
 from hybrid.ingest.keys import label_key
@@ -180,7 +186,7 @@ def confused_pairs(confusion: pd.DataFrame, n: int = 10) -> pd.DataFrame:
 
 
 def _confidence_and_right(p: Predictions) -> tuple[np.ndarray, np.ndarray]:
-    return p.confidence, p.labels[np.arange(len(p.ids)), p.proba.argmax(axis=1)].astype(bool)
+    return p.confidence, top1_right(p.labels, p.proba)
 
 
 def confidence(p: Predictions) -> pd.DataFrame:

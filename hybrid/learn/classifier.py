@@ -25,7 +25,7 @@ from sklearn.model_selection import KFold
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline, make_union
 
-from hybrid.evaluation.metrics import calibration, category_metrics
+from hybrid.evaluation.metrics import calibration, category_metrics, top1_right
 from hybrid.learn.char_ngrams import CharNgramCounts
 from hybrid.learn.features import Features, doc_head_words, doc_text, doc_words
 from hybrid.learn.label_sets import (
@@ -171,7 +171,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
                                              list(self.classes))
         self.oof_metrics_["ece"] = calibration(
             self.confidence(probabilities),
-            Y_inner[np.arange(len(Y_inner)), probabilities.argmax(axis=1)])["ece"]
+            top1_right(Y_inner, probabilities))["ece"]
         self.block_weights_ = {name: w for name, w in self.block_weights_.items() if w > 0}
         used = [name for name in self.block_weights_ if name in matrices]
         fitted = Parallel(n_jobs=self.n_jobs)(

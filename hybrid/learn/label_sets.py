@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from hybrid.evaluation.metrics import top1_right
+
 _THRESHOLD_GRID = np.linspace(0.05, 0.95, 19)
 UNTRAINED = -20.0  # the score of a category without a model
 
@@ -68,7 +70,7 @@ def confidence_calibrator(probabilities: np.ndarray, Y: np.ndarray) -> tuple[flo
     """Platt scaling of the top probability's log-odds against whether the top category is
     right, on out-of-fold scores: monotonic, so the least sure stay the least sure."""
     top = np.clip(probabilities.max(axis=1), 1e-6, 1 - 1e-6)
-    right = Y[np.arange(len(Y)), probabilities.argmax(axis=1)]
+    right = top1_right(Y, probabilities).astype(int)
     if len(np.unique(right)) < 2:  # all right or all wrong: nothing to scale
         return 1.0, 0.0
     lr = LogisticRegression(C=100.0).fit(np.log(top / (1 - top)).reshape(-1, 1), right)
