@@ -16,7 +16,9 @@ machine, the MongoDB write ceiling, and what 1M articles would take on a cluster
    start-up and model loading included), wall seconds, peak RSS of the whole process tree
    (Ray's own processes and the head's included), sampled every 0.1 s, and the server's
    CPU. Not the tree's CPU: the driver never reaps Ray's processes, so `getrusage` would
-   not see theirs.
+   not see theirs. Then the first two each again on two batches only (`--limit`), for the
+   fixed cost of a run (start-up and model loading) and the rate once running: the extra
+   articles of the full run over its extra wall seconds.
 3. The ceiling: the guarded bulk writes alone (`Store.write`, batches of --batch-size),
    rewriting the labels the Ray run wrote with a new `tagged_at`, from 1 and from 2 writer
    processes at once; and, for comparison, the scan that reads them (`Store.scan`).
@@ -47,13 +49,15 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # mongo_server
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_mongo import SHARED, timed
-from bench_scale import SETS, union_taxonomy, write_set
+from bench_scale import union_taxonomy, write_set
 from mongo_server import start_server_process, stop_server_process
 
 from hybrid.config import Config
 from hybrid.mongo.store import Store, Write, now
 
+SETS = ["jiegec", "oec2003"]  # the docstring's sets: the throughput in docs/scale.md
 HOSTS, CORES = 4, 16
+SHORT_BATCHES = 2  # the short run that measures start-up: two batches
 TARGET = 1_000_000
 HYBRID = [sys.executable, "-m", "hybrid.cli", "--quiet"]
 
@@ -168,7 +172,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     model = args.model
     if model is None:
         write_set(work / "train.jsonl", records, len(records), first_copy=0)
-        union_taxonomy(work / "taxonomy.json")
+        union_taxonomy(work / "taxonomy.json", SETS)
         model = work / "model"
         subprocess.run([*HYBRID, "--cache-dir", str(work / "cache-train"), "train", "--data",
                         str(work / "train.jsonl"), "--taxonomy", str(work / "taxonomy.json"),
@@ -179,7 +183,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     with server(args.mongo_uri, work) as (uri, server_cpu):
         base = Config(mongo_uri=uri, batch_size=args.batch_size, mongo_timeout=60.0)
         configs = {name: replace(base, mongo_db=f"bench_scale_out_{name}")
-                   for name in ("local", "ray", "ray_joined")}
+                   for name in ("local", "ray", "ray_joined", "local_short", "ray_short")}
         for config in configs.values():
             with Store(config) as store:
                 store.client.drop_database(config.mongo_db)
@@ -188,6 +192,11 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         local = tag("local", ["--workers", workers], configs["local"], model, work, server_cpu)
         ray = tag("ray", ["--engine", "ray", "--workers", workers], configs["ray"], model,
                   work, server_cpu)
+        short = ["--limit", str(SHORT_BATCHES * args.batch_size)]
+        local_short = tag("local_short", ["--workers", workers, *short],
+                          configs["local_short"], model, work, server_cpu)
+        ray_short = tag("ray_short", ["--engine", "ray", "--workers", workers, *short],
+                        configs["ray_short"], model, work, server_cpu)
         with ray_head(args.workers, work) as (address, head):
             joined = tag("ray_joined", ["--engine", "ray", "--workers", workers,
                                         "--ray-address", address], configs["ray_joined"],
@@ -204,7 +213,18 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "ray_vs_local": round(ray["articles_per_second"] / local["articles_per_second"], 3),
             "ray_joined_vs_local": round(joined["articles_per_second"]
                                          / local["articles_per_second"], 3),
+            "start_up": {"local": start_up(local, local_short),
+                         "ray": start_up(ray, ray_short)},
             "writes": writes, "projection": projection(joined, args.workers, ceiling)}
+
+
+def start_up(full: dict[str, Any], short: dict[str, Any]) -> dict[str, Any]:
+    """A run's fixed cost and its rate once running, from a full run and a short one: the
+    short run's wall seconds, and the articles the full run tagged beyond it per extra
+    second."""
+    extra = full["wall_seconds"] - short["wall_seconds"]
+    return {"short_articles": short["tagged"], "short_wall_seconds": short["wall_seconds"],
+            "steady_articles_per_second": round((full["tagged"] - short["tagged"]) / extra, 1)}
 
 
 def show(result: dict[str, Any]) -> None:
@@ -218,6 +238,10 @@ def show(result: dict[str, Any]) -> None:
               f"(tagged {r['tagged']}, failed {r['failed']})")
     print(f"  Ray at {result['ray_vs_local']:.0%} of the local engine's throughput with its "
           f"own instance, {result['ray_joined_vs_local']:.0%} joining a running one")
+    for name, s in result["start_up"].items():
+        print(f"  {name:10} {s['short_articles']} articles in {s['short_wall_seconds']} s wall "
+              f"(start-up and model loading); {s['steady_articles_per_second']} articles/s "
+              "after that")
     for w in result["writes"]:
         print(f"  guarded bulk writes, {w['writers']} writer(s): {w['articles_per_second']:.0f} "
               f"articles/s ({w['written']}/{w['of']} in {w['seconds']} s); the scan alone "

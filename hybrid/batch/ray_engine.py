@@ -39,7 +39,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hybrid.errors import HybridError, ModelError, UsageError
 
@@ -56,10 +56,12 @@ from hybrid.batch.predictor import Record, predict_records
 from hybrid.batch.processes import one_thread_per_process
 from hybrid.config import Config
 from hybrid.learn import artifacts
-from hybrid.learn.model import HybridModel
 from hybrid.learn.prediction import Prediction
 from hybrid.mongo.runs import RunReport
 from hybrid.mongo.store import Store
+
+if TYPE_CHECKING:
+    from hybrid.learn.model import HybridModel
 
 MAX_PARTITION_RETRIES = 3
 PARTITIONS_PER_WORKER = 2  # a partition is 1 / (this x workers) of what is left (`_guided`)
@@ -94,6 +96,10 @@ class Worker:
 
     def ready(self) -> None:
         if self._model is None:
+            # here, not at the top: the driver imports this module too, and needs no
+            # scikit-learn (2 s of every run's start-up)
+            from hybrid.learn.model import HybridModel
+
             model = HybridModel.load(self.model_dir, config=self.config)
             if model.manifest["digest"] != self.digest:
                 raise ModelError(f"{self.model_dir} on Ray host {socket.gethostname()} is not "
