@@ -3,12 +3,15 @@
     python scripts/bench_scale.py                     # 1k, 5k and 20k articles
     python scripts/bench_scale.py --sizes 10000       # the 10k retrain target
     python scripts/bench_scale.py --embedder sentence-transformers:/path/to/model
+    python scripts/bench_scale.py --sizes 10000 --single-label   # one category per article
 
 The sets repeat the dev sets of ../shared/data (jiegec + oec2003 + csl: 3,044 articles, 96
 categories, the many-category case; `--sets` to choose), perturbed so that no two copies share
 an embedding: copy k > 0 of an article keeps a random 90% of its paragraphs (seeded by the
 article and k) and gets " · k" appended to its title. Its categories are the union of the
-taxonomies. For each size, in fresh subprocesses:
+taxonomies; `--single-label` keeps only each article's first category (a single-label site
+such as the large blog of the scale issue: softmax instead of one-vs-rest). For each size,
+in fresh subprocesses:
   1. `hybrid train --workers 2` with an empty embedding cache (the first training);
   2. the same again on that cache (retraining from the embedding cache);
   3. `hybrid retrain` for a changed list (one category renamed, two merged, one added with
@@ -114,11 +117,15 @@ def main() -> None:
     parser.add_argument("--embedder", default=DEFAULT_EMBEDDER,
                         help="Embedder spec, as `hybrid --embedder` takes it.")
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
+    parser.add_argument("--single-label", action="store_true",
+                        help="Keep only each article's first category.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     records = [json.loads(line) for name in args.sets
                for line in (SHARED / f"{name}.jsonl").read_text("utf-8").splitlines()
                if line.strip()]
+    if args.single_label:
+        records = [{**r, "categories": r["categories"][:1]} for r in records]
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         work = Path(tmp)
         union_taxonomy(work / "taxonomy.json", args.sets)
