@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hybrid.ingest.article import parse_article
-from hybrid.ingest.clean import clean
+from hybrid.ingest.clean import clean, prefix
 
 
 def article(**fields):
@@ -29,8 +29,8 @@ def test_code_blocks_are_kept_apart_and_bounded():
     text = clean(article(content=f"一段很短的说明。\n\n```python\n{code}\n```\n"))
     assert "print(1)" in text.code and "print" not in text.body
     lexical = text.lexical_text()
-    prose = len(lexical) - len(lexical.split("\n", 3)[-1])
-    assert len(lexical) - prose <= 0.2 * prose + 5
+    prose = "\n".join(p for p in (text.title, text.description, text.body) if p)
+    assert lexical.startswith(prose) and len(lexical) - len(prose) <= 0.2 * len(prose) + 1
 
 
 def test_embedding_input_puts_title_first_and_respects_budget():
@@ -49,3 +49,14 @@ def test_markdown_that_crashes_the_fast_parser_still_renders():
     text = clean(parse_article({"id": "m", "title": "t",
                                 "content": "正文 [`]\n```\ncode\n```"}))
     assert "正文" in text.body
+
+
+def test_a_bounded_slice_never_ends_in_a_piece_of_a_word():
+    """The code slice of the lexical text and the tag candidates' prefix are cut at a word:
+    a cut "curve" would leave "c" for the tagger to find."""
+    code = "secp521r1 : NIST/SECG curve over a 521 bit prime field\n" * 40
+    text = clean(article(content=f"{'椭圆曲线的参数。' * 40}\n\n```\n{code}```\n"))
+    lexical = text.lexical_text()
+    assert lexical.split()[-1] in code.split()
+    assert prefix("abc curve", 5) == "abc " and prefix("abc curve", 9) == "abc curve"
+    assert prefix("中文测试", 2) == "中文" and prefix("Elasticsearch", 7) == ""

@@ -28,3 +28,11 @@ def test_mentions_whole_words_and_plurals_only():
     assert only_inside_words(text, "elastic") and only_inside_words(text, "git")
     assert not only_inside_words(text, "cpu") and not only_inside_words(text, "kafka")
     assert mentions(label_key("用容器编排部署"), "容器")  # Chinese has no word boundaries
+
+
+def test_a_tag_is_mentioned_in_another_spelling_of_its_letters():
+    text = "we moved the asp.net site from sql server to postgres"
+    assert mentions(text, "aspnet") and mentions(text, "sqlserver")
+    assert mentions("our aspnet site", "asp.net")
+    assert not mentions("a i", "ai")  # too short to respell
+    assert not mentions(text, "aspnetcore") and not mentions(text, "sqlserve")

@@ -111,5 +111,40 @@ def test_a_neighbour_tag_is_never_a_piece_of_a_longer_word(sample_model, monkeyp
         sample_model.featurize([clean(a) for a in train]), [a.tags for a in train])
     X = sample_model.featurize([clean(article(9, []))])
     assert "go" not in [t.tag for t in tagger.suggest(X)[0]]
-    monkeypatch.setattr(tagger_module, "only_inside_words", lambda text, key: False)
-    assert "go" in [t.tag for t in tagger.suggest(X)[0]]  # without the rule it would be
+    # were "go" a word of the text, it would be
+    monkeypatch.setattr(tagger_module, "mentions", lambda text, key: True)
+    assert "go" in [t.tag for t in tagger.suggest(X)[0]]
+
+
+def test_of_two_near_duplicates_the_reader_keeps_the_right_one(sample_model):
+    """Keys and shown spellings both count: the site's `webapi`, shown "Web API", and "API"
+    are one tag. A phrase beats its word, the site's spelling beats another spelling of one
+    English word, and of two Chinese terms one inside the other the ranker's first choice
+    stays, however often the site uses the shorter one."""
+    tagger = sample_model.tagger
+    web_api, api = ("webapi", "web api"), ("api", "api")
+    assert not tagger._prefer(api, web_api) and tagger._prefer(web_api, api)
+    tagger.tag_count_["沥青"] = 50
+    try:
+        assert not tagger._prefer(("沥青", "沥青"), ("沥青混合料", "沥青混合料"))
+        assert not tagger._prefer(("沥青混合料", "沥青混合料"), ("沥青", "沥青"))
+    finally:
+        del tagger.tag_count_["沥青"]
+
+
+def test_a_neighbour_tag_the_text_does_not_support_needs_a_likely_score(sample_model,
+                                                                          monkeypatch):
+    """Every neighbour carries 思考 and the text never says it: shown only when the ranker
+    finds it more likely right than not."""
+    def article(i: int, tags: list[str]) -> Article:
+        return parse_article({"id": f"s{i}", "title": f"关于写作习惯的一点体会 {i}", "tags": tags,
+                              "content": "每天早起写五百字，坚持了一年，记录下来。" * (i + 1)})
+    train = [article(i, ["思考", "写作"]) for i in range(8)]
+    tagger = TagSuggester(embedder=sample_model.featurizer.embedder).fit(
+        sample_model.featurize([clean(a) for a in train]), [a.tags for a in train])
+    X = sample_model.featurize([clean(article(9, []))])
+    monkeypatch.setattr(tagger_module, "_AGREEING_NEIGHBOURS", 99)  # no close agreement
+    monkeypatch.setattr(tagger_module, "_LIKELY", 1.01)
+    assert "思考" not in [t.tag for t in tagger.suggest(X)[0]]
+    monkeypatch.setattr(tagger_module, "_LIKELY", 0.0)
+    assert "思考" in [t.tag for t in tagger.suggest(X)[0]]

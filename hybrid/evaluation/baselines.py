@@ -32,7 +32,8 @@ def tfidf_lr(single_label: bool) -> Pipeline:
 
 def embedding_lr(single_label: bool) -> Pipeline:
     """Sentence embedding only + LR (input: `Features`)."""
-    return make_pipeline(EmbeddingColumns(), linear_model(single_label, C=10.0))
+    return make_pipeline(EmbeddingColumns(), linear_model(single_label, C=10.0,
+                                                          sparse_input=False))
 
 
 def fit_predict_proba(make: type | object, X_train: Sequence, Y_train: np.ndarray,

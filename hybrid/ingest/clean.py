@@ -52,6 +52,18 @@ def html_to_text(html: str) -> tuple[str, str]:
     return normalize(prose), normalize("\n".join(code_parts))
 
 
+_WORD_END = re.compile(r"[A-Za-z0-9_]+$")
+
+
+def prefix(text: str, n: int) -> str:
+    """At most `n` characters of `text`, never ending in a piece of a Latin word: a cut
+    "curve" would leave a "c" for the tagger to find."""
+    head = text[:n]
+    if len(text) > n and _WORD_END.search(text[n - 1:n + 1]):
+        return _WORD_END.sub("", head)
+    return head
+
+
 @dataclass
 class CleanText:
     title: str
@@ -69,7 +81,7 @@ class CleanText:
     def lexical_text(self, code_share: float = 0.2) -> str:
         """Whole prose plus a bounded slice of code, so code identifiers help but do not swamp."""
         prose = "\n".join(p for p in (self.title, self.description, self.body) if p)
-        code = self.code[: int(len(prose) * code_share)]
+        code = prefix(self.code, int(len(prose) * code_share))
         return f"{prose}\n{code}" if code else prose
 
 

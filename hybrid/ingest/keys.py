@@ -67,11 +67,39 @@ def _numeronym(word: str) -> str:
 
 
 def mentions(text: str, key: str) -> bool:
-    """Whether `text` says `key` (both keys): as a whole word, or its plural, where the key is
-    Latin; anywhere where it is Chinese (which has no spaces to find words by)."""
+    """Whether `text` says `key` (both keys): where the key is Latin, as a whole word or its
+    plural, and from 4 letters on also spelt with or without spaces, dots, hyphens or
+    underscores between its letters (`asp.net` says `aspnet`, `sql server` `sqlserver`);
+    anywhere where it is Chinese (which has no spaces to find words by)."""
     if not key.isascii():
         return key in text
-    return re.search(rf"(?<![a-z0-9]){re.escape(key)}(?:e?s)?(?![a-z0-9])", text) is not None
+    if key in text and _whole_word(key).search(text):
+        return True
+    bare = _SPELLING_SEPARATORS.sub("", key)
+    return (len(bare) >= _MIN_RESPELT and bare in _bare(text)
+            and _respelt(bare).search(text) is not None)
+
+
+_SPELLING_SEPARATORS = re.compile(r"[\s.\-_]+")
+_MIN_RESPELT = 4  # shorter keys respelt would match too much ("a i" for "ai")
+
+
+@lru_cache(maxsize=100_000)
+def _whole_word(key: str) -> re.Pattern[str]:
+    """Compiled once per key: a site has more tags than `re`'s own cache holds."""
+    return re.compile(rf"(?<![a-z0-9]){re.escape(key)}(?:e?s)?(?![a-z0-9])")
+
+
+@lru_cache(maxsize=100_000)
+def _respelt(bare: str) -> re.Pattern[str]:
+    letters = r"[\s.\-_]?".join(map(re.escape, bare))
+    return re.compile(rf"(?<![a-z0-9]){letters}(?:e?s)?(?![a-z0-9])")
+
+
+@lru_cache(maxsize=4)
+def _bare(text: str) -> str:
+    """The text without separators, once per text: a quick test before the regex."""
+    return _SPELLING_SEPARATORS.sub("", text)
 
 
 def only_inside_words(text: str, key: str) -> bool:

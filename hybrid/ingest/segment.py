@@ -9,6 +9,7 @@ Each `Segmenter` owns its dictionary, so one model's vocabulary never leaks into
 from __future__ import annotations
 
 import re
+import string
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,12 +27,12 @@ _MAX_PHRASE_CHARS = 12
 _LATIN = re.compile(r"^[a-z0-9][a-z0-9.+#_\-]*$", re.IGNORECASE)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _MAX_KNOWN_TOKENS = 500_000
-_NUMBERISH = re.compile(r"^[\d.,:%+\-/x]+$", re.IGNORECASE)
+_NUMBERISH = re.compile(r"^[\d.,:%+\-/][\d.,:%+\-/x]*$", re.IGNORECASE)  # 1920x1080, not x86
+_UNSEEN = object()
+_PARTS = re.compile(r"[._\-]")
 
 
-def _latin_edge(text: str, last: bool) -> bool:
-    ch = text[-1:] if last else text[:1]
-    return ch.isascii() and ch.isalnum()
+_ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
 
 
 def whole_words(tokens: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -39,11 +40,13 @@ def whole_words(tokens: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     box, Laravel11 → Laravel + 11): put such pieces back together, so that no word or tag is
     ever a piece of a longer word."""
     out: list[tuple[str, str]] = []
+    joinable = False  # the last token ends in a Latin letter or digit
     for token, pos in tokens:
-        if out and _latin_edge(token, last=False) and _latin_edge(out[-1][0], last=True):
+        if joinable and token[:1] in _ASCII_ALNUM:
             out[-1] = (out[-1][0] + token, "eng")
         else:
             out.append((token, pos))
+        joinable = token[-1:] in _ASCII_ALNUM
     return out
 
 
@@ -102,27 +105,30 @@ class Segmenter:
             return False
         if _CJK.search(token):
             return len(token) >= 2
-        return bool(_LATIN.match(token)) and len(token) >= 2
+        # not a notation of single letters (`C-a`, `e.g`)
+        return bool(_LATIN.match(token)) and max(map(len, _PARTS.split(token))) >= 2
 
     def _is_phrase_part(self, token: str) -> bool:
         return (bool(_CJK.search(token) or _LATIN.match(token)) and not _NUMBERISH.match(token)
                 and token.casefold() not in self.stopwords)
 
+    def _word(self, token: str) -> str | None:
+        """The token as a lower-cased content word, or None. The verdict per distinct token is
+        remembered: tokens repeat across articles, and checking each occurrence was most of
+        the segmentation time."""
+        known = self._words
+        word = known.get(token, _UNSEEN)
+        if word is _UNSEEN:
+            if len(known) > _MAX_KNOWN_TOKENS:
+                known.clear()
+            stripped = token.strip()
+            word = known[token] = stripped.casefold() if self._is_word(stripped) else None
+        return word  # type: ignore[return-value]
+
     def words(self, text: str) -> list[str]:
         """Lower-cased content words for TF-IDF: no punctuation, numbers or stop words."""
-        # The verdict per distinct token is remembered: tokens repeat across articles, and
-        # checking each occurrence was most of the segmentation time.
-        known = self._words
-        if len(known) > _MAX_KNOWN_TOKENS:
-            known.clear()
-        out = []
-        for token, _ in whole_words((t, "") for t in self.jieba.cut(text)):
-            if token not in known:
-                stripped = token.strip()
-                known[token] = stripped.casefold() if self._is_word(stripped) else None
-            if known[token] is not None:
-                out.append(known[token])
-        return out
+        return [w for t, _ in whole_words((t, "") for t in self.jieba.cut(text))
+                if (w := self._word(t)) is not None]
 
     def candidates(self, text: str) -> tuple[list[str], set[str]]:
         """Tag candidates in order of appearance, repeats kept so counts mean frequency, and
@@ -143,7 +149,7 @@ class Segmenter:
         out: list[str] = []
         previous: tuple[str, str] | None = None
         for end, (token, pos) in enumerate(tagged):
-            keep = pos in _CANDIDATE_POS and self._is_word(token)
+            keep = pos in _CANDIDATE_POS and self._word(token) is not None
             if keep and end not in inside:
                 out.append(token)
                 if (previous and pos in _COMPOUND_POS and previous[1] in _COMPOUND_POS
@@ -184,7 +190,7 @@ class Segmenter:
         spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
         surfaces: dict[str, str] = {}  # the first spelling, for every repeat of the term
         for end in range(len(raw)):
-            if not (word(end) and self._is_word(raw[end][0])):
+            if not (word(end) and self._word(raw[end][0]) is not None):
                 continue
             start, run = end, [raw[end][0]]
             while (len(run) < 3 and start >= 2 and raw[start - 1][0] == " " and word(start - 2)
@@ -215,7 +221,7 @@ class Segmenter:
         and not only as part of a longer such phrase; keyed by the index of their last word."""
         spans: dict[str, list[int]] = defaultdict(list)
         for end, (token, pos) in enumerate(tagged):
-            if pos not in _CANDIDATE_POS or not self._is_word(token):
+            if pos not in _CANDIDATE_POS or self._word(token) is None:
                 continue
             start = end
             while (start > 0 and end - start < 2 and tagged[start - 1][1] in _PHRASE_POS

@@ -41,7 +41,7 @@ from hybrid.errors import ModelError
 from hybrid.ingest.records import to_json
 from hybrid.taxonomy import Taxonomy, TaxonomyError, parse_taxonomy
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 FILES = ("classifier.pickle", "tagger.pickle", "segmenter.pickle", "training.json",
          "neighbours.faiss", "taxonomy.json")
 MANIFEST = "manifest.json"

@@ -1,14 +1,16 @@
-"""Keyword tags: candidates from the text, scored with KeyBERT, merged with the tags of the
-nearest labelled articles (FAISS), and ranked by a small model learned from the site's own
-tagging, so tags reuse the site's vocabulary where it fits and new keywords still appear.
+"""Keyword tags: candidates from the text, scored as KeyBERT scores them (each candidate's
+embedding against the article's, both precomputed), merged with the tags of the nearest
+labelled articles (FAISS), and ranked by a small model learned from the site's own tagging,
+so tags reuse the site's vocabulary where it fits and new keywords still appear.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -16,7 +18,6 @@ import faiss
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.feature_extraction.text import CountVectorizer
 
 from hybrid import data
 from hybrid.embed import Embedder
@@ -24,7 +25,6 @@ from hybrid.ingest.keys import (
     label_key,
     mentions,
     near_duplicates,
-    only_inside_words,
     plain_tag,
     words_of,
 )
@@ -32,15 +32,13 @@ from hybrid.learn.features import Features
 
 _AGREEING_NEIGHBOURS = 3  # of the `_CLOSE` nearest (a majority), to carry a tag the text lacks
 _CLOSE = 5
+_SHARED = 2  # neighbours that carry a tag the article does not otherwise support, to rank it
+_LIKELY = 0.5  # the ranker's probability such a tag needs to be shown: more likely right than not
 _YEAR = re.compile(r"^(19|20)\d\d$")
 _SEPARATORS = str.maketrans("", "", " -_")  # what a spelling of a tag may differ by
-FEATURE_NAMES = ["keybert_sim", "keybert_mmr", "log_tf", "in_title", "first_pos", "idf",
+FEATURE_NAMES = ["keybert_sim", "log_tf", "in_title", "first_pos", "idf",
                  "in_vocab", "log_tag_count", "prior", "neighbour_vote", "neighbour_share",
-                 "in_text", "is_latin", "n_chars", "is_phrase"]
-
-
-def _identity(tokens: list[str]) -> list[str]:
-    return tokens
+                 "in_text", "is_latin", "n_chars", "is_phrase", "mentioned", "close_share"]
 
 
 @dataclass
@@ -58,6 +56,8 @@ class _Candidate:
     count: int = 0
     first: int = 0  # position of first occurrence; -1 for a neighbour's tag not in the text
     phrase: bool = False  # joined from words the text repeats together
+    supported: bool = True  # by the text or agreeing close neighbours; else it must be likely
+    mentioned: bool = False  # the text says it (a neighbour's tag too)
 
 
 @dataclass
@@ -73,32 +73,41 @@ class TagSuggester(BaseEstimator):
     """`fit(X, tags)` learns the vocabulary, neighbour index and ranker; `suggest(X)` ranks."""
 
     def __init__(self, n_tags: int = 5, n_neighbours: int = 10, max_candidates: int = 30,
-                 diversity: float = 0.5, aliases: dict[str, str] | None = None,
+                 aliases: dict[str, str] | None = None,
                  embedder: Embedder | None = None, max_ranker_articles: int = 2000,
                  random_state: int = 0) -> None:
         self.n_tags = n_tags
         self.max_ranker_articles = max_ranker_articles
         self.n_neighbours = n_neighbours
         self.max_candidates = max_candidates
-        self.diversity = diversity
         self.aliases = aliases
         self.embedder = embedder
         self.random_state = random_state
 
     def __getstate__(self) -> dict:
         # The embedder (model weights) and the FAISS index are saved by HybridModel.
-        return {**self.__dict__, "embedder": None, "index_": None}
+        return {**self.__dict__, "embedder": None, "index_": None, "_canonical": {}}
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__({"_canonical": {}, **state})
 
     def canonical(self, tag: str) -> str:
         """The key a tag counts under: its alias's, else the site's most used spelling of it
-        up to spaces, hyphens and underscores (`docker compose` is the site's
-        `docker-compose`)."""
-        key = label_key(tag)
-        key = self.alias_map_.get(key, key)
-        return self.spellings_.get(key.translate(_SEPARATORS), key)
+        up to spaces, hyphens and underscores between words (`docker compose` is the site's
+        `docker-compose`; the keys `C-a` is not the site's `CA`). Remembered per spelling:
+        every token of every article asks."""
+        key = self._canonical.get(tag)
+        if key is None:
+            key = label_key(tag)
+            key = self.alias_map_.get(key, key)
+            if min(map(len, words_of(key))) > 1:
+                key = self.spellings_.get(key.translate(_SEPARATORS), key)
+            self._canonical[tag] = key
+        return key
 
     # ---- fitting -------------------------------------------------------------------------
     def fit(self, X: Sequence[Features], tags: Sequence[Sequence[str]]) -> TagSuggester:
+        self._canonical: dict[str, str] = {}
         self.alias_map_ = {label_key(k): label_key(v) for k, v in (self.aliases or {}).items()}
         self.spellings_ = {}
         uses = Counter(self.alias_map_.get(k, k) for ts in tags for t in ts if (k := label_key(t)))
@@ -194,7 +203,9 @@ class TagSuggester(BaseEstimator):
 
     def _pool(self, doc: Features, found: dict[str, _Candidate], sims: np.ndarray,
               ids: np.ndarray) -> _Pool:
-        """The doc's shortlisted text candidates plus every tag of its neighbours."""
+        """The candidates a reader could be shown (see `_fits`): the doc's text candidates,
+        shortlisted, and its neighbours' tags that the article supports. The rest are never
+        embedded, scored or learned from: a long post brings many."""
         votes: dict[str, float] = defaultdict(float)
         shares: dict[str, int] = defaultdict(int)
         close: Counter = Counter()
@@ -206,18 +217,25 @@ class TagSuggester(BaseEstimator):
                 votes[key] += max(float(sim), 0.0) / total
                 shares[key] += 1
                 close[key] += rank < _CLOSE and sim >= self.close_similarity_
-        candidates = self._shortlist(found)
+        text = label_key(f"{doc.title}\n{doc.lexical}")
+        candidates = self._shortlist(found.values(), lambda c: self._fits(c, close, text))
         listed = {c.key for c in candidates}
-        candidates += [_Candidate(k, self.display_.get(k, k), 0, -1) for k in votes
-                       if k not in listed]
+        for key in votes:
+            c = _Candidate(key, self.display_.get(key, key), 0, -1)
+            if key not in listed and self._fits(c, close, text) and (
+                    c.supported or shares[key] >= _SHARED):
+                candidates.append(c)
         return _Pool(doc, candidates, votes, {k: v / max(len(ids), 1) for k, v in shares.items()},
                      close)
 
-    def _shortlist(self, found: dict[str, _Candidate]) -> list[_Candidate]:
-        """Bound the candidates to embed by a plain tf-idf weight."""
+    def _shortlist(self, found: Iterable[_Candidate], fits: Callable[[_Candidate], bool]
+                   ) -> list[_Candidate]:
+        """The `max_candidates` best by a plain tf-idf weight that fit: bounds the work on a
+        long post, and only the ones looked at are checked."""
         def weight(c: _Candidate) -> float:
             return math.log1p(c.count) * math.log((self.n_docs_ + 1) / (self.df_.get(c.key, 0) + 1))
-        return sorted(found.values(), key=weight, reverse=True)[: self.max_candidates]
+        ranked = sorted(found, key=weight, reverse=True)
+        return list(itertools.islice(filter(fits, ranked), self.max_candidates))
 
     def _tables(self, pools: list[_Pool], gold: list[list[str]] | None = None) -> list[np.ndarray]:
         """FEATURE_NAMES rows per pool. With `gold` (training), each doc's own contribution is
@@ -227,7 +245,6 @@ class TagSuggester(BaseEstimator):
             return [np.zeros((0, len(FEATURE_NAMES))) for _ in pools]
         vectors = self._embed_words(words)
         row_of = {w: i for i, w in enumerate(words)}
-        picked = self._keybert_mmr(pools, words, vectors)
         tables = []
         for n, pool in enumerate(pools):
             own = set(gold[n]) if gold is not None else set()
@@ -246,7 +263,6 @@ class TagSuggester(BaseEstimator):
                 df = self.df_.get(c.key, 0) - mine
                 rows.append([
                     float(sim),
-                    float(c.surface in picked[n]),
                     math.log1p(c.count),
                     float(c.key in title),
                     c.first / n_tokens if c.first >= 0 else 1.0,
@@ -260,6 +276,8 @@ class TagSuggester(BaseEstimator):
                     float(c.key.isascii()),
                     float(len(c.key)),
                     float(c.phrase),
+                    float(c.mentioned),
+                    pool.close.get(c.key, 0) / _CLOSE,
                 ])
             tables.append(np.array(rows, dtype=float).reshape(-1, len(FEATURE_NAMES)))
         return tables
@@ -268,24 +286,6 @@ class TagSuggester(BaseEstimator):
         if self.embedder is None:
             raise RuntimeError("TagSuggester needs an embedder: load it through HybridModel")
         return self.embedder.embed(words)
-
-    def _keybert_mmr(self, pools: list[_Pool], words: list[str],
-                     vectors: np.ndarray) -> list[set[str]]:
-        """KeyBERT's MMR pick per doc, in one batch call with all embeddings passed in."""
-        # imported here, and through the adapter module (which keeps torch out): the parent
-        # of the worker processes never needs KeyBERT
-        from hybrid.embed.keybert_backend import KeyBERT, KeyBERTBackend
-
-        docs = [[c.surface for c in p.candidates] for p in pools]
-        vectorizer = CountVectorizer(analyzer=_identity, vocabulary=words, lowercase=False)
-        found = KeyBERT(model=KeyBERTBackend(self.embedder)).extract_keywords(
-            docs, vectorizer=vectorizer,
-            doc_embeddings=np.vstack([p.doc.embedding for p in pools]),
-            word_embeddings=vectors, use_mmr=True, diversity=self.diversity,
-            top_n=self.n_tags * 2)
-        if len(docs) == 1:
-            found = [found]
-        return [{w for w, _ in kws} for kws in found]
 
     # ---- prediction ----------------------------------------------------------------------
     def suggest(self, X: Sequence[Features]) -> list[list[TagScore]]:
@@ -310,53 +310,59 @@ class TagSuggester(BaseEstimator):
         return self._neighbours(embeddings)
 
     def _select(self, pool: _Pool, rows: np.ndarray, scores: np.ndarray) -> list[TagScore]:
-        """Best first, each tag one a reader would keep: supported by the article (see
-        `_fits`), plain text, and no near-duplicate of a tag already chosen (of two, the
-        site's more used spelling stays)."""
+        """Best first, each tag one a reader would keep: plain text, and no near-duplicate of
+        a tag already chosen, by key or as shown (the site's `webapi` shown as "Web API" and
+        "API" are one; of two, the longer term or the site's more used spelling stays)."""
         vote = FEATURE_NAMES.index("neighbour_vote")
         chosen: list[TagScore] = []
-        keys: list[str] = []
-        text = label_key(f"{pool.doc.title}\n{pool.doc.lexical}")
+        keys: list[tuple[str, str]] = []  # (key, key of the tag as shown) of each chosen
         for j in np.argsort(-scores, kind="stable"):
             c = pool.candidates[j]
             display = plain_tag(self.display_.get(c.key) or _spelling(c.surface, pool.doc.title))
-            if display is None or not self._fits(c, pool, text):
+            if display is None or (not c.supported and scores[j] < _LIKELY):
                 continue
-            twins = [n for n, k in enumerate(keys) if near_duplicates(k, c.key, self.tag_count_)]
-            if twins:  # one tag stays: the longer term, else the site's more used spelling
-                if all(self._prefer(c.key, keys[n]) for n in twins):
-                    chosen[twins[0]].tag, keys[twins[0]] = display, c.key
+            new = (c.key, label_key(display))
+            twins = [n for n, old in enumerate(keys) if any(
+                near_duplicates(a, b, self.tag_count_) for a, b in zip(old, new, strict=True))]
+            if twins:
+                if all(self._prefer(new, keys[n]) for n in twins):
+                    chosen[twins[0]].tag, keys[twins[0]] = display, new
                     for n in reversed(twins[1:]):
                         del chosen[n], keys[n]
                 continue
-            keys.append(c.key)
+            keys.append(new)
             chosen.append(TagScore(display, float(scores[j]), c.first >= 0, float(rows[j, vote])))
             if len(chosen) == self.n_tags:
                 break
         return chosen
 
-    def _prefer(self, new: str, old: str) -> bool:
-        """Of two near-duplicate keys: a phrase over one of its words ("Web Components" over
-        "Web"), else the one the site uses more."""
-        if old in words_of(new):
+    def _prefer(self, new: tuple[str, str], old: tuple[str, str]) -> bool:
+        """Of two near-duplicates (key, shown): a phrase over one of its words ("Web
+        Components" over "Web"); of two spellings of one English word (plural, case,
+        abbreviation), the one the site uses more; of two Chinese terms one inside the other
+        (沥青, 沥青混合料), the ranker's choice, which came first."""
+        if old[1] in words_of(new[1]):
             return True
-        if new in words_of(old):
+        if new[1] in words_of(old[1]) or not (new[1].isascii() and old[1].isascii()):
             return False
-        return self.tag_count_.get(new, 0) > self.tag_count_.get(old, 0)
+        return self.tag_count_.get(new[0], 0) > self.tag_count_.get(old[0], 0)
 
-    def _fits(self, c: _Candidate, pool: _Pool, text: str) -> bool:
-        """A word from the text is a tag; a site tag only the neighbours bring needs the
-        text to mention it or close neighbours to agree, and never only a longer word of the
-        text that contains it; a year or a generic word needs the site to use it on similar
-        articles (and a year, the text to say it)."""
-        agree = pool.close.get(c.key, 0) >= _AGREEING_NEIGHBOURS
-        if only_inside_words(text, c.key):  # `git` on an article that only says "github"
+    def _fits(self, c: _Candidate, close: Counter, text: str) -> bool:
+        """Whether `c` may be a tag here, and (`c.supported`) whether the article supports
+        it. Never a piece of a longer word of the text; a year or a generic word only where
+        the site uses it on similar articles (and a year, where the text says it). A word of
+        the text is supported; a site tag only the neighbours bring, where the text mentions
+        it or close neighbours agree, else only the ranker's confidence can show it."""
+        agree = close.get(c.key, 0) >= _AGREEING_NEIGHBOURS
+        said = c.mentioned = mentions(text, c.key)
+        c.supported = c.first >= 0 or agree or said
+        if not said and c.key.isascii() and c.key in text:  # `git` where the text says "github"
             return False
         if _YEAR.match(c.key):
             return agree and c.first >= 0
         if c.key in _generic_words():
             return agree
-        return c.first >= 0 or agree or mentions(text, c.key)
+        return True
 
 
 def _spelling(surface: str, title: str) -> str:
