@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 from helpers import synthetic_features
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from hybrid.learn.classifier import CategoryClassifier
-from hybrid.learn.label_sets import calibrator, confidence_calibrator, expected_f1_sets
+from hybrid.learn.features import Features
+from hybrid.learn.label_sets import (
+    calibrator,
+    confidence_calibrator,
+    expected_f1_sets,
+    unseen_rows,
+)
 
 
 def test_classifier_handles_multi_label_data():
@@ -91,5 +99,57 @@ def test_calibrations_fitted_on_one_outcome_leave_the_scores_alone():
     """Day one's first labels can all be right (or all fall in one column): nothing to fit,
     instead of a solver error that stopped `hybrid bootstrap`."""
     proba = np.array([[0.9, 0.1], [0.7, 0.3], [0.6, 0.4]])
-    assert confidence_calibrator(proba, np.array([[1, 0], [1, 0], [1, 0]])) == (1.0, 0.0)
+    assert confidence_calibrator(proba, np.array([[1, 0], [1, 0], [1, 0]])) == (1.0, 0.0, 0.0)
     assert calibrator(np.log(proba), np.ones((3, 2), dtype=int)) == (1.0, 0.0)
+
+
+def rare_word_articles(rng, n, k=4):
+    """Single-label articles as a real site's look to TF-IDF: a few topic words (often another
+    category's), many rare words, and titles of mostly rare words."""
+    truth = rng.integers(0, k, n)
+    X = []
+    for c in truth:
+        topic = [f"t{c if rng.random() < 0.45 else rng.integers(0, k)}_{rng.integers(0, 20)}"
+                 for _ in range(4)]
+        head = [f"h{rng.integers(0, 1500)}" for _ in range(3)] + topic[:1]
+        X.append(Features(embedding=rng.normal(size=8).astype(np.float32),
+                          words=topic + [f"n{rng.integers(0, 4000)}" for _ in range(20)],
+                          head_words=head, candidates=[], title=" ".join(head), lexical="x y"))
+    return X, np.eye(k, dtype=int)[truth]
+
+
+def test_the_confidence_is_calibrated_where_held_out_rows_carry_unseen_terms():
+    """An inner fold's held-out rows carry terms its model never saw (the vectorizers saw
+    every row), which flattens their scores; calibrated on those, the confidence of the final
+    model was 0.05 above its accuracy here (0.04-0.08 on the dev sets); now within 0.01."""
+    gaps = []
+    for seed in range(6):
+        X, Y = rare_word_articles(np.random.default_rng(seed), 1000)
+        clf = CategoryClassifier(["a", "b", "c", "d"]).fit(X[:600], Y[:600])
+        proba = clf.predict_proba(X[600:])
+        right = Y[600:][np.arange(400), proba.argmax(axis=1)]
+        gaps.append(clf.confidence(proba).mean() - right.mean())
+    assert abs(np.mean(gaps)) < 0.025
+
+
+def test_unseen_rows_are_what_vectorizers_fitted_on_the_seen_rows_alone_give():
+    """(Without idf, the one thing left as it was fitted on every row.)"""
+    docs = ["a b c", "a b d", "a e", "b c f g", "c d h e", "a a b x y", "g g f"]
+    seen, held = docs[:4], docs[4:]
+
+    def vectorizers():
+        return [TfidfVectorizer(min_df=2, use_idf=False, token_pattern=r"\S+"),
+                TfidfVectorizer(min_df=1, use_idf=False, analyzer="char", ngram_range=(2, 2))]
+
+    on_all = [v.fit(docs) for v in vectorizers()]
+    on_seen = [v.fit(seen) for v in vectorizers()]
+    width = len(on_all[0].vocabulary_)
+    got = unseen_rows(sparse.hstack([v.transform(held) for v in on_all]).tocsr(),
+                      sparse.hstack([v.transform(seen) for v in on_all]).tocsr(),
+                      [(0, 2), (width, 1)]).toarray()
+    for part, (every, fitted) in enumerate(zip(on_all, on_seen, strict=True)):
+        expected = fitted.transform(held).toarray()
+        for term, column in every.vocabulary_.items():
+            kept = fitted.vocabulary_.get(term)
+            want = expected[:, kept] if kept is not None else 0.0
+            assert np.allclose(got[:, part * width + column], want)
