@@ -94,11 +94,9 @@ def linear_model(single_label: bool, C: float, n_jobs: int = 1, sparse_input: bo
         return LogisticRegression(C=C, class_weight="balanced", solver="newton-cg",
                                   max_iter=3000, tol=1e-3)
     # liblinear: many small binary problems, where lbfgs crawls; in the dual for sparse
-    # features (far more of them than articles), in the primal for the dense embedding
-    # (fewer dimensions than articles: a third sooner, the same coefficients). tol 0.1 is
-    # liblinear's own default (scikit-learn's 1e-4 is 1,000x stricter): the same top-1 at a
-    # third of the time with 96 categories. Seeded: the dual solver visits articles in a
-    # random order.
+    # features (more than articles), in the primal for the dense embedding (a third sooner).
+    # tol 0.1, liblinear's own (scikit-learn's is 1,000x stricter): the same top-1 at a third
+    # of the time with 96 categories. Seeded: the dual visits articles in a random order.
     return OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced",
                                                   solver="liblinear", dual=sparse_input,
                                                   tol=0.1, random_state=0), n_jobs=n_jobs)

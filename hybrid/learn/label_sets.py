@@ -89,10 +89,9 @@ def confidence_calibrator(probabilities: np.ndarray, Y: np.ndarray) -> tuple[flo
 
 
 def confidence(calibration: tuple[float, ...], probabilities: np.ndarray) -> np.ndarray:
-    """How likely each article's top category is right (a model saved with the one-slope
-    calibration of earlier versions reads the top probability alone)."""
+    """How likely each article's top category is right."""
     *slopes, intercept = calibration
-    z = confidence_features(probabilities)[:, :len(slopes)] @ np.asarray(slopes) + intercept
+    z = confidence_features(probabilities) @ np.asarray(slopes) + intercept
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
 
