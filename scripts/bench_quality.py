@@ -52,7 +52,8 @@ def dump(args: argparse.Namespace) -> None:
         from hybrid.article import load_articles
         from hybrid.evaluate import out_of_fold as out_of_fold_outputs
 
-    new = (Path(hybrid.__file__).parent / "evaluation").is_dir()
+    # `hybrid cv`'s confidence and routing report came with the routing module
+    new = (Path(hybrid.__file__).parent / "evaluation" / "routing.py").is_file()
     out = {"code": str(Path(hybrid.__file__).parent), "sets": {}}
     for name in args.sets:
         config = Config()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -189,8 +189,8 @@ class Segmenter:
 
         spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
         surfaces: dict[str, str] = {}  # the first spelling, for every repeat of the term
-        for end in range(len(raw)):
-            if not (word(end) and self._word(raw[end][0]) is not None):
+        for end, (_, pos) in enumerate(raw):
+            if pos != "eng" or not (word(end) and self._word(raw[end][0]) is not None):
                 continue
             start, run = end, [raw[end][0]]
             while (len(run) < 3 and start >= 2 and raw[start - 1][0] == " " and word(start - 2)
@@ -210,9 +210,7 @@ class Segmenter:
                     out[end].append(phrase)
                     for i in range(start + 2, end + 1, 2):  # the first word may stand alone
                         covered[raw[i][0].casefold()].add(i)
-        said = defaultdict(int)
-        for token, _ in raw:
-            said[token.casefold()] += 1
+        said = Counter(t.casefold() for t, _ in raw) if covered else Counter()
         return out, {i for w, places in covered.items() if len(places) == said[w]
                      for i in places}
 

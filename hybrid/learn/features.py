@@ -9,6 +9,7 @@ import numpy as np
 
 from hybrid.embed import Embedder
 from hybrid.ingest.clean import CleanText, prefix
+from hybrid.ingest.keys import label_key
 from hybrid.ingest.segment import Segmenter
 
 
@@ -21,6 +22,7 @@ class Features:
     title: str
     lexical: str
     phrases: set[str] = field(default_factory=set)  # candidates joined from repeated words
+    text: str = ""  # the whole article as a key (`label_key`): what a reader sees, code included
 
 
 def doc_words(doc: Features) -> list[str]:
@@ -62,5 +64,6 @@ class Featurizer:
                 title=text.title,
                 lexical=prose,
                 phrases=phrases,
+                text=label_key("\n".join((text.title, text.description, text.body, text.code))),
             ))
         return out

@@ -30,7 +30,7 @@ from hybrid.ingest.keys import (
 )
 from hybrid.learn.features import Features
 
-_AGREEING_NEIGHBOURS = 3  # of the `_CLOSE` nearest (a majority), to carry a tag the text lacks
+_AGREEING_NEIGHBOURS = 2  # of the `_CLOSE` nearest: two articles, to carry a tag the text lacks
 _CLOSE = 5
 _SHARED = 2  # neighbours that carry a tag the article does not otherwise support, to rank it
 _LIKELY = 0.5  # the ranker's probability such a tag needs to be shown: more likely right than not
@@ -184,9 +184,8 @@ class TagSuggester(BaseEstimator):
                 cand = found[key] = _Candidate(key, token, 0, pos, token in doc.phrases)
             cand.count += 1
         if self.phrases_:  # the site's multi-word tags ("Spring Boot") the text says
-            text = label_key(f"{doc.title}\n{doc.lexical}")
             for key in self.phrases_:
-                if key not in found and (n := text.count(key)):
+                if key not in found and (n := doc.text.count(key)):
                     found[key] = _Candidate(key, self.display_[key], n, len(doc.candidates),
                                             True)
         return found
@@ -204,8 +203,9 @@ class TagSuggester(BaseEstimator):
     def _pool(self, doc: Features, found: dict[str, _Candidate], sims: np.ndarray,
               ids: np.ndarray) -> _Pool:
         """The candidates a reader could be shown (see `_fits`): the doc's text candidates,
-        shortlisted, and its neighbours' tags that the article supports. The rest are never
-        embedded, scored or learned from: a long post brings many."""
+        shortlisted, and its neighbours' tags that the article supports or that `_SHARED`
+        neighbours carry (those are shown only when likely). The rest are never embedded,
+        scored or learned from: a long post brings many."""
         votes: dict[str, float] = defaultdict(float)
         shares: dict[str, int] = defaultdict(int)
         close: Counter = Counter()
@@ -217,7 +217,7 @@ class TagSuggester(BaseEstimator):
                 votes[key] += max(float(sim), 0.0) / total
                 shares[key] += 1
                 close[key] += rank < _CLOSE and sim >= self.close_similarity_
-        text = label_key(f"{doc.title}\n{doc.lexical}")
+        text = doc.text
         candidates = self._shortlist(found.values(), lambda c: self._fits(c, close, text))
         listed = {c.key for c in candidates}
         for key in votes:
@@ -310,8 +310,9 @@ class TagSuggester(BaseEstimator):
         return self._neighbours(embeddings)
 
     def _select(self, pool: _Pool, rows: np.ndarray, scores: np.ndarray) -> list[TagScore]:
-        """Best first, each tag one a reader would keep: plain text, and no near-duplicate of
-        a tag already chosen, by key or as shown (the site's `webapi` shown as "Web API" and
+        """Best first, each tag one a reader would keep: plain text, supported by the article
+        or more likely right than not, and no near-duplicate of a tag already chosen, by key
+        or as shown (the site's `webapi` shown as "Web API" and
         "API" are one; of two, the longer term or the site's more used spelling stays)."""
         vote = FEATURE_NAMES.index("neighbour_vote")
         chosen: list[TagScore] = []
@@ -354,7 +355,9 @@ class TagSuggester(BaseEstimator):
         the text is supported; a site tag only the neighbours bring, where the text mentions
         it or close neighbours agree, else only the ranker's confidence can show it."""
         agree = close.get(c.key, 0) >= _AGREEING_NEIGHBOURS
-        said = c.mentioned = mentions(text, c.key)
+        # a word the segmenter cut from the text, under its own key, is said: no regex needed
+        said = c.mentioned = ((c.first >= 0 and not c.phrase and c.key == label_key(c.surface))
+                              or mentions(text, c.key))
         c.supported = c.first >= 0 or agree or said
         if not said and c.key.isascii() and c.key in text:  # `git` where the text says "github"
             return False
