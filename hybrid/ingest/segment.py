@@ -105,8 +105,7 @@ class Segmenter:
             return False
         if _CJK.search(token):
             return len(token) >= 2
-        # not a notation of single letters (`C-a`, `e.g`)
-        return bool(_LATIN.match(token)) and max(map(len, _PARTS.split(token))) >= 2
+        return bool(_LATIN.match(token)) and len(token) >= 2
 
     def _is_phrase_part(self, token: str) -> bool:
         return (bool(_CJK.search(token) or _LATIN.match(token)) and not _NUMBERISH.match(token)
@@ -149,7 +148,9 @@ class Segmenter:
         out: list[str] = []
         previous: tuple[str, str] | None = None
         for end, (token, pos) in enumerate(tagged):
-            keep = pos in _CANDIDATE_POS and self._word(token) is not None
+            # a word, but no notation of single letters (`C-a`, `e.g`) for a tag
+            keep = (pos in _CANDIDATE_POS and self._word(token) is not None
+                    and max(map(len, _PARTS.split(token))) >= 2)
             if keep and end not in inside:
                 out.append(token)
                 if (previous and pos in _COMPOUND_POS and previous[1] in _COMPOUND_POS

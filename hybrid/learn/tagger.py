@@ -355,8 +355,10 @@ class TagSuggester(BaseEstimator):
         the text is supported; a site tag only the neighbours bring, where the text mentions
         it or close neighbours agree, else only the ranker's confidence can show it."""
         agree = close.get(c.key, 0) >= _AGREEING_NEIGHBOURS
-        # a word the segmenter cut from the text, under its own key, is said: no regex needed
-        said = c.mentioned = ((c.first >= 0 and not c.phrase and c.key == label_key(c.surface))
+        # a word the segmenter cut from the text, under its own key and ending in letters or
+        # digits (not `C#` of "C#3.0"), is said: no regex needed
+        said = c.mentioned = ((c.first >= 0 and not c.phrase and c.key == label_key(c.surface)
+                               and c.surface[:1].isalnum() and c.surface[-1:].isalnum())
                               or mentions(text, c.key))
         c.supported = c.first >= 0 or agree or said
         if not said and c.key.isascii() and c.key in text:  # `git` where the text says "github"
