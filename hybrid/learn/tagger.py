@@ -94,8 +94,8 @@ class TagSuggester(BaseEstimator):
     def canonical(self, tag: str) -> str:
         """The key a tag counts under: its alias's, else the site's most used spelling of it
         up to spaces, hyphens and underscores between words (`docker compose` is the site's
-        `docker-compose`; the keys `C-a` is not the site's `CA`). Remembered per spelling:
-        every token of every article asks."""
+        `docker-compose`; `C-a`, of single letters, is not the site's `CA`). Remembered per
+        spelling: every token of every article asks."""
         key = self._canonical.get(tag)
         if key is None:
             key = label_key(tag)
@@ -220,12 +220,11 @@ class TagSuggester(BaseEstimator):
                 votes[key] += max(float(sim), 0.0) / total
                 shares[key] += 1
                 close[key] += rank < _CLOSE and sim >= self.close_similarity_
-        text = doc.text
-        candidates = self._shortlist(found.values(), lambda c: self._fits(c, close, text))
+        candidates = self._shortlist(found.values(), lambda c: self._fits(c, close, doc.text))
         listed = {c.key for c in candidates}
         for key in votes:
             c = _Candidate(key, self.display_.get(key, key), 0, -1)
-            if key not in listed and self._fits(c, close, text) and (
+            if key not in listed and self._fits(c, close, doc.text) and (
                     c.supported or shares[key] >= _SHARED):
                 candidates.append(c)
         return _Pool(doc, candidates, votes, {k: v / max(len(ids), 1) for k, v in shares.items()},
@@ -315,8 +314,8 @@ class TagSuggester(BaseEstimator):
     def _select(self, pool: _Pool, rows: np.ndarray, scores: np.ndarray) -> list[TagScore]:
         """Best first, each tag one a reader would keep: plain text, supported by the article
         or more likely right than not, and no near-duplicate of a tag already chosen, by key
-        or as shown (the site's `webapi` shown as "Web API" and
-        "API" are one; of two, the longer term or the site's more used spelling stays)."""
+        or as shown (the site's `webapi`, shown "Web API", and "API" are one; which stays:
+        `_prefer`)."""
         vote = FEATURE_NAMES.index("neighbour_vote")
         chosen: list[TagScore] = []
         keys: list[tuple[str, str]] = []  # (key, key of the tag as shown) of each chosen
