@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
@@ -182,14 +183,13 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
                                                top1_right(Y_inner, new))["ece"]
         self.block_weights_ = {name: w for name, w in self.block_weights_.items() if w > 0}
         used = [name for name in self.block_weights_ if name in matrices]
-        # softmax fits are one process each, so the blocks run side by side; one-vs-rest fits
-        # split their classes across the workers instead (one block per worker leaves a
-        # core idle once the small blocks are done)
+        # softmax: a process per block; one-vs-rest: threads (liblinear frees the GIL), one matrix
         per_block = 1 if self.single_label_ else self.n_jobs
-        fitted = Parallel(n_jobs=self.n_jobs if self.single_label_ else 1)(
-            delayed(_fit)(matrices[name], self._target(Y), self.single_label_, self.C,
-                          per_block)
-            for name in used)
+        with nullcontext() if self.single_label_ else parallel_config(backend="threading"):
+            fitted = Parallel(n_jobs=self.n_jobs if self.single_label_ else 1)(
+                delayed(_fit)(matrices[name], self._target(Y), self.single_label_, self.C,
+                              per_block)
+                for name in used)
         self.models_ = dict(zip(used, fitted, strict=True))
         for transformer in self.transformers_.values():
             _drop_pruned_terms(transformer)
