@@ -30,8 +30,6 @@ _MAX_KNOWN_TOKENS = 500_000
 _NUMBERISH = re.compile(r"^[\d.,:%+\-/][\d.,:%+\-/x]*$", re.IGNORECASE)  # 1920x1080, not x86
 _UNSEEN = object()
 _PARTS = re.compile(r"[._\-]")
-
-
 _ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
 
 
