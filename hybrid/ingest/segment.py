@@ -9,9 +9,9 @@ Each `Segmenter` owns its dictionary, so one model's vocabulary never leaks into
 from __future__ import annotations
 
 import re
-import string
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from operator import itemgetter
 from pathlib import Path
 
 import rjieba
@@ -28,24 +28,54 @@ _LATIN = re.compile(r"^[a-z0-9][a-z0-9.+#_\-]*$", re.IGNORECASE)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _MAX_KNOWN_TOKENS = 500_000
 _NUMBERISH = re.compile(r"^[\d.,:%+\-/][\d.,:%+\-/x]*$", re.IGNORECASE)  # 1920x1080, not x86
-_UNSEEN = object()
 _PARTS = re.compile(r"[._\-]")
-_ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
+_SEPARATOR = "\x00"
+_GLUE = re.compile(r"(?<=[A-Za-z0-9])\x00(?=[A-Za-z0-9])")
 
 
-def whole_words(tokens: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+def whole_words(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """jieba splits a Latin word at any dictionary word inside it (virtualbox → virtual +
     box, Laravel11 → Laravel + 11): put such pieces back together, so that no word or tag is
     ever a piece of a longer word."""
-    out: list[tuple[str, str]] = []
-    joinable = False  # the last token ends in a Latin letter or digit
-    for token, pos in tokens:
-        if joinable and token[:1] in _ASCII_ALNUM:
-            out[-1] = (out[-1][0] + token, "eng")
-        else:
-            out.append((token, pos))
-        joinable = token[-1:] in _ASCII_ALNUM
+    out = list(tokens)
+    for first, last in reversed(_pieces([token for token, _ in tokens])):
+        out[first:last + 1] = [("".join(t for t, _ in tokens[first:last + 1]), "eng")]
     return out
+
+
+def _pieces(tokens: list[str]) -> list[tuple[int, int]]:
+    """(first, last) index of each run of tokens that are pieces of one Latin word: each
+    ends in a letter or digit where the next begins with one. Found by one regex over the
+    joined tokens, not a Python step per token: most articles have a few such runs in
+    thousands of tokens."""
+    joined = _SEPARATOR.join(tokens)
+    if joined.count(_SEPARATOR) >= len(tokens):  # a token holds the separator itself
+        joined = _SEPARATOR.join(t.replace(_SEPARATOR, " ") for t in tokens)
+    runs: list[tuple[int, int]] = []
+    index, counted = 0, 0
+    for match in _GLUE.finditer(joined):
+        index += joined.count(_SEPARATOR, counted, match.start())
+        counted = match.start()
+        if runs and runs[-1][1] == index:
+            runs[-1] = (runs[-1][0], index + 1)
+        else:
+            runs.append((index, index + 1))
+    return runs
+
+
+class _Verdicts(dict):
+    """token → its verdict, computed once per distinct token: tokens repeat across articles,
+    and checking each occurrence was most of the segmentation time."""
+
+    def __init__(self, verdict: Callable[[str], str | None]) -> None:
+        super().__init__()
+        self.verdict = verdict
+
+    def __missing__(self, token: str) -> str | None:
+        if len(self) > _MAX_KNOWN_TOKENS:
+            self.clear()
+        word = self[token] = self.verdict(token)
+        return word
 
 
 def _read_words(path: Path) -> set[str]:
@@ -60,11 +90,16 @@ class Segmenter:
         self.vocabulary = sorted({v.strip() for v in vocabulary if v.strip() and " " not in v})
         self._jieba: rjieba.Jieba | None = None
         self._stop: frozenset[str] | None = None
-        self._words: dict[str, str | None] = {}
+        self._verdicts: _Verdicts | None = None
 
     def __getstate__(self) -> dict:
-        # rjieba objects do not pickle; rebuild from the parameters after loading.
-        return {**self.__dict__, "_jieba": None, "_stop": None, "_words": {}}
+        # rjieba objects do not pickle: only the parameters, the rest is rebuilt on first use
+        return {"user_dict": self.user_dict, "user_stopwords": self.user_stopwords,
+                "vocabulary": self.vocabulary}
+
+    def __setstate__(self, state: dict) -> None:
+        # models saved before this held their caches too: read the parameters alone
+        self.__init__(state["user_dict"], state["user_stopwords"], state["vocabulary"])
 
     @property
     def jieba(self) -> rjieba.Jieba:
@@ -109,23 +144,24 @@ class Segmenter:
         return (bool(_CJK.search(token) or _LATIN.match(token)) and not _NUMBERISH.match(token)
                 and token.casefold() not in self.stopwords)
 
-    def _word(self, token: str) -> str | None:
-        """The token as a lower-cased content word, or None. The verdict per distinct token is
-        remembered: tokens repeat across articles, and checking each occurrence was most of
-        the segmentation time."""
-        known = self._words
-        word = known.get(token, _UNSEEN)
-        if word is _UNSEEN:
-            if len(known) > _MAX_KNOWN_TOKENS:
-                known.clear()
-            stripped = token.strip()
-            word = known[token] = stripped.casefold() if self._is_word(stripped) else None
-        return word  # type: ignore[return-value]
+    @property
+    def _word_of(self) -> _Verdicts:
+        if self._verdicts is None:
+            self._verdicts = _Verdicts(self._verdict)
+        return self._verdicts
+
+    def _verdict(self, token: str) -> str | None:
+        """The token as a lower-cased content word, or None."""
+        stripped = token.strip()
+        return stripped.casefold() if self._is_word(stripped) else None
 
     def words(self, text: str) -> list[str]:
         """Lower-cased content words for TF-IDF: no punctuation, numbers or stop words."""
-        return [w for t, _ in whole_words((t, "") for t in self.jieba.cut(text))
-                if (w := self._word(t)) is not None]
+        word_of = self._word_of
+        tokens = self.jieba.cut(text)
+        for first, last in reversed(_pieces(tokens)):
+            tokens[first:last + 1] = ["".join(tokens[first:last + 1])]
+        return [w for t in tokens if (w := word_of[t]) is not None]
 
     def candidates(self, text: str) -> tuple[list[str], set[str]]:
         """Tag candidates in order of appearance, repeats kept so counts mean frequency, and
@@ -138,16 +174,18 @@ class Segmenter:
         their keywords.
         """
         raw = whole_words(self.jieba.tag(text))
+        word_of = self._word_of
+        words = [word_of[token] for token, _ in raw]  # every pass below reads these verdicts
         tagged = [(token.strip(), pos) for token, pos in raw]
-        phrases = self._repeated_phrases(tagged)
-        latin, inside = self._latin_phrases(raw)
+        phrases = self._repeated_phrases(tagged, words)
+        latin, inside = self._latin_phrases(raw, words)
         for end, found in latin.items():
             phrases[end] = [*phrases.get(end, []), *found]
         out: list[str] = []
         previous: tuple[str, str] | None = None
         for end, (token, pos) in enumerate(tagged):
             # a word, but no notation of single letters (`C-a`, `e.g`) for a tag
-            keep = (pos in _CANDIDATE_POS and self._word(token) is not None
+            keep = (pos in _CANDIDATE_POS and words[end] is not None
                     and max(map(len, _PARTS.split(token))) >= 2)
             if keep and end not in inside:
                 out.append(token)
@@ -155,12 +193,13 @@ class Segmenter:
                         and _CJK.search(token) and _CJK.search(previous[0])
                         and len(previous[0]) + len(token) <= 6):
                     out.append(previous[0] + token)
-            out.extend(p for p in phrases.get(end, ()) if not out or p != out[-1])
+            if end in phrases:
+                out.extend(p for p in phrases[end] if not out or p != out[-1])
             previous = (token, pos) if keep else None
         return out, {p for found in phrases.values() for p in found}
 
-    def _latin_phrases(self, raw: list[tuple[str, str]]) -> tuple[dict[int, list[str]],
-                                                                    set[int]]:
+    def _latin_phrases(self, raw: list[tuple[str, str]], words: list[str | None]
+                       ) -> tuple[dict[int, list[str]], set[int]]:
         """English terms of 2-3 words, one space apart, that the text repeats or writes as a
         name ("Web Components", "Spring Boot", "GitHub Pages"): jieba gives each word alone,
         and alone they say less. Keyed by the index of their last word; also the indexes of
@@ -189,7 +228,7 @@ class Segmenter:
         spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
         surfaces: dict[str, str] = {}  # the first spelling, for every repeat of the term
         for end, (_, pos) in enumerate(raw):
-            if pos != "eng" or not (word(end) and self._word(raw[end][0]) is not None):
+            if pos != "eng" or words[end] is None or not word(end):
                 continue
             start, run = end, [raw[end][0]]
             while (len(run) < 3 and start >= 2 and raw[start - 1][0] == " " and word(start - 2)
@@ -209,16 +248,17 @@ class Segmenter:
                     out[end].append(phrase)
                     for i in range(start + 2, end + 1, 2):  # the first word may stand alone
                         covered[raw[i][0].casefold()].add(i)
-        said = Counter(t.casefold() for t, _ in raw) if covered else Counter()
+        said = Counter(map(str.casefold, map(itemgetter(0), raw))) if covered else Counter()
         return out, {i for w, places in covered.items() if len(places) == said[w]
                      for i in places}
 
-    def _repeated_phrases(self, tagged: list[tuple[str, str]]) -> dict[int, list[str]]:
+    def _repeated_phrases(self, tagged: list[tuple[str, str]], words: list[str | None]
+                          ) -> dict[int, list[str]]:
         """Phrases of 2-3 adjacent content words ending in a candidate word, seen at least twice
         and not only as part of a longer such phrase; keyed by the index of their last word."""
         spans: dict[str, list[int]] = defaultdict(list)
-        for end, (token, pos) in enumerate(tagged):
-            if pos not in _CANDIDATE_POS or self._word(token) is None:
+        for end, (_, pos) in enumerate(tagged):
+            if pos not in _CANDIDATE_POS or words[end] is None:
                 continue
             start = end
             while (start > 0 and end - start < 2 and tagged[start - 1][1] in _PHRASE_POS
