@@ -28,6 +28,9 @@ def test_mentions_whole_words_and_plurals_only():
     assert only_inside_words(text, "elastic") and only_inside_words(text, "git")
     assert not only_inside_words(text, "cpu") and not only_inside_words(text, "kafka")
     assert mentions(label_key("用容器编排部署"), "容器")  # Chinese has no word boundaries
+    assert only_inside_words("built with libc++ and f#", "libc")
+    assert not mentions("built with libc++ and f#", "f")
+    assert mentions("built with libc++ and f#", "libc++") and mentions("###editme###", "editme")
 
 
 def test_a_tag_is_mentioned_in_another_spelling_of_its_letters():

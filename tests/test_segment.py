@@ -66,6 +66,14 @@ def test_latin_words_jieba_splits_are_joined_again():
     assert not {"virtual", "elastic", "laravel"} & {w.lower() for w in words + candidates}
 
 
+def test_a_symbol_ending_a_name_stays_on_it():
+    seg = Segmenter(vocabulary=["libc"])
+    text = "用 libc++ 和 F# 写，再用 notepad++ 改 index.html#intro"
+    candidates = seg.candidates(text)[0]
+    assert {"libc++", "F#", "notepad++"} <= set(candidates)
+    assert not {"libc", "notepad", "index.html#"} & set(candidates)
+
+
 def test_english_terms_stay_whole():
     seg = Segmenter()
     cands, phrases = seg.candidates(

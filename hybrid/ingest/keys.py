@@ -82,18 +82,20 @@ def mentions(text: str, key: str) -> bool:
 
 _SPELLING_SEPARATORS = re.compile(r"[\s.\-_]+")
 _MIN_RESPELT = 4  # shorter keys respelt would match too much ("a i" for "ai")
+# `libc` is no word of "libc++", nor `f` of "f#" (but `editme` is one of "###editme###")
+_WORD_END = r"(?![a-z0-9]|\+\+|#(?!#))"
 
 
 @lru_cache(maxsize=100_000)
 def _whole_word(key: str) -> re.Pattern[str]:
     """Compiled once per key: a site has more tags than `re`'s own cache holds."""
-    return re.compile(rf"(?<![a-z0-9]){re.escape(key)}(?:e?s)?(?![a-z0-9])")
+    return re.compile(rf"(?<![a-z0-9]){re.escape(key)}(?:e?s)?{_WORD_END}")
 
 
 @lru_cache(maxsize=100_000)
 def _respelt(bare: str) -> re.Pattern[str]:
     letters = r"[\s.\-_]?".join(map(re.escape, bare))
-    return re.compile(rf"(?<![a-z0-9]){letters}(?:e?s)?(?![a-z0-9])")
+    return re.compile(rf"(?<![a-z0-9]){letters}(?:e?s)?{_WORD_END}")
 
 
 @lru_cache(maxsize=4)
