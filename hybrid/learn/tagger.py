@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import faiss
 import numpy as np
@@ -58,6 +59,14 @@ class _Candidate:
     phrase: bool = False  # joined from words the text repeats together
     supported: bool = True  # by the text or agreeing close neighbours; else it must be likely
     mentioned: bool = False  # the text says it (a neighbour's tag too)
+
+
+class _Shown(NamedTuple):
+    """A chosen tag as near-duplicates are judged: by key and as shown."""
+
+    key: str
+    shown: str  # the key of the tag as shown
+    said: bool  # the text says it
 
 
 @dataclass
@@ -318,15 +327,16 @@ class TagSuggester(BaseEstimator):
         `_prefer`)."""
         vote = FEATURE_NAMES.index("neighbour_vote")
         chosen: list[TagScore] = []
-        keys: list[tuple[str, str]] = []  # (key, key of the tag as shown) of each chosen
+        keys: list[_Shown] = []  # of each chosen
         for j in np.argsort(-scores, kind="stable"):
             c = pool.candidates[j]
             display = plain_tag(self.display_.get(c.key) or _spelling(c.surface, pool.doc.title))
             if display is None or (not c.supported and scores[j] < _LIKELY):
                 continue
-            new = (c.key, label_key(display))
+            new = _Shown(c.key, label_key(display), c.first >= 0 or c.mentioned)
             twins = [n for n, old in enumerate(keys) if any(
-                near_duplicates(a, b, self.tag_count_) for a, b in zip(old, new, strict=True))]
+                near_duplicates(a, b, self.tag_count_)
+                for a, b in ((old.key, new.key), (old.shown, new.shown)))]
             if twins:
                 if all(self._prefer(new, keys[n]) for n in twins):
                     chosen[twins[0]].tag, keys[twins[0]] = display, new
@@ -339,16 +349,19 @@ class TagSuggester(BaseEstimator):
                 break
         return chosen
 
-    def _prefer(self, new: tuple[str, str], old: tuple[str, str]) -> bool:
-        """Of two near-duplicates (key, shown): a phrase over one of its words ("Web
-        Components" over "Web"); of two spellings of one English word (plural, case,
-        abbreviation), the one the site uses more; of two Chinese terms one inside the other
-        (沥青, 沥青混合料), the ranker's choice, which came first."""
-        if old[1] in words_of(new[1]):
-            return True
-        if new[1] in words_of(old[1]) or not (new[1].isascii() and old[1].isascii()):
+    def _prefer(self, new: _Shown, old: _Shown) -> bool:
+        """Of two near-duplicates: a phrase over one of its words ("Web Components" over
+        "Web"), unless only the word is said (the site's book tag "CLR via C#" on an article
+        that says C#); of two spellings of one English word (plural, case, abbreviation), the
+        one the site uses more; of two Chinese terms one inside the other (沥青, 沥青混合料),
+        the ranker's choice, which came first."""
+        if old.shown in words_of(new.shown):
+            return new.said or not old.said
+        if new.shown in words_of(old.shown):
+            return new.said and not old.said
+        if not (new.shown.isascii() and old.shown.isascii()):
             return False
-        return self.tag_count_.get(new[0], 0) > self.tag_count_.get(old[0], 0)
+        return self.tag_count_.get(new.key, 0) > self.tag_count_.get(old.key, 0)
 
     def _fits(self, c: _Candidate, close: Counter, text: str) -> bool:
         """Whether `c` may be a tag here, and (`c.supported`) whether the article supports
