@@ -30,12 +30,9 @@ _MAX_KNOWN_TOKENS = 500_000
 _NUMBERISH = re.compile(r"^[\d.,:%+\-/][\d.,:%+\-/x]*$", re.IGNORECASE)  # 1920x1080, not x86
 _PARTS = re.compile(r"[._\-]")
 _SEPARATOR = "\x00"
-# a token goes on the Latin word before it when it continues it (`virtual|box`), joins it by
-# a hyphen (`k8s|-|docker-for|-|mac`), or ends a name of two or more characters with a symbol
-# (`libc|++`, `notepad|++`; not `i|++`, `3|#`, `page|#|intro`)
-_GLUE = re.compile(r"(?<=[A-Za-z0-9])\x00(?=[A-Za-z0-9]|-\x00[A-Za-z0-9])"
-                   r"|(?<=[A-Za-z0-9]\x00-)\x00(?=[A-Za-z0-9])"
-                   r"|(?<=[A-Za-z0-9]{2})\x00(?=(?:\+\+|#)(?:\x00(?![A-Za-z0-9])|$))")
+# a token goes on the Latin word before it when it continues it (`virtual|box`), or ends it
+# with a symbol that is part of the name (`libc|++`, `F|#`; not `page|#|intro`)
+_GLUE = re.compile(r"(?<=[A-Za-z0-9])\x00(?=[A-Za-z0-9]|(?:\+\+|#)(?:\x00(?![A-Za-z0-9])|$))")
 
 
 def whole_words(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
