@@ -18,7 +18,6 @@ from typing import NamedTuple
 import faiss
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.ensemble import HistGradientBoostingClassifier
 
 from hybrid import data
 from hybrid.embed import Embedder
@@ -30,6 +29,7 @@ from hybrid.ingest.keys import (
     words_of,
 )
 from hybrid.learn.features import Features
+from hybrid.learn.tag_ranker import tag_ranker
 
 _AGREEING_NEIGHBOURS = 2  # of the `_CLOSE` nearest: two articles, to carry a tag the text lacks
 _CLOSE = 5
@@ -168,12 +168,7 @@ class TagSuggester(BaseEstimator):
         labels_arr = np.array(labels)
         self.ranker_ = None
         if len(np.unique(labels_arr)) == 2:
-            # early stopping on a held-out tenth always, not only past 10,000 candidates as
-            # scikit-learn's "auto" does: a small site's few hundred articles overfit 200 trees
-            self.ranker_ = HistGradientBoostingClassifier(
-                max_iter=200, learning_rate=0.1, max_leaf_nodes=15, l2_regularization=1.0,
-                early_stopping=True, random_state=self.random_state
-            ).fit(np.vstack(rows), labels_arr)
+            self.ranker_ = tag_ranker(self.random_state).fit(np.vstack(rows), labels_arr)
         return self
 
     def _score(self, table: np.ndarray) -> np.ndarray:
@@ -338,7 +333,7 @@ class TagSuggester(BaseEstimator):
                 near_duplicates(a, b, self.tag_count_)
                 for a, b in ((old.key, new.key), (old.shown, new.shown)))]
             if twins:
-                if all(self._prefer(new, keys[n]) for n in twins):
+                if all(self._prefer(new, keys[n], pool.doc.text) for n in twins):
                     chosen[twins[0]].tag, keys[twins[0]] = display, new
                     for n in reversed(twins[1:]):
                         del chosen[n], keys[n]
@@ -349,18 +344,21 @@ class TagSuggester(BaseEstimator):
                 break
         return chosen
 
-    def _prefer(self, new: _Shown, old: _Shown) -> bool:
+    def _prefer(self, new: _Shown, old: _Shown, text: str) -> bool:
         """Of two near-duplicates: a phrase over one of its words ("Web Components" over
         "Web"), unless only the word is said (the site's book tag "CLR via C#" on an article
         that says C#); of two spellings of one English word (plural, case, abbreviation), the
         one the site uses more; of two Chinese terms one inside the other (沥青, 沥青混合料),
+        the longer where the text never says the shorter outside it (博客 of 博客系统), else
         the ranker's choice, which came first."""
         if old.shown in words_of(new.shown):
             return new.said or not old.said
         if new.shown in words_of(old.shown):
             return new.said and not old.said
         if not (new.shown.isascii() and old.shown.isascii()):
-            return False
+            short, long = sorted((new.shown, old.shown), key=len)
+            return (new.shown == long and short in long
+                    and text.count(short) == text.count(long) > 0)
         return self.tag_count_.get(new.key, 0) > self.tag_count_.get(old.key, 0)
 
     def _fits(self, c: _Candidate, close: Counter, text: str) -> bool:
