@@ -74,6 +74,16 @@ def test_a_symbol_ending_a_name_stays_on_it():
     assert not {"libc", "notepad", "index.html#"} & set(candidates)
 
 
+def test_addresses_and_ids_are_no_candidates():
+    seg = Segmenter()
+    text = ("节目在 https://www.xiaoyuzhoufm.com/episode/67c3d80fb0167b8db9e3ec0f ，文档见 "
+            "docs.docker.com 和 github.com/jiegec；ASP.NET 与 CXL.io 都是名字")
+    candidates = set(seg.candidates(text)[0])
+    assert {"ASP.NET", "CXL.io", "jiegec"} <= candidates
+    assert not {"www.xiaoyuzhoufm.com", "67c3d80fb0167b8db9e3ec0f", "docs.docker.com",
+                "github.com"} & candidates
+
+
 def test_english_terms_stay_whole():
     seg = Segmenter()
     cands, phrases = seg.candidates(

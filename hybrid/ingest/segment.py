@@ -28,6 +28,10 @@ _LATIN = re.compile(r"^[a-z0-9][a-z0-9.+#_\-]*$", re.IGNORECASE)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _MAX_KNOWN_TOKENS = 500_000
 _NUMBERISH = re.compile(r"^[\d.,:%+\-/][\d.,:%+\-/x]*$", re.IGNORECASE)  # 1920x1080, not x86
+# an address or an id is no keyword: hosts (`www.voidtools.com`, `docs.docker.com`; not
+# `ASP.NET` or `CXL.io`) and hex digests (`67c3d80fb0167b8d`)
+_ADDRESS = re.compile(r"^(?:www\..+|.+\.(?:com|org|cn|edu|gov)|(?=.*\d)(?=.*[a-f])[0-9a-f]{12,})$",
+                      re.IGNORECASE)
 _PARTS = re.compile(r"[._\-]")
 _SEPARATOR = "\x00"
 # a token goes on the Latin word before it when it continues it (`virtual|box`), or ends it
@@ -188,7 +192,7 @@ class Segmenter:
         for end, (token, pos) in enumerate(tagged):
             # a word, but no notation of single letters (`C-a`, `e.g`) for a tag
             keep = (pos in _CANDIDATE_POS and words[end] is not None
-                    and max(map(len, _PARTS.split(token))) >= 2)
+                    and max(map(len, _PARTS.split(token))) >= 2 and not _ADDRESS.match(token))
             if keep and end not in inside:
                 out.append(token)
                 if (previous and pos in _COMPOUND_POS and previous[1] in _COMPOUND_POS
