@@ -17,7 +17,8 @@ from bson import ObjectId
 
 from hybrid.errors import UsageError
 from hybrid.llm.stats import LLMStats
-from hybrid.mongo.store import Store, is_manual, now
+from hybrid.mongo.marks import is_manual
+from hybrid.mongo.store import Store, now
 
 COUNTS = ("seen", "tagged", "resumed", "unchanged", "skipped_manual", "failed",
           "low_confidence", "conflicts")
