@@ -1,13 +1,19 @@
 """The review loop: the model's least sure answers out to a spreadsheet, people's
 corrections back in as manual labels.
 
-A review file (CSV, opens in a spreadsheet; or JSONL) has one row per article: `id`,
+A review file (CSV, opens in a spreadsheet; or JSONL) has one row per article: its id,
 `title`, the model's `suggested_categories`, `confidence`, `scores`, `suggested_tags`, and
 two empty columns for the reviewer, `categories` and `tags`. Lists in a CSV cell are
 separated by `;` (also `,`, `，`, `、` or `；`). On import, a row whose `categories` cell is
 filled is a correction (to accept a suggestion, copy it); other rows were not reviewed.
 Categories must be names or aliases of the model's taxonomy. An empty `tags` cell keeps the
 article's tags as they are.
+
+The id column is `id` for articles of a JSONL file (their id field), and `_id` for articles
+of MongoDB: the `_id` with its type, as relaxed Extended JSON (`hybrid.ingest.ids.id_key`),
+so `1` (a number), `"1"` (a string) and `{"$oid": "…"}` are three articles. A file from
+before ids carried their type has an `id` column of bare text: it still imports where the
+text names one article only.
 
 In MongoDB a correction is written as manual labels (`hybrid.source: "manual"`): runs never
 overwrite them and `hybrid train --label-source manual` learns from them.
@@ -25,18 +31,22 @@ from typing import Any
 
 import numpy as np
 from bson import ObjectId
+from bson.regex import Regex
 
 from hybrid.config import Config
-from hybrid.ingest.article import Article
+from hybrid.ingest.article import Article, article_id_of
 from hybrid.ingest.clean import clean
+from hybrid.ingest.ids import id_key, id_value, shown
 from hybrid.ingest.records import load_articles, read_jsonl, to_json
 from hybrid.labels.ledger import FileLedger, Label, StoreLedger
 from hybrid.labels.select import diverse, uncertain
 from hybrid.learn.model import HybridModel
 from hybrid.learn.prediction import Prediction
 from hybrid.mongo.store import STATE, Store
+from hybrid.mongo.transfer import from_extended_json
 from hybrid.taxonomy import Taxonomy
 
+MONGO_ID = "_id"  # the id column of rows about MongoDB articles
 COLUMNS = ["id", "title", "suggested_categories", "confidence", "scores", "suggested_tags",
            "categories", "tags"]
 _SEPARATORS = re.compile(r"[;,；，、\n]")
@@ -57,9 +67,10 @@ class Row:
 
 @dataclass
 class Correction:
-    id: str
+    id: str  # the article's key; from an `_id` column, `id_key` of the `_id`
     categories: list[str]
     tags: list[str] | None  # None: keep the article's tags
+    typed: bool = False  # from an `_id` column (else an `id` column: bare text)
 
 
 def _top(scores: dict[str, float]) -> dict[str, float]:
@@ -91,22 +102,26 @@ def rows_from_store(store: Store, below: float | None, limit: int | None) -> lis
     for doc in store.suggestions(below, limit):
         state = doc.get(STATE) or {}
         scores = {s["category"]: s["score"] for s in state.get("scores") or []}
-        rows.append(Row(str(doc["_id"]), doc["title"],
+        rows.append(Row(id_key(doc["_id"]), doc["title"],
                         list(doc.get(config.categories_field) or []),
                         round(state["confidence"], 4), _top(scores),
                         list(doc.get(config.tags_field) or [])))
     return rows
 
 
-def write_rows(rows: Sequence[Row], path: str | Path) -> None:
-    """CSV (UTF-8 with a byte-order mark, which spreadsheets need to read Chinese) or JSONL."""
+def write_rows(rows: Sequence[Row], path: str | Path, ids: str = "id") -> None:
+    """CSV (UTF-8 with a byte-order mark, which spreadsheets need to read Chinese) or JSONL.
+    `ids` is the id column: "id", or `MONGO_ID` for rows about MongoDB articles, whose ids
+    are `id_key`s (as Extended JSON in a JSONL file, as its text in a CSV cell)."""
     path = Path(path)
+    columns = [ids if c == "id" else c for c in COLUMNS]
     if path.suffix.lower() == ".csv":
         with path.open("w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.DictWriter(fh, COLUMNS)
+            writer = csv.DictWriter(fh, columns)
             writer.writeheader()
             for row in rows:
                 cells = asdict(row)
+                cells[ids] = cells.pop("id")
                 for key in ("suggested_categories", "suggested_tags", "categories", "tags"):
                     cells[key] = "; ".join(cells[key])
                 cells["scores"] = "; ".join(f"{k} {v:.2f}" for k, v in row.scores.items())
@@ -114,7 +129,30 @@ def write_rows(rows: Sequence[Row], path: str | Path) -> None:
         return
     with path.open("w", encoding="utf-8") as fh:
         for row in rows:
-            fh.write(to_json(asdict(row)) + "\n")
+            cells = asdict(row)
+            key = cells.pop("id")
+            fh.write(to_json({ids: _extended_json(key) if ids == MONGO_ID else key, **cells})
+                     + "\n")
+
+
+def _extended_json(key: str) -> Any:
+    """An `id_key` as the JSON value it is (a bare string key: that string)."""
+    try:
+        return json.loads(key)
+    except ValueError:
+        return key
+
+
+def _row_id(row: dict[str, Any], csv_file: bool) -> tuple[str, bool]:
+    """(the article's key, typed): from the `_id` column (relaxed Extended JSON), else the
+    `id` column (bare text, as files from before ids carried their type hold it)."""
+    if MONGO_ID in row:
+        value = row[MONGO_ID]
+        if csv_file:
+            return ("", True) if not str(value or "").strip() else (
+                id_key(id_value(str(value))), True)
+        return ("", True) if value is None else (id_key(from_extended_json(value)), True)
+    return str(row.get("id") or "").strip(), False
 
 
 def _cell_list(value: Any) -> list[str]:
@@ -135,8 +173,9 @@ def read_corrections(path: str | Path, taxonomy: Taxonomy
         raw = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
                if line.strip()]
     corrections, errors = [], {}
-    for number, row in enumerate(raw, 2 if path.suffix.lower() == ".csv" else 1):
-        article_id = str(row.get("id") or "").strip()
+    csv_file = path.suffix.lower() == ".csv"
+    for number, row in enumerate(raw, 2 if csv_file else 1):
+        article_id, typed = _row_id(row, csv_file)
         given = _cell_list(row.get("categories"))
         if not given:
             continue
@@ -149,7 +188,7 @@ def read_corrections(path: str | Path, taxonomy: Taxonomy
                                   f"{', '.join(taxonomy.names)})")
             continue
         tags = _cell_list(row.get("tags"))
-        corrections.append(Correction(article_id, names, tags or None))
+        corrections.append(Correction(article_id, names, tags or None, typed))
     return corrections, errors
 
 
@@ -163,7 +202,7 @@ def correct_file(data: str | Path, out: str | Path, corrections: Sequence[Correc
         for record in read_jsonl(data):
             if not isinstance(record, dict):
                 continue
-            key = str(record.get(config.id_field))
+            key = article_id_of(record, config.id_field)
             fix = by_id.get(key)
             if fix is not None:
                 seen.add(key)
@@ -185,14 +224,23 @@ def _id_candidates(raw: str) -> list[Any]:
 
 
 def write_to_store(store: Store, corrections: Sequence[Correction]) -> dict[str, str]:
-    """Write each correction as manual labels; returns errors by article id."""
+    """Write each correction as manual labels, on the one article its id names; returns
+    errors by article id."""
     errors = {}
     for fix in corrections:
-        key = store.find_id(_id_candidates(fix.id))
-        if key is None:
-            errors[fix.id] = f"no article with _id {fix.id} in {store.where}"
+        value = id_value(fix.id) if fix.typed else None
+        if isinstance(value, list | Regex | re.Pattern):  # no _id: a query would match many
+            errors[fix.id] = f"_id {shown(fix.id)} is a {type(value).__name__}, not an _id"
             continue
-        store.set_manual(key, fix.categories, fix.tags)
+        found = store.find_ids([value] if fix.typed else _id_candidates(fix.id))
+        if not found:
+            errors[fix.id] = f"no article with _id {shown(fix.id)} in {store.where}"
+        elif len(found) > 1:
+            errors[fix.id] = (f"id {shown(fix.id)} names {len(found)} articles ("
+                              f"{', '.join(shown(id_key(f)) for f in found)}): this review "
+                              "file is from before ids carried their type; export it again")
+        else:
+            store.set_manual(found[0], fix.categories, fix.tags)
     return errors
 
 
@@ -219,7 +267,7 @@ def export(out: str | Path, config: Config, below: float | None, limit: int | No
     else:
         with Store(config) as store:
             rows = rows_from_store(store, below, limit)
-    write_rows(rows, out)
+    write_rows(rows, out, "id" if data is not None else MONGO_ID)
     return len(rows)
 
 
