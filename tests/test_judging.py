@@ -111,8 +111,13 @@ def test_sheet_refuses_what_it_cannot_draw():
     lists = make_lists(articles)
     with pytest.raises(UsageError, match="cannot draw 4 articles from 3"):
         build_sheet(articles, lists, 4, 0, "demo", {})
-    del lists["jieba"]["secret-id-001"]
-    with pytest.raises(UsageError, match="'jieba' has no tags for article 'secret-id-001'"):
+    del lists["jieba"]["secret-id-001"]  # only articles every system tagged are drawn
+    _, key = build_sheet(articles, lists, 2, 0, "demo", {})
+    assert "secret-id-001" not in {a.article for a in key.articles}
+    with pytest.raises(UsageError, match="cannot draw 3 articles from 2"):
+        build_sheet(articles, lists, 3, 0, "demo", {})
+    lists["ours"]["elsewhere"] = ["x"]
+    with pytest.raises(UsageError, match="article 'elsewhere' is not in the data set"):
         build_sheet(articles, lists, 2, 0, "demo", {})
 
 

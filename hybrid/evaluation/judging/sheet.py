@@ -101,20 +101,17 @@ def build_sheet(articles: Mapping[str, Article], lists: Mapping[str, Mapping[str
                 n: int, seed: int, set_name: str, sources: Mapping[str, str],
                 excerpt_chars: int = EXCERPT_CHARS) -> tuple[str, Key]:
     """The sheet (Markdown) and its key for `n` articles drawn with `seed` from those every
-    system tagged. `lists` maps a system's name to its tags per article id."""
+    system tagged (a dump holds only the labelled articles; the authors tagged them all).
+    `lists` maps a system's name to its tags per article id."""
     systems = list(lists)
     if not 1 <= len(systems) <= 26:
         raise UsageError(f"a sheet shows 1 to 26 lists per article, not {len(systems)}")
-    ids = sorted(next(iter(lists.values())))
-    for system, by_id in lists.items():
-        absent = [i for i in ids if i not in by_id]
-        if absent:
-            raise UsageError(f"system {system!r} has no tags for article {absent[0]!r} "
-                             f"({len(absent)} articles in all)")
-    unknown = [i for i in ids if i not in articles]
+    every = [set(by_id) for by_id in lists.values()]
+    unknown = sorted(set.union(*every) - set(articles))
     if unknown:
         raise UsageError(f"article {unknown[0]!r} is not in the data set "
                          f"({len(unknown)} articles in all)")
+    ids = sorted(set.intersection(*every))
     if not 1 <= n <= len(ids):
         raise UsageError(f"cannot draw {n} articles from {len(ids)}")
     rng = np.random.default_rng(seed)
