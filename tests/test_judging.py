@@ -83,6 +83,18 @@ def test_sheet_is_seeded_and_the_key_round_trips(tmp_path):
     text, key = make_sheet(seed=3)
     assert make_sheet(seed=3) == (text, key)
     assert make_sheet(seed=4)[0] != text
+    # another set, or other lists on the same articles, get other letters
+    articles = make_articles()
+    lists = make_lists(articles)
+    other = build_sheet(articles, lists, 8, 3, "other", {})[1]
+    lists["ours"] = {i: [*tags, "调度策略"] for i, tags in lists["ours"].items()}
+    later = build_sheet(articles, lists, 8, 3, "demo", {})[1]
+    assert [a.article for a in later.articles] == [a.article for a in key.articles]
+
+    def letters(k: Key) -> list[list[str]]:
+        return [[a.lists[x].system for x in sorted(a.lists)] for a in k.articles]
+
+    assert letters(later) != letters(key) and letters(other) != letters(key)
     write_sheet(text, key, tmp_path / "demo.md", tmp_path / "demo.key.json")
     assert Key.load(tmp_path / "demo.key.json") == key
     assert (tmp_path / "demo.md").read_text(encoding="utf-8") == text

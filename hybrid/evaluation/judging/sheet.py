@@ -9,6 +9,7 @@ shown as "(no tags)", so the judge cannot tell systems apart by what is left out
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -114,12 +115,16 @@ def build_sheet(articles: Mapping[str, Article], lists: Mapping[str, Mapping[str
     ids = sorted(set.intersection(*every))
     if not 1 <= n <= len(ids):
         raise UsageError(f"cannot draw {n} articles from {len(ids)}")
-    rng = np.random.default_rng(seed)
+    # the articles by seed and set; the letters also by what the lists say, so that neither
+    # a second set nor a later round of the same articles repeats an order a judge has seen
+    picked = [ids[i] for i in _rng(seed, set_name).choice(len(ids), n, replace=False)]
+    shuffle = _rng(seed, set_name, json.dumps([[lists[s][i] for s in systems] for i in picked],
+                                              ensure_ascii=False))
     letters = [chr(ord("A") + k) for k in range(len(systems))]
     blocks, entries = [], []
-    for number, index in enumerate(rng.choice(len(ids), n, replace=False), 1):
-        article = articles[ids[index]]
-        order = rng.permutation(len(systems))
+    for number, article_id in enumerate(picked, 1):
+        article = articles[article_id]
+        order = shuffle.permutation(len(systems))
         shown = {letter: KeyList(systems[k], list(lists[systems[k]][article.id]))
                  for letter, k in zip(letters, order, strict=True)}
         text = clean(article)
@@ -127,6 +132,10 @@ def build_sheet(articles: Mapping[str, Article], lists: Mapping[str, Mapping[str
         blocks.append(_article_block(str(number), text, shown, excerpt_chars))
     key = Key(set_name, seed, systems, dict(sources), entries)
     return _header(n, letters) + "\n\n".join(blocks) + "\n", key
+
+
+def _rng(seed: int, *salt: str) -> np.random.Generator:
+    return np.random.default_rng([seed, *(zlib.crc32(x.encode("utf-8")) for x in salt)])
 
 
 def write_sheet(text: str, key: Key, sheet_path: str | Path, key_path: str | Path,
