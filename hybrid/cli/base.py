@@ -104,12 +104,13 @@ class HybridContext:
             yield step
 
 
-def emit(data: Any, as_json: bool, text: str | None = None) -> None:
-    """JSON with --json (or when there is no text form), else the text."""
+def emit(data: Any, as_json: bool, text: str | None = None, err: bool = False) -> None:
+    """JSON with --json (or when there is no text form), else the text; on stderr with
+    `err` (when stdout carries the output itself)."""
     if as_json or text is None:
-        click.echo(to_json(data, indent=None if as_json else 1))
+        click.echo(to_json(data, indent=None if as_json else 1), err=err)
     else:
-        click.echo(text)
+        click.echo(text, err=err)
 
 
 class HybridCommand(click.Command):
