@@ -61,18 +61,14 @@ class HybridContext:
 
     @cached_property
     def config(self) -> Config:
-        try:
-            return load_config(self._globals.get("config_file")).with_overrides(
-                cache_dir=self._globals.get("cache_dir"), embedder=self._globals.get("embedder"))
-        except (FileNotFoundError, ValueError) as exc:
-            raise UsageError(str(exc)) from exc
+        return load_config(self._globals.get("config_file")).with_overrides(
+            cache_dir=self._globals.get("cache_dir"), embedder=self._globals.get("embedder"))
 
     def settings(self, **flags: Any) -> Config:
-        """The configuration with this command's flags on top."""
-        try:
-            return self.config.with_overrides(**flags)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from exc
+        """The configuration with this command's flags on top; an error names the flag."""
+        options = {p.name: max(p.opts, key=len)
+                   for p in click.get_current_context().command.params}
+        return self.config.layered(flags, lambda name: options.get(name, name))
 
     def setup(self) -> None:
         logging.basicConfig(level=logging.DEBUG if self._globals.get("verbose") else

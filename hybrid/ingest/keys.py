@@ -20,13 +20,21 @@ def label_key(label: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", label).casefold().split())
 
 
+def hidden_character(text: str, allowed: str = "") -> str | None:
+    """The first control, format (zero-width, bidi), surrogate, private-use or unassigned
+    character of `text` not in `allowed`: such characters are never meant in a label, and
+    they hide, reorder or garble what a terminal or a page shows."""
+    return next((ch for ch in text
+                 if unicodedata.category(ch)[0] == "C" and ch not in allowed), None)
+
+
 def plain_tag(tag: str) -> str | None:
     """`tag` as plain text a site can render: NFKC, single spaces, no control or format
     characters, no markup, entities, links or script URLs, no formula start (`=`, `+`, `-`,
     `@`), at most `MAX_TAG_CHARS`; None if that leaves nothing worth showing."""
     text = " ".join(unicodedata.normalize("NFKC", tag).split())
     if (not text or len(text) > MAX_TAG_CHARS or _MARKUP.search(text)
-            or any(unicodedata.category(ch)[0] == "C" for ch in text)
+            or hidden_character(text) is not None
             or not any(ch.isalnum() for ch in text)):
         return None
     return text
