@@ -36,6 +36,11 @@ class UsageError(HybridError):
     exit_code = Exit.USAGE
 
 
+class ConfigError(UsageError, ValueError):
+    """A setting is unknown, of the wrong type or out of range; the message names its layer
+    (file, environment variable or flag) and key."""
+
+
 class PartialFailure(HybridError):
     """The job finished, but some articles failed."""
 

@@ -243,3 +243,17 @@ def test_the_real_local_llm_as_a_weak_teacher(tmp_path, sample_taxonomy):
     lines = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
     assert 0 < len(lines) <= CATEGORIES
     assert all(set(line["categories"]) <= set(sample_taxonomy.names) for line in lines)
+
+
+def test_bootstrap_never_writes_over_its_articles(tmp_path, run):
+    unlabelled(tmp_path)
+    articles = tmp_path / "unlabelled.jsonl"
+    before = articles.read_bytes()
+    for labels, review in ((articles, tmp_path / "review.csv"),
+                           (tmp_path / "labels.jsonl", articles),
+                           (tmp_path / "labels.jsonl", tmp_path / "labels.jsonl")):
+        result = run("bootstrap", "--taxonomy", str(TAXONOMY), "--data", str(articles),
+                     "--labels", str(labels), "--out", str(tmp_path / "model"),
+                     "--per-category", "1", "--review-out", str(review))
+        assert result.exit_code == 2 and "is the input" in result.output, result.output
+    assert articles.read_bytes() == before and not (tmp_path / "model").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from bson import Decimal128
 from helpers import records
 
@@ -64,3 +65,46 @@ def test_in_mongodb_an_article_is_one_key_whatever_its_id(store):
         ledger.add(Label(article.id, ["数据库"], ["mysql"], "llm", "gpt"))
     assert set(ledger.labels()) == {a.id for a in articles}
     assert store.articles.count_documents({"hybrid.teacher": {"$exists": True}}) == 5
+
+
+def test_a_torn_last_line_is_reported_and_the_next_label_starts_a_new_line(tmp_path, caplog):
+    path = tmp_path / "labels.jsonl"
+    ledger = FileLedger(path)
+    ledger.add(Label("a", ["数据库"], ["redis"], "llm", "gpt"))
+    with path.open("a", encoding="utf-8") as fh:  # a kill in the middle of a write
+        fh.write('{"id": "b", "categories": ["前端开发"], "tags": [], "sou')
+    ledger.add(Label("c", ["人工智能"], [], "manual"))
+    assert "cut off" in caplog.text
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3 and json.loads(lines[2])["id"] == "c"
+    caplog.clear()
+    assert set(ledger.labels()) == {"a", "c"}
+    assert "line 2: no label, skipped: not JSON (Unterminated string" in caplog.text
+
+
+@pytest.mark.parametrize("line, field", [
+    ('{"id": "b", "categories": ["数据库"], "tags": 5}', "'tags'"),
+    ('{"id": "b", "categories": "数据库"}', "'categories'"),
+    ('{"id": 7, "categories": ["数据库"]}', "'id'"),
+    ('{"id": "b", "categories": ["数据库"], "calls": "lots"}', "'calls'"),
+    ('{"id": "b", "categories": ["数据库"], "source": "boss"}', "'source'"),
+    ('{"id": "b"}', "'categories' is missing"),
+    ('["b", ["数据库"]]', "not a JSON object but a list"),
+])
+def test_a_line_that_holds_no_label_is_reported_by_line_and_field(tmp_path, caplog, line,
+                                                                   field):
+    path = tmp_path / "labels.jsonl"
+    FileLedger(path).add(Label("a", ["数据库"], ["redis"], "manual"))
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+    FileLedger(path).add(Label("c", ["数据库"], [], "manual"))
+    assert set(FileLedger(path).labels()) == {"a", "c"}
+    assert "line 2: no label, skipped" in caplog.text and field in caplog.text
+
+
+def test_tags_read_from_a_ledger_are_cleaned_as_on_every_path(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    path.write_text(json.dumps({"id": "a", "categories": ["数据库"], "tags": [
+        "Redis", "<script>alert(1)</script>", "javascript:alert(1)", "=cmd|calc", "redis",
+        "缓存"], "source": "manual"}) + "\n", encoding="utf-8")
+    assert FileLedger(path).labels()["a"].tags == ["Redis", "缓存"]

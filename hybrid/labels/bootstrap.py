@@ -31,6 +31,7 @@ from hybrid.labels.teacher import Estimate, LLMTeacher
 from hybrid.learn.model import HybridModel
 from hybrid.llm.prompt import Example
 from hybrid.mongo.store import Store
+from hybrid.output import refuse_inputs
 from hybrid.taxonomy import Taxonomy
 
 SCHEDULE = (2, 5, 10, 20, 50, 100)  # labels per category at the end of each round
@@ -206,6 +207,8 @@ def bootstrap(taxonomy: Taxonomy, config: Config, out: str | Path, per_category:
     """`hybrid bootstrap`: articles and labels from `data` and the `labels` ledger file, or
     from the configured MongoDB collection; the teacher is the configured LLM, or with
     `review_out` a person, who gets a review file of the round's articles."""
+    refuse_inputs(labels, [data])
+    refuse_inputs(review_out, [data, labels])
     with contextlib.ExitStack() as stack:
         if data is not None:
             articles, ledger = load_articles(data, config), FileLedger(labels)
@@ -221,5 +224,5 @@ def bootstrap(taxonomy: Taxonomy, config: Config, out: str | Path, per_category:
     if outcome.waiting:
         model = HybridModel.load(out, config=config)
         write_rows(rows_from_predictions(outcome.waiting, model.predict(outcome.waiting)),
-                   review_out, "id" if data is not None else MONGO_ID)
+                   review_out, "id" if data is not None else MONGO_ID, inputs=[data, labels])
     return outcome

@@ -7,31 +7,38 @@ reads it. It may not be what MongoDB would read as something else: a segment sta
 fields are written: neither may be `_id`, hold the other, or hold or lie in a text field
 (writing labels would change the text they were computed from, and the next run would tag
 it again).
+
+The rules for one name are part of the settings' type (`hybrid.config.FieldName`), so a bad
+name is refused where settings are validated, naming the file, variable or flag; the rules
+between names are checked when a store opens (`check_field_names`).
 """
 
 from __future__ import annotations
 
-from hybrid.config import Config
+from typing import TYPE_CHECKING
+
 from hybrid.errors import UsageError
+
+if TYPE_CHECKING:  # the settings' type checks names with `check_field_name`
+    from hybrid.config import Config
 
 STATE = "hybrid"  # our sub-document in each article
 TEXT = ("title_field", "description_field", "content_field")
 WRITTEN = ("categories_field", "tags_field")
 
 
-def _problem(name: object) -> str | None:
-    if not isinstance(name, str) or not name:
-        return "a field name must be non-empty text"
+def check_field_name(name: str) -> str:
+    """`name`, if MongoDB reads it as the field it names (a `ValueError` saying why not).
+    Empty names and control characters are refused by the settings' `Text` type."""
     parts = name.split(".")
     if any(not part for part in parts):
-        return "a dotted path has an empty part"
+        raise ValueError("a dotted path has an empty part")
     if any(part.startswith("$") for part in parts):
-        return "a name starting with '$' is a MongoDB operator, not a field"
-    if "\0" in name:
-        return "a field name cannot hold a NUL character"
+        raise ValueError("a name starting with '$' is a MongoDB operator, not a field")
     if parts[0] == STATE:
-        return f"'{STATE}' is where hybrid records how labels were made; name another field"
-    return None
+        raise ValueError(f"'{STATE}' is where hybrid records how labels were made; name "
+                         "another field")
+    return name
 
 
 def _within(a: str, b: str) -> bool:
@@ -40,12 +47,9 @@ def _within(a: str, b: str) -> bool:
 
 
 def check_field_names(config: Config) -> None:
-    """Raise `UsageError` (exit 2) naming the setting whose field name cannot work."""
+    """Raise `UsageError` (exit 2) naming the setting whose field cannot be written (each
+    name on its own was checked with the settings)."""
     names = {setting: getattr(config, setting) for setting in (*TEXT, *WRITTEN)}
-    for setting, name in names.items():
-        problem = _problem(name)
-        if problem:
-            raise UsageError(f"{setting} {name!r}: {problem}")
     for setting in WRITTEN:
         name = names[setting]
         if _within(name, "_id"):
