@@ -16,7 +16,9 @@ IDS = [ObjectId("65a1b2c3d4e5f60718293a4b"), "s001", "1", 1, Int64(2**40), 1.5,
        float("inf"), Decimal128("1.5"), Decimal128("NaN"), {"n": 1}, {"b": 2, "a": [1, "x"]},
        b"\x00\xff", Binary(uuid.UUID(int=7).bytes, 4), datetime(2024, 5, 1, 12, 30),
        True, None, MinKey(), MaxKey(), Timestamp(5, 1), Code("x"), "x" * 255, '"quoted"',
-       "null", "  1", "数据库", "{\"$oid\": \"65a1b2c3d4e5f60718293a4b\"}"]
+       "null", "  1", "数据库", "{\"$oid\": \"65a1b2c3d4e5f60718293a4b\"}",
+       '{"$oid": "zz"}', '{"$numberDecimal": "x"}', '{"$date": "nope"}']  # Extended JSON
+# with a bad $-value is no id but a string, its own key
 
 
 @pytest.mark.parametrize("value", IDS, ids=lambda v: type(v).__name__)

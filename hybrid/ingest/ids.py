@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from bson import json_util
+from bson.errors import BSONError
 
 SHOWN_CHARS = 200  # of a key, in a message
 _NOT_JSON = object()
@@ -23,8 +24,8 @@ _NOT_JSON = object()
 def _parse(text: str) -> Any:
     try:
         return json_util.loads(text)
-    except (ValueError, TypeError, OverflowError):  # bson raises these for bad $-values
-        return _NOT_JSON
+    except (ValueError, TypeError, ArithmeticError, BSONError):  # what bson raises for bad
+        return _NOT_JSON  # $-values: {"$oid": "zz"} (InvalidId), {"$numberDecimal": "x"}...
 
 
 def id_key(value: Any) -> str:

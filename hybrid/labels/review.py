@@ -47,7 +47,6 @@ from hybrid.labels.select import diverse, uncertain
 from hybrid.learn.model import HybridModel
 from hybrid.learn.prediction import Prediction
 from hybrid.mongo.store import STATE, Store
-from hybrid.mongo.transfer import from_extended_json
 from hybrid.output import open_output, refuse_inputs
 from hybrid.taxonomy import Taxonomy
 
@@ -147,10 +146,8 @@ def _row_id(row: dict[str, Any], csv_file: bool) -> tuple[str, bool]:
     `id` column (bare text, as files from before ids carried their type hold it)."""
     if MONGO_ID in row:
         value = row[MONGO_ID]
-        if csv_file:
-            return ("", True) if not str(value or "").strip() else (
-                id_key(id_value(str(value))), True)
-        return ("", True) if value is None else (id_key(from_extended_json(value)), True)
+        text = str(value or "").strip() if csv_file else "" if value is None else to_json(value)
+        return (id_key(id_value(text)) if text else "", True)
     return str(row.get("id") or "").strip(), False
 
 
