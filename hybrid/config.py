@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 
 from hybrid.errors import ConfigError
+from hybrid.mongo.fields import check_field_name
 
 ENV_PREFIX = "HYBRID_"
 DEFAULT_CONFIG_FILE = "hybrid.toml"
@@ -71,7 +72,8 @@ def _http_url(url: str) -> str:
 
 # the types of settings: a new setting usually takes one of these
 Text = Annotated[str, Field(min_length=1, max_length=4096), AfterValidator(_text)]
-FieldName = Text  # a field of the source documents (more rules plug in here)
+FieldName = Annotated[Text, AfterValidator(check_field_name)]  # a field of the source
+# documents, as MongoDB reads its name (a dotted path; no `$`, nothing inside `hybrid`)
 Count = Annotated[int, Field(ge=1)]  # 1 or more
 Budget = Annotated[int, Field(ge=0)]  # 0 or more
 Fraction = Annotated[float, Field(ge=0, le=1)]

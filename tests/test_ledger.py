@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from bson import Decimal128
 from helpers import records
 
+from hybrid.ingest.ids import id_key
 from hybrid.labels.ledger import FileLedger, Label, StoreLedger, winner
 
 
@@ -47,6 +49,22 @@ def test_in_mongodb_a_teacher_label_never_lands_on_a_manual_article(store, mongo
         if doc["_id"] in manual:
             assert doc["categories"] == next(d for d in docs if d["id"] == doc["_id"])[
                 "categories"]
+
+
+def test_in_mongodb_an_article_is_one_key_whatever_its_id(store):
+    """Ids of any BSON type, and long ones, are the same article to the ledger's labels and
+    to its articles: a label is never asked for twice (nor unhashable)."""
+    docs = records(5)
+    ids = [{"n": 1}, Decimal128("1.5"), "x" * 255, "x" * 254 + "y", 1]
+    store.articles.insert_many([{**{k: v for k, v in d.items() if k != "id"}, "_id": i}
+                                for d, i in zip(docs, ids, strict=True)])
+    ledger = StoreLedger(store)
+    articles = ledger.articles()
+    assert sorted(a.id for a in articles) == sorted(map(id_key, ids))
+    for article in articles:
+        ledger.add(Label(article.id, ["数据库"], ["mysql"], "llm", "gpt"))
+    assert set(ledger.labels()) == {a.id for a in articles}
+    assert store.articles.count_documents({"hybrid.teacher": {"$exists": True}}) == 5
 
 
 def test_a_torn_last_line_is_reported_and_the_next_label_starts_a_new_line(tmp_path, caplog):

@@ -163,6 +163,8 @@ def main(ctx: click.Context) -> None:
 
     Exit codes: 0 success; 1 unexpected failure; 2 bad usage or unreadable input; 3 finished,
     but some articles failed; 4 the model is corrupt, tampered with or for another taxonomy;
-    5 another run holds the lease; 6 MongoDB unreachable or refusing (run it again).
+    5 another run holds the lease; 6 MongoDB unreachable or refusing (run it again); 7 the
+    machine failed (embedding cache, disk, embedder weights), no article marked; 130 stopped
+    by SIGINT, 143 by SIGTERM (the checkpoint kept and the lease released).
     """
     ctx.obj = HybridContext(ctx)

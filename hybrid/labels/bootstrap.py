@@ -25,7 +25,7 @@ from hybrid.ingest.article import Article
 from hybrid.ingest.clean import CleanText, clean
 from hybrid.ingest.records import load_articles
 from hybrid.labels.ledger import FileLedger, Label, StoreLedger
-from hybrid.labels.review import rows_from_predictions, write_rows
+from hybrid.labels.review import MONGO_ID, rows_from_predictions, write_rows
 from hybrid.labels.select import choose
 from hybrid.labels.teacher import Estimate, LLMTeacher
 from hybrid.learn.model import HybridModel
@@ -224,5 +224,5 @@ def bootstrap(taxonomy: Taxonomy, config: Config, out: str | Path, per_category:
     if outcome.waiting:
         model = HybridModel.load(out, config=config)
         write_rows(rows_from_predictions(outcome.waiting, model.predict(outcome.waiting)),
-                   review_out, inputs=[data, labels])
+                   review_out, "id" if data is not None else MONGO_ID, inputs=[data, labels])
     return outcome

@@ -19,9 +19,11 @@ from typing import Any
 
 from hybrid.config import Config
 from hybrid.ingest.article import Article, ArticleError, parse_article
+from hybrid.ingest.ids import id_key
 from hybrid.ingest.keys import plain_tags
 from hybrid.ingest.records import parse_json, to_json
-from hybrid.mongo.store import STATE, Store, content_hash, is_manual
+from hybrid.mongo.marks import is_manual
+from hybrid.mongo.store import STATE, Store, content_hash
 
 log = logging.getLogger("hybrid.labels")
 
@@ -155,11 +157,12 @@ class StoreLedger:
 
 
 def labels_of(records: Iterable[dict[str, Any]], config: Config) -> dict[str, Label]:
-    """The labels `Store.label_records` holds, by article id (`str(_id)`)."""
+    """The labels `Store.label_records` holds, by article id (`id_key(_id)`, as
+    `StoreLedger.articles` names them)."""
     found = []
     for record in records:
         state = record.get(STATE) if isinstance(record.get(STATE), dict) else {}
-        key = str(record["_id"])
+        key = id_key(record["_id"])
         if is_manual(state) and record.get(config.categories_field):
             found.append(Label(key, list(record[config.categories_field]),
                                list(record.get(config.tags_field) or []), "manual"))

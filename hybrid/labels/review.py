@@ -2,14 +2,21 @@
 corrections back in as manual labels.
 
 A review file (CSV, opens in a spreadsheet; or JSONL: `hybrid.labels.review_file`) has one
-row per article: `id`, `title`, the model's `suggested_categories`, `confidence`, `scores`,
-`suggested_tags`, and two empty columns for the reviewer, `categories` and `tags`. Lists in
-a CSV cell are separated by `;` (also `,`, `，`, `、` or `；`). On import, a row whose
-`categories` cell is filled is a correction (to accept a suggestion, copy it); other rows
-were not reviewed. Categories must be names or aliases of the model's taxonomy, at most
-`max_categories` of them; tags are cleaned as on every other path (`plain_tag`), and a tag
-that cleaning refuses makes the row an error. An empty `tags` cell keeps the article's tags
-as they are. Two rows that correct one article differently are an error, not last-wins.
+row per article: its id (`id` or `_id`, below), `title`, the model's `suggested_categories`,
+`confidence`, `scores`, `suggested_tags`, and two empty columns for the reviewer,
+`categories` and `tags`. Lists in a CSV cell are separated by `;` (also `,`, `，`, `、` or
+`；`). On import, a row whose `categories` cell is filled is a correction (to accept a
+suggestion, copy it); other rows were not reviewed. Categories must be names or aliases of
+the model's taxonomy, at most `max_categories` of them; tags are cleaned as on every other
+path (`plain_tag`), and a tag that cleaning refuses makes the row an error. An empty `tags`
+cell keeps the article's tags as they are. Two rows that correct one article differently
+are an error, not last-wins.
+
+The id column is `id` for articles of a JSONL file (their id field), and `_id` for articles
+of MongoDB: the `_id` with its type, as relaxed Extended JSON (`hybrid.ingest.ids.id_key`),
+so `1` (a number), `"1"` (a string) and `{"$oid": "…"}` are three articles. A file from
+before ids carried their type has an `id` column of bare text: it still imports where the
+text names one article only.
 
 In MongoDB a correction is written as manual labels (`hybrid.source: "manual"`): runs never
 overwrite them and `hybrid train --label-source manual` learns from them.
@@ -17,6 +24,7 @@ overwrite them and `hybrid train --label-source manual` learns from them.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -25,10 +33,12 @@ from typing import Any
 
 import numpy as np
 from bson import ObjectId
+from bson.regex import Regex
 
 from hybrid.config import Config
-from hybrid.ingest.article import Article
+from hybrid.ingest.article import Article, article_id_of
 from hybrid.ingest.clean import clean
+from hybrid.ingest.ids import id_key, id_value, shown
 from hybrid.ingest.keys import MAX_TAG_CHARS, plain_tags
 from hybrid.ingest.records import load_articles, parse_json, to_json
 from hybrid.labels.ledger import FileLedger, Label, StoreLedger
@@ -40,6 +50,7 @@ from hybrid.mongo.store import STATE, Store
 from hybrid.output import open_output, refuse_inputs
 from hybrid.taxonomy import Taxonomy
 
+MONGO_ID = "_id"  # the id column of rows about MongoDB articles
 COLUMNS = ["id", "title", "suggested_categories", "confidence", "scores", "suggested_tags",
            "categories", "tags"]
 _SEPARATORS = re.compile(r"[;,；，、\n]")
@@ -60,9 +71,10 @@ class Row:
 
 @dataclass
 class Correction:
-    id: str
+    id: str  # the article's key; from an `_id` column, `id_key` of the `_id`
     categories: list[str]
     tags: list[str] | None  # None: keep the article's tags
+    typed: bool = False  # from an `_id` column (else an `id` column: bare text)
 
 
 def _top(scores: dict[str, float]) -> dict[str, float]:
@@ -94,26 +106,49 @@ def rows_from_store(store: Store, below: float | None, limit: int | None) -> lis
     for doc in store.suggestions(below, limit):
         state = doc.get(STATE) or {}
         scores = {s["category"]: s["score"] for s in state.get("scores") or []}
-        rows.append(Row(str(doc["_id"]), doc["title"],
+        rows.append(Row(id_key(doc["_id"]), doc["title"],
                         list(doc.get(config.categories_field) or []),
                         round(state["confidence"], 4), _top(scores),
                         list(doc.get(config.tags_field) or [])))
     return rows
 
 
-def write_rows(rows: Sequence[Row], path: str | Path,
+def write_rows(rows: Sequence[Row], path: str | Path, ids: str = "id",
                inputs: Iterable[str | Path | None] = ()) -> None:
     """CSV (for a spreadsheet: lists as `a; b`, formula-safe cells) or JSONL; refused when
-    `path` is one of `inputs`."""
+    `path` is one of `inputs`. `ids` is the id column: "id", or `MONGO_ID` for rows about
+    MongoDB articles, whose ids are `id_key`s (as Extended JSON in a JSONL file, as its text
+    in a CSV cell)."""
     def cells(row: Row) -> dict[str, Any]:
         out = asdict(row)
+        key = out.pop("id")
         if is_csv(path):
-            for key in ("suggested_categories", "suggested_tags", "categories", "tags"):
-                out[key] = "; ".join(out[key])
+            for name in ("suggested_categories", "suggested_tags", "categories", "tags"):
+                out[name] = "; ".join(out[name])
             out["scores"] = "; ".join(f"{k} {v:.2f}" for k, v in row.scores.items())
-        return out
+        elif ids == MONGO_ID:
+            key = _extended_json(key)
+        return {ids: key, **out}
 
-    write_table(path, COLUMNS, map(cells, rows), inputs)
+    write_table(path, [ids if c == "id" else c for c in COLUMNS], map(cells, rows), inputs)
+
+
+def _extended_json(key: str) -> Any:
+    """An `id_key` as the JSON value it is (a bare string key: that string)."""
+    try:
+        return json.loads(key)
+    except ValueError:
+        return key
+
+
+def _row_id(row: dict[str, Any], csv_file: bool) -> tuple[str, bool]:
+    """(the article's key, typed): from the `_id` column (relaxed Extended JSON), else the
+    `id` column (bare text, as files from before ids carried their type hold it)."""
+    if MONGO_ID in row:
+        value = row[MONGO_ID]
+        text = str(value or "").strip() if csv_file else "" if value is None else to_json(value)
+        return (id_key(id_value(text)) if text else "", True)
+    return str(row.get("id") or "").strip(), False
 
 
 def _cell_list(value: Any) -> list[str]:
@@ -130,11 +165,11 @@ def read_corrections(path: str | Path, taxonomy: Taxonomy, max_categories: int =
     correct one article differently."""
     found: dict[str, list[tuple[str, Correction]]] = {}
     errors: dict[str, str] = {}
-    for where, row in read_table(path, ("id", "categories")):
+    for where, row in read_table(path, (("id", MONGO_ID), "categories")):
         if isinstance(row, str):
             _add(errors, where, row)
             continue
-        article_id = str(row.get("id") or "").strip()
+        article_id, typed = _row_id(row, is_csv(path))
         given = _cell_list(row.get("categories"))
         if not given:
             continue
@@ -142,7 +177,7 @@ def read_corrections(path: str | Path, taxonomy: Taxonomy, max_categories: int =
             _add(errors, where, "no id")
             continue
         fix = _correction(article_id, given, _cell_list(row.get("tags")), taxonomy,
-                          max_categories)
+                          max_categories, typed)
         if isinstance(fix, str):
             _add(errors, article_id, f"{where}, {fix}")
         else:
@@ -158,7 +193,7 @@ def read_corrections(path: str | Path, taxonomy: Taxonomy, max_categories: int =
 
 
 def _correction(article_id: str, given: list[str], raw_tags: list[str], taxonomy: Taxonomy,
-                max_categories: int) -> Correction | str:
+                max_categories: int, typed: bool = False) -> Correction | str:
     """The correction a row asks for, or what is wrong with it (field first)."""
     names, unknown = taxonomy.map_labels(given)
     if unknown:
@@ -172,7 +207,7 @@ def _correction(article_id: str, given: list[str], raw_tags: list[str], taxonomy
         return (f"field 'tags': {refused[0][:80]!r} is no tag a site can show (a tag is plain "
                 f"text of at most {MAX_TAG_CHARS} characters: no markup, link, control "
                 "character or formula)")
-    return Correction(article_id, names, tags or None)
+    return Correction(article_id, names, tags or None, typed)
 
 
 def _add(errors: dict[str, str], key: str, message: str) -> None:
@@ -190,8 +225,8 @@ def correct_file(data: str | Path, out: str | Path, corrections: Sequence[Correc
           open_output(out, inputs=[data], errors="surrogateescape", newline="") as fh):
         for number, line in enumerate(lines, 1):
             record = parse_json(line, f"line {number}") if line.strip() else None
-            fix = by_id.get(str(record.get(config.id_field))) if isinstance(record, dict) \
-                else None
+            fix = by_id.get(article_id_of(record, config.id_field)) \
+                if isinstance(record, dict) else None
             if fix is not None:
                 seen.add(fix.id)
                 record = {**record, config.categories_field: fix.categories}
@@ -213,14 +248,23 @@ def _id_candidates(raw: str) -> list[Any]:
 
 
 def write_to_store(store: Store, corrections: Sequence[Correction]) -> dict[str, str]:
-    """Write each correction as manual labels; returns errors by article id."""
+    """Write each correction as manual labels, on the one article its id names; returns
+    errors by article id."""
     errors = {}
     for fix in corrections:
-        key = store.find_id(_id_candidates(fix.id))
-        if key is None:
-            errors[fix.id] = f"no article with _id {fix.id} in {store.where}"
+        value = id_value(fix.id) if fix.typed else None
+        if isinstance(value, list | Regex | re.Pattern):  # no _id: a query would match many
+            errors[fix.id] = f"_id {shown(fix.id)} is a {type(value).__name__}, not an _id"
             continue
-        store.set_manual(key, fix.categories, fix.tags)
+        found = store.find_ids([value] if fix.typed else _id_candidates(fix.id))
+        if not found:
+            errors[fix.id] = f"no article with _id {shown(fix.id)} in {store.where}"
+        elif len(found) > 1:
+            errors[fix.id] = (f"id {shown(fix.id)} names {len(found)} articles ("
+                              f"{', '.join(shown(id_key(f)) for f in found)}): this review "
+                              "file is from before ids carried their type; export it again")
+        else:
+            store.set_manual(found[0], fix.categories, fix.tags)
     return errors
 
 
@@ -248,7 +292,7 @@ def export(out: str | Path, config: Config, below: float | None, limit: int | No
     else:
         with Store(config) as store:
             rows = rows_from_store(store, below, limit)
-    write_rows(rows, out, inputs=[data, model_dir])
+    write_rows(rows, out, "id" if data is not None else MONGO_ID, inputs=[data, model_dir])
     return len(rows)
 
 

@@ -32,6 +32,7 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
 _DELIMITERS = ",;\t"
 
 Row = dict[str, Any]
+Column = str | tuple[str, ...]  # a column's name, or the names it may have
 
 
 def is_csv(path: PathLike) -> bool:
@@ -65,10 +66,11 @@ def write_table(path: PathLike, columns: Sequence[str], rows: Iterable[Row],
             writer.writerow({k: to_cell(v) if isinstance(v, str) else v for k, v in row.items()})
 
 
-def read_table(path: PathLike, required: Sequence[str]) -> list[tuple[str, Row | str]]:
+def read_table(path: PathLike, required: Sequence[Column]) -> list[tuple[str, Row | str]]:
     """(where, row) for every row, `where` as "row N" (a spreadsheet's row, the header being
     row 1) or "line N"; (where, message) for a row that cannot be read. A file that is no
-    such table at all is a `UsageError` naming it."""
+    such table at all (a CSV file without the `required` columns; a tuple of names there is
+    one column of any of them) is a `UsageError` naming it."""
     text = _decode(Path(path))
     rows = _csv_rows(path, text, required) if is_csv(path) else _jsonl_rows(text)
     return [(where, _check_cells(row)) if isinstance(row, dict) else (where, row)
@@ -114,17 +116,20 @@ def _any_cell_size() -> Iterator[None]:
         csv.field_size_limit(limit)
 
 
-def _csv_rows(path: PathLike, text: str, required: Sequence[str]
+def _csv_rows(path: PathLike, text: str, required: Sequence[Column]
               ) -> list[tuple[str, Row | str]]:
     header = text.split("\n", 1)[0]
+    wanted = [(c,) if isinstance(c, str) else c for c in required]
     for delimiter in _DELIMITERS:
         columns = [c.strip() for c in next(csv.reader([header], delimiter=delimiter), [])]
-        if set(required) <= set(columns):
+        if all(set(names) & set(columns) for names in wanted):
             break
     else:
-        raise UsageError(f"{path}: its first row has no {' and '.join(map(repr, required))} "
-                         f"columns (it is {header[:200]!r}); a review file has the columns "
-                         "`hybrid review export` wrote, separated by commas")
+        named = " and ".join(repr(first) + "".join(f" (or {other!r})" for other in others)
+                             for first, *others in wanted)
+        raise UsageError(f"{path}: its first row has no {named} columns (it is "
+                         f"{header[:200]!r}); a review file has the columns `hybrid review "
+                         "export` wrote, separated by commas")
     out: list[tuple[str, Row | str]] = []
     with _any_cell_size():
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
