@@ -21,7 +21,8 @@ def test_output_is_exactly_categories_and_tags(sample_model):
     assert set(out) == {"categories", "tags"}
     assert 1 <= len(out["categories"]) <= 3
     assert set(out["categories"]) <= set(sample_model.taxonomy.names)
-    assert 3 <= len(out["tags"]) <= 5 and len({t.lower() for t in out["tags"]}) == len(out["tags"])
+    # a 30-character note says two things: fewer tags rather than wrong ones
+    assert 1 <= len(out["tags"]) <= 5 and len({t.lower() for t in out["tags"]}) == len(out["tags"])
     assert 0.0 <= pred.confidence <= 1.0
 
 

@@ -12,11 +12,14 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from operator import itemgetter
+from typing import NamedTuple
 from pathlib import Path
 
 import rjieba
 
 from hybrid import data
+from hybrid.ingest import commonness
+from hybrid.ingest.terms import whole_terms
 
 _CANDIDATE_POS = {"n", "nr", "ns", "nt", "nz", "nw", "vn", "eng", "l", "j", "an"}
 _COMPOUND_POS = {"n", "nz", "vn", "l", "j"}
@@ -24,7 +27,16 @@ _COMPOUND_POS = {"n", "nz", "vn", "l", "j"}
 # words and verbs (大角度机动, 强化学习)
 _PHRASE_POS = _CANDIDATE_POS | {"a", "b", "ng", "nrt", "v"}
 _MAX_PHRASE_CHARS = 12
-_LATIN = re.compile(r"^[a-z0-9][a-z0-9.+#_\-]*$", re.IGNORECASE)
+# what jieba tags the pieces of a name it does not know (苯达/nz 莫司/nr 汀/ns): such words
+# may grow a term
+_TERM_POS = {"n", "nr", "ns", "nt", "nz", "nw", "eng", "l", "j", "ng", "nrt", "x"}
+# a word beginning so is a pronoun or a quantity with a noun (我妹, 几句话, 每个人)
+_NOT_TERM_START = frozenset("我你他她它咱您几某每各该此这那")
+_EVERYDAY_VERB = 5.0  # Zipf: 提高, 使用 (not 强化, 知识: 强化学习 and 知识图谱 are terms)
+_NAME_POS = {"nr", "ns", "nt", "nrt", "nrfg"}
+_COMMON_WORD = 4.5  # Zipf: a word this common is an ordinary word of the language
+_CLAUSE_POS = {"v", "vd", "vi", "d", "ad", "p", "c"}
+_LATIN = re.compile(r"^\.?[a-z0-9][a-z0-9.+#_\-]*$", re.IGNORECASE)  # .NET too
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _MAX_KNOWN_TOKENS = 500_000
 _NUMBERISH = re.compile(r"^[\d.,:%+\-/][\d.,:%+\-/x]*$", re.IGNORECASE)  # 1920x1080, not x86
@@ -34,9 +46,58 @@ _ADDRESS = re.compile(r"^(?:www\..+|.+\.(?:com|org|cn|edu|gov)|(?=.*\d)(?=.*[a-f
                       re.IGNORECASE)
 _PARTS = re.compile(r"[._\-]")
 _SEPARATOR = "\x00"
-# a token goes on the Latin word before it when it continues it (`virtual|box`), or ends it
-# with a symbol that is part of the name (`libc|++`, `F|#`; not `page|#|intro`)
-_GLUE = re.compile(r"(?<=[A-Za-z0-9])\x00(?=[A-Za-z0-9]|(?:\+\+|#)(?:\x00(?![A-Za-z0-9])|$))")
+# a token goes on the Latin word before it when it continues it (`virtual|box`), ends it
+# with a symbol that is part of the name (`libc|++`, `F|#`; not `page|#|intro`), or is a
+# dot and a word that make it a dotted name (`Node|.|js`, `sql|.|Date`: the name is one
+# word, whatever is then made of it); and `.|NET` is one word
+_GLUE = re.compile(r"(?<=[A-Za-z0-9])\x00(?:\.\x00(?=[A-Za-z])|(?=[A-Za-z0-9]|(?:\+\+|#)"
+                   r"(?:\x00(?![A-Za-z0-9])|$)))|(?<![^\x00])\.\x00(?=(?i:net)(?:\x00|$))")
+
+
+def _across(phrase: str, term: str, overlap: int = 1) -> bool:
+    """A phrase that holds part of a term (at least `overlap` characters of it) and not all
+    of it (血浆中苯达 of 苯达莫司汀)."""
+    if term in phrase:
+        return False
+    return phrase in term or any(phrase.endswith(term[:n]) or phrase.startswith(term[-n:])
+                                 for n in range(overlap, len(term)))
+
+
+class Candidates(NamedTuple):
+    tokens: list[str]  # in order of appearance, repeats kept
+    phrases: set[str]  # joined from words the text repeats together
+    names: set[str]  # of places, people and bodies (哈尔滨, 华为): proper nouns, however common
+
+
+def _verb(token: str, pos: str) -> bool:
+    """A verb of everyday language (治疗, 提高, 使用): it makes a clause of the words around
+    it. jieba calls some nouns verbs (知识): the bundled dictionary keeps such terms whole
+    (知识图谱)."""
+    return pos in _CLAUSE_POS and commonness.zipf(token) >= _COMMON_WORD
+
+
+def _pieces_of(longer: set[str], grown: set[str], candidates: set[str], text: str) -> set[str]:
+    """The candidates the text never says but inside one longer term: `图谱` of 知识图谱,
+    `functional` of "functional programming"; and pieces across the edge of a term grown
+    from pieces of a name (中苯达 of 苯达莫司汀)."""
+    folded = text.casefold()
+    out = set()
+    for term in longer:
+        key = term.casefold()
+        said = _count(folded, key)
+        for c in candidates - {term}:
+            part = c.casefold()
+            if (part in key and _count(folded, part) == said * _count(key, part)) or (
+                    term in grown and _across(c, term, 2)):
+                out.add(c)
+    return out
+
+
+def _count(text: str, key: str) -> int:
+    """How often `text` says `key`: as a whole word where it is Latin."""
+    if key.isascii():
+        return len(re.findall(rf"(?<![\w.+#-]){re.escape(key)}(?![\w+#]|\.\w)", text))
+    return text.count(key)
 
 
 def whole_words(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -62,10 +123,11 @@ def _pieces(tokens: list[str]) -> list[tuple[int, int]]:
     for match in _GLUE.finditer(joined):
         index += joined.count(_SEPARATOR, counted, match.start())
         counted = match.start()
+        last = index + match.group().count(_SEPARATOR)  # a dotted name glues two tokens on
         if runs and runs[-1][1] == index:
-            runs[-1] = (runs[-1][0], index + 1)
+            runs[-1] = (runs[-1][0], last)
         else:
-            runs.append((index, index + 1))
+            runs.append((index, last))
     return runs
 
 
@@ -97,6 +159,8 @@ class Segmenter:
         self._jieba: rjieba.Jieba | None = None
         self._stop: frozenset[str] | None = None
         self._verdicts: _Verdicts | None = None
+        self._terms: _Verdicts | None = None
+        self.own_words: set[str] = set()  # of the bundled and user dictionaries and the site
 
     def __getstate__(self) -> dict:
         # rjieba objects do not pickle: only the parameters, the rest is rebuilt on first use
@@ -117,6 +181,7 @@ class Segmenter:
             for path in dictionaries:
                 self._add_dictionary(path)
             for term in self.vocabulary:
+                self.own_words.add(term.casefold())
                 if not self._jieba.has_word(term):
                     self._jieba.add_word(term, 2000, "eng" if _LATIN.match(term) else "nz")
         return self._jieba
@@ -129,6 +194,7 @@ class Segmenter:
             freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 2000
             pos = parts[2] if len(parts) > 2 else ("eng" if _LATIN.match(parts[0]) else "nz")
             self._jieba.add_word(parts[0], freq, pos)
+            self.own_words.add(parts[0].casefold())
 
     @property
     def stopwords(self) -> frozenset[str]:
@@ -156,6 +222,33 @@ class Segmenter:
             self._verdicts = _Verdicts(self._verdict)
         return self._verdicts
 
+    @property
+    def _term_like(self) -> _Verdicts:
+        if self._terms is None:
+            self._terms = _Verdicts(self._looks_like_term)
+        return self._terms
+
+    def _looks_like_term(self, token: str) -> bool:
+        """Whether a Chinese word of the dictionary could be a term, not a phrase it lists
+        (jieba's dictionary holds 仔细阅读, 提高效率, 几句话, 我妹): none begins with a
+        number, a pronoun or a common verb or adverb."""
+        jieba = self.jieba  # loads the dictionaries, and with them `own_words`
+        if not _CJK.match(token) or token.casefold() in self.own_words:
+            return True
+        if token[0] in _NOT_TERM_START:
+            return False
+        if len(token) < 4:
+            return True
+        first = max((p for p in jieba.cut_for_search(token) if 1 < len(p) < len(token)
+                     and token.startswith(p)), key=len, default=None)
+        if first is None:
+            return True
+        pos = jieba.tag(first)[0][1]
+        rest = token[len(first):]
+        return not (pos in {"d", "ad"} or (
+            pos in _CLAUSE_POS and commonness.zipf(first) >= _EVERYDAY_VERB
+            and commonness.zipf(rest) >= _COMMON_WORD))
+
     def _verdict(self, token: str) -> str | None:
         """The token as a lower-cased content word, or None."""
         stripped = token.strip()
@@ -169,9 +262,9 @@ class Segmenter:
             tokens[first:last + 1] = ["".join(tokens[first:last + 1])]
         return [w for t in tokens if (w := word_of[t]) is not None]
 
-    def candidates(self, text: str) -> tuple[list[str], set[str]]:
-        """Tag candidates in order of appearance, repeats kept so counts mean frequency, and
-        which of them are repeated phrases.
+    def candidates(self, text: str) -> Candidates:
+        """Tag candidates in order of appearance, repeats kept so counts mean frequency, which
+        of them are repeated phrases, and which are names of places, people or bodies.
 
         Nouns, named entities and English/version tokens pass the part-of-speech filter;
         adjacent Chinese nouns also form a compound candidate (容器 + 编排 → 容器编排).
@@ -183,6 +276,11 @@ class Segmenter:
         word_of = self._word_of
         words = [word_of[token] for token, _ in raw]  # every pass below reads these verdicts
         tagged = [(token.strip(), pos) for token, pos in raw]
+        terms = whole_terms([token for token, _ in tagged],
+                            lambda i: tagged[i][1] in _CANDIDATE_POS and words[i] is not None,
+                            lambda i: self._joins(*tagged[i]))
+        in_term = {k for end, start in terms.items() for k in range(start, end)}
+        grown = {"".join(t for t, _ in tagged[start:end + 1]) for end, start in terms.items()}
         phrases = self._repeated_phrases(tagged, words)
         latin, inside = self._latin_phrases(raw, words)
         for end, found in latin.items():
@@ -190,9 +288,13 @@ class Segmenter:
         out: list[str] = []
         previous: tuple[str, str] | None = None
         for end, (token, pos) in enumerate(tagged):
+            if end in terms:  # the whole term where the text says it, not its pieces
+                token, pos = "".join(t for t, _ in tagged[terms[end]:end + 1]), "nz"
             # a word, but no notation of single letters (`C-a`, `e.g`) for a tag
-            keep = (pos in _CANDIDATE_POS and words[end] is not None
-                    and max(map(len, _PARTS.split(token))) >= 2 and not _ADDRESS.match(token))
+            keep = (end not in in_term and (end in terms or (
+                pos in _CANDIDATE_POS and words[end] is not None
+                and max(map(len, _PARTS.split(token))) >= 2 and not _ADDRESS.match(token)
+                and self._term_like[token])))
             if keep and end not in inside:
                 out.append(token)
                 if (previous and pos in _COMPOUND_POS and previous[1] in _COMPOUND_POS
@@ -200,9 +302,23 @@ class Segmenter:
                         and len(previous[0]) + len(token) <= 6):
                     out.append(previous[0] + token)
             if end in phrases:
-                out.extend(p for p in phrases[end] if not out or p != out[-1])
+                out.extend(p for p in phrases[end] if (not out or p != out[-1])
+                           and not any(_across(p, term) for term in grown))
             previous = (token, pos) if keep else None
-        return out, {p for found in phrases.values() for p in found}
+        joined = grown | {p for found in phrases.values() for p in found}
+        names = {token for token, pos in tagged if pos in _NAME_POS}
+        pieces = _pieces_of(joined, grown, set(out) - names, text)
+        return Candidates([c for c in out if c not in pieces], joined, names)
+
+    def _joins(self, token: str, pos: str) -> bool:
+        """Whether a neighbouring word may grow a term: a piece jieba cut from a name it does
+        not know (a word of its dictionary is a word: 松花江 does not grow into 哈尔滨), a
+        noun's or a rare adjective's (not 影响, 优化: those start clauses)."""
+        if (not _CJK.search(token) or token.casefold() in self.stopwords
+                or (len(token) > 1 and self.jieba.has_word(token))):
+            return False
+        return pos in _TERM_POS or (pos in {"vn", "an", "a", "b"}
+                                    and commonness.zipf(token) < _COMMON_WORD)
 
     def _latin_phrases(self, raw: list[tuple[str, str]], words: list[str | None]
                        ) -> tuple[dict[int, list[str]], set[int]]:
@@ -220,9 +336,13 @@ class Segmenter:
 
         def term(phrase: str) -> bool:
             """A term's later words are plain words (Spring Boot, GitHub Pages); names with
-            digits or inner capitals make a list (Laravel11 InertiaJs Vue3)."""
-            return all(w.isalpha() and (w[1:].islower() or w.isupper())
-                       for w in phrase.split()[1:])
+            digits or inner capitals make a list (Laravel11 InertiaJs Vue3); and words of
+            everyday English in lower case make a piece of a sentence (`lock failed`,
+            `properly initialized`), not a term (`functional programming`)."""
+            words = phrase.split()
+            return (all(w.isalpha() and (w[1:].islower() or w.isupper()) for w in words[1:])
+                    and not (phrase.islower() and any(commonness.zipf(w) >= _COMMON_WORD
+                                                      for w in words)))
 
         def name(start: int, end: int) -> bool:
             """Capitalised words alone amid Chinese: a name, not a piece of an English
@@ -269,6 +389,8 @@ class Segmenter:
             start = end
             while (start > 0 and end - start < 2 and tagged[start - 1][1] in _PHRASE_POS
                    and self._is_phrase_part(tagged[start - 1][0])):
+                if _verb(*tagged[start - 1]):
+                    break  # a clause (纳洛酮治疗急性, 提高公司), not a term
                 start -= 1
                 phrase = "".join(t for t, _ in tagged[start:end + 1])
                 if len(phrase) <= _MAX_PHRASE_CHARS:

@@ -21,13 +21,16 @@ from sklearn.base import BaseEstimator
 
 from hybrid import data
 from hybrid.embed import Embedder
+from hybrid.ingest import commonness
 from hybrid.ingest.keys import (
     label_key,
     mentions,
     near_duplicates,
     plain_tag,
+    times_said,
     words_of,
 )
+from hybrid.ingest.shapes import odd
 from hybrid.learn.features import Features
 from hybrid.learn.tag_ranker import tag_ranker
 
@@ -36,10 +39,23 @@ _CLOSE = 5
 _SHARED = 2  # neighbours that carry a tag the article does not otherwise support, to rank it
 _LIKELY = 0.5  # the ranker's probability such a tag needs to be shown: more likely right than not
 _YEAR = re.compile(r"^(19|20)\d\d$")
-_SEPARATORS = str.maketrans("", "", " -_")  # what a spelling of a tag may differ by
+_LONG_TEXT = 1000  # characters
+_MIN_TAGS = int(__import__("os").environ.get("HYBRID_DEV_MIN", "3"))  # a list shorter than this takes candidates said once, if the ranker likes them
+_WEAK_FLOOR = float(__import__("os").environ.get("HYBRID_DEV_WEAK", "0.3"))
+_EXPLAINED = 8  # dropped candidates kept for `predict --explain`
+_SITE_TAG = 2  # uses that make a word one of the site's own tags
+# Zipf frequencies from which a word is everyday language, not a subject: readers reject
+# 平台, 问题, 效率 (4.6-6.2) and `network`, `service` (5.0-5.5), and accept 数据库 (4.4),
+# 知识图谱, `docker` (3.0) and `linux` (4.0)
+_COMMON_CHINESE = 4.5
+_COMMON_LATIN = 4.5
+_COMMON_SITE_CHINESE = 4.7
+_FAMILIAR_CHINESE = 4.0
+_SEPARATORS = str.maketrans("", "", " -_.")  # what a spelling of a tag may differ by
 FEATURE_NAMES = ["keybert_sim", "log_tf", "in_title", "first_pos", "idf",
                  "in_vocab", "log_tag_count", "prior", "neighbour_vote", "neighbour_share",
-                 "in_text", "is_latin", "n_chars", "is_phrase", "mentioned", "close_share"]
+                 "in_text", "is_latin", "n_chars", "is_phrase", "mentioned", "close_share",
+                 "commonness", "named", "said"]
 
 
 @dataclass
@@ -48,6 +64,7 @@ class TagScore:
     score: float
     from_text: bool
     neighbour_vote: float
+    reason: str = ""  # why a reader would take it: where the article says it, or who tags it
 
 
 @dataclass
@@ -59,6 +76,10 @@ class _Candidate:
     phrase: bool = False  # joined from words the text repeats together
     supported: bool = True  # by the text or agreeing close neighbours; else it must be likely
     mentioned: bool = False  # the text says it (a neighbour's tag too)
+    said: int = 0  # how often the text says it (a neighbour's tag too)
+    reason: str | None = None  # why it is no tag here (explained), None if it may be one
+    named: bool = False  # the title, description or a heading says it
+    weak: bool = False  # said once, in passing: a tag only where a list has too few
 
 
 class _Shown(NamedTuple):
@@ -76,6 +97,7 @@ class _Pool:
     votes: dict[str, float]
     shares: dict[str, float]
     close: dict[str, int]  # how many of the `_CLOSE` nearest, if close, carry each tag
+    dropped: list[_Candidate]  # the strongest candidates that may not be tags here, and why
 
 
 class TagSuggester(BaseEstimator):
@@ -137,6 +159,7 @@ class TagSuggester(BaseEstimator):
         self.n_docs_ = len(X)
         text_candidates = [self._text_candidates(d) for d in X]
         self.df_ = Counter(k for cands in text_candidates for k in cands)
+        self.spelling_ = _site_spellings(text_candidates)
         self.seen_ = Counter()
         self.hits_ = Counter()
         for cands, g in zip(text_candidates, gold, strict=True):
@@ -224,15 +247,23 @@ class TagSuggester(BaseEstimator):
                 votes[key] += max(float(sim), 0.0) / total
                 shares[key] += 1
                 close[key] += rank < _CLOSE and sim >= self.close_similarity_
-        candidates = self._shortlist(found.values(), lambda c: self._fits(c, close, doc.text))
+        dropped: list[_Candidate] = []
+
+        def fits(c: _Candidate) -> bool:
+            c.reason = self._verdict(c, close, doc)
+            if c.reason is not None and len(dropped) < _EXPLAINED:
+                dropped.append(c)
+            return c.reason is None
+
+        candidates = self._shortlist(found.values(), fits)
         listed = {c.key for c in candidates}
         for key in votes:
             c = _Candidate(key, self.display_.get(key, key), 0, -1)
-            if key not in listed and self._fits(c, close, doc.text) and (
+            if key not in listed and fits(c) and (
                     c.supported or shares[key] >= _SHARED):
                 candidates.append(c)
         return _Pool(doc, candidates, votes, {k: v / max(len(ids), 1) for k, v in shares.items()},
-                     close)
+                     close, dropped)
 
     def _shortlist(self, found: Iterable[_Candidate], fits: Callable[[_Candidate], bool]
                    ) -> list[_Candidate]:
@@ -284,6 +315,9 @@ class TagSuggester(BaseEstimator):
                     float(c.phrase),
                     float(c.mentioned),
                     pool.close.get(c.key, 0) / _CLOSE,
+                    commonness.zipf(c.key),
+                    float(c.named),
+                    math.log1p(c.said),
                 ])
             tables.append(np.array(rows, dtype=float).reshape(-1, len(FEATURE_NAMES)))
         return tables
@@ -323,9 +357,13 @@ class TagSuggester(BaseEstimator):
         vote = FEATURE_NAMES.index("neighbour_vote")
         chosen: list[TagScore] = []
         keys: list[_Shown] = []  # of each chosen
-        for j in np.argsort(-scores, kind="stable"):
+        weak = np.array([c.weak for c in pool.candidates], dtype=bool)
+        for j in np.lexsort((-scores, weak)):  # the weak last
             c = pool.candidates[j]
-            display = plain_tag(self.display_.get(c.key) or _spelling(c.surface, pool.doc.title))
+            if c.weak and (len(chosen) >= _MIN_TAGS or scores[j] < _WEAK_FLOOR):
+                continue
+            display = plain_tag(self.display_.get(c.key) or self.spelling_.get(c.key)
+                                or _spelling(c.surface, pool.doc.title))
             if display is None or (not c.supported and scores[j] < _LIKELY):
                 continue
             new = _Shown(c.key, label_key(display), c.first >= 0 or c.mentioned)
@@ -339,10 +377,20 @@ class TagSuggester(BaseEstimator):
                         del chosen[n], keys[n]
                 continue
             keys.append(new)
-            chosen.append(TagScore(display, float(scores[j]), c.first >= 0, float(rows[j, vote])))
+            chosen.append(TagScore(display, float(scores[j]), c.first >= 0, float(rows[j, vote]),
+                                   self._why(c, pool)))
             if len(chosen) == self.n_tags:
                 break
         return chosen
+
+    def _why(self, c: _Candidate, pool: _Pool) -> str:
+        """What made `c` a tag, in words, for `predict --explain`."""
+        where = "named in the title, description or a heading" if c.named else (
+            f"said {c.said} times" if c.said > 1 else "said once" if c.said else "not said")
+        close = pool.close.get(c.key, 0)
+        site = self.tag_count_.get(c.key, 0)
+        tagged = f"; the site's tag on {site} articles, {close} of them close" if site else ""
+        return where + tagged + ("; fills a short list" if c.weak else "")
 
     def _prefer(self, new: _Shown, old: _Shown, text: str) -> bool:
         """Of two near-duplicates: a phrase over one of its words ("Web Components" over
@@ -361,12 +409,31 @@ class TagSuggester(BaseEstimator):
                     and text.count(short) == text.count(long) > 0)
         return self.tag_count_.get(new.key, 0) > self.tag_count_.get(old.key, 0)
 
-    def _fits(self, c: _Candidate, close: Counter, text: str) -> bool:
-        """Whether `c` may be a tag here, and (`c.supported`) whether the article supports
-        it. Never a piece of a longer word of the text; a year or a generic word only where
-        the site uses it on similar articles (and a year, where the text says it). A word of
-        the text is supported; a site tag only the neighbours bring, where the text mentions
-        it or close neighbours agree, else only the ranker's confidence can show it."""
+    @staticmethod
+    def _everyday(c: _Candidate, site: int, named: bool, agree: bool, doc: Features) -> bool:
+        """A word of everyday language, no subject to click: an English one unless the site
+        tags with it and the article names it (`performance`, `network`, `apple` on their
+        sites); a Chinese one unless a name (北京, 哈尔滨) or a site tag in the title that is
+        not too common (读书, 博客; never 工具, 分享, 思考)."""
+        common = commonness.zipf(c.key)
+        if c.key.isascii():
+            return common >= _COMMON_LATIN and (site < _SITE_TAG or not (named or agree))
+        if common < _FAMILIAR_CHINESE or c.surface in doc.names:
+            return False
+        if common < _COMMON_CHINESE:  # a familiar word (组件, 脚本): where the title says it
+            return not named
+        return not (site >= _SITE_TAG and common < _COMMON_SITE_CHINESE
+                    and mentions(label_key(doc.title), c.key))
+
+    def _verdict(self, c: _Candidate, close: Counter, doc: Features) -> str | None:
+        """Why `c` may be no tag here, or None; sets `c.supported` (whether the article
+        supports it) and `c.said`. A reader takes for a tag a term the article is about: said
+        in its title, description or headings, or said again and again; or a site tag close
+        neighbours agree on. Never a piece of a longer word, a string shaped like code or a
+        quantity, or a word of everyday language (平台, `network`), unless the article or
+        the site names it as a subject. A year or a generic word (`code`, `null`) only where
+        the site uses it on similar articles."""
+        text = doc.text
         agree = close.get(c.key, 0) >= _AGREEING_NEIGHBOURS
         # a word the segmenter cut from the text, under its own key and ending in letters or
         # digits (not `C#` of "C#3.0"), is said: no regex needed
@@ -375,12 +442,37 @@ class TagSuggester(BaseEstimator):
                               or mentions(text, c.key))
         c.supported = c.first >= 0 or agree or said
         if not said and c.key.isascii() and c.key in text:  # `git` where the text says "github"
-            return False
+            return "a piece of a longer word"
         if _YEAR.match(c.key):
-            return agree and c.first >= 0
+            return None if agree and c.first >= 0 else "a year"
         if c.key in _generic_words():
-            return agree
-        return True
+            return None if agree else "too general"
+        site = self.tag_count_.get(c.key, 0)
+        named = mentions(doc.heads, c.key)  # the title, description or a heading says it
+        shape = odd(c.surface, c.key in doc.code_words)
+        if shape and not named and site < _SITE_TAG:
+            return f"looks like a {shape}"
+        if self._everyday(c, site, named, agree, doc):
+            return "an everyday word"
+        c.said = c.count if c.first >= 0 else (said and times_said(text, c.key))
+        c.named = named
+        # said once, in passing, in a text long enough to say its subjects again: shown only
+        # to fill a list (an abstract says each of its keywords once)
+        c.weak = c.said == 1 and not named
+        return None
+
+
+def _site_spellings(found: Sequence[dict[str, _Candidate]]) -> dict[str, str]:
+    """For each word the site's articles spell more than one way (`Prometheus`,
+    `prometheus`), the spelling most of them use: one tag page per concept."""
+    uses = Counter((key, c.surface) for cands in found for key, c in cands.items()
+                   if c.surface != key)
+    plain = Counter(key for cands in found for key, c in cands.items() if c.surface == key)
+    best: dict[str, tuple[int, str]] = {}
+    for (key, surface), n in uses.items():
+        if n > best.get(key, (plain.get(key, 0), key))[0]:
+            best[key] = (n, surface)
+    return {key: surface for key, (_, surface) in best.items()}
 
 
 def _spelling(surface: str, title: str) -> str:
