@@ -29,7 +29,7 @@ def test_user_dictionary_and_stop_words_extend_the_bundled_ones(tmp_path):
 
 
 def test_candidates_filter_parts_of_speech_and_build_compounds():
-    cands, _, _ = Segmenter().candidates("我们很快地完成了容器编排以及服务网格的迁移 2024")
+    cands, *_ = Segmenter().candidates("我们很快地完成了容器编排以及服务网格的迁移 2024")
     assert "容器编排" in cands
     assert "很快" not in cands and "完成" not in cands and "2024" not in cands
 
@@ -37,7 +37,7 @@ def test_candidates_filter_parts_of_speech_and_build_compounds():
 def test_repeated_phrases_become_candidates():
     seg = Segmenter()
     once = seg.candidates("基于强化学习的动态库存调度。").tokens
-    twice, phrases, _ = seg.candidates(
+    twice, phrases, *_ = seg.candidates(
         "基于强化学习的动态库存调度。实验表明动态库存调度的成本下降。")
     assert "动态库存调度" not in once and "库存调度" in once  # an adjacent-noun compound
     assert twice.count("动态库存调度") == 2  # counts stay frequencies
@@ -88,7 +88,7 @@ def test_addresses_and_ids_are_no_candidates():
 
 def test_english_terms_stay_whole():
     seg = Segmenter()
-    cands, phrases, _ = seg.candidates(
+    cands, phrases, *_ = seg.candidates(
         "Web Components 是浏览器原生的组件模型。用 web components 写的组件在任何框架里都能用，"
         "Spring Boot 项目里也能引入。")
     assert {"Web Components", "Spring Boot"} <= phrases  # repeated, or written as a name

@@ -12,14 +12,24 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from operator import itemgetter
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 import rjieba
 
 from hybrid import data
 from hybrid.ingest import commonness
-from hybrid.ingest.terms import whole_terms
+from hybrid.ingest.terms import (
+    COMMON_WORD,
+    across,
+    clause_verb,
+    everyday_word,
+    joins,
+    lone_char,
+    pieces_of,
+    term_like,
+    whole_terms,
+)
 
 _CANDIDATE_POS = {"n", "nr", "ns", "nt", "nz", "nw", "vn", "eng", "l", "j", "an"}
 _COMPOUND_POS = {"n", "nz", "vn", "l", "j"}
@@ -27,15 +37,7 @@ _COMPOUND_POS = {"n", "nz", "vn", "l", "j"}
 # words and verbs (大角度机动, 强化学习)
 _PHRASE_POS = _CANDIDATE_POS | {"a", "b", "ng", "nrt", "v"}
 _MAX_PHRASE_CHARS = 12
-# what jieba tags the pieces of a name it does not know (苯达/nz 莫司/nr 汀/ns): such words
-# may grow a term
-_TERM_POS = {"n", "nr", "ns", "nt", "nz", "nw", "eng", "l", "j", "ng", "nrt", "x"}
-# a word beginning so is a pronoun or a quantity with a noun (我妹, 几句话, 每个人)
-_NOT_TERM_START = frozenset("我你他她它咱您几某每各该此这那")
-_EVERYDAY_VERB = 5.0  # Zipf: 提高, 使用 (not 强化, 知识: 强化学习 and 知识图谱 are terms)
 _NAME_POS = {"nr", "ns", "nt", "nrt", "nrfg"}
-_COMMON_WORD = 4.5  # Zipf: a word this common is an ordinary word of the language
-_CLAUSE_POS = {"v", "vd", "vi", "d", "ad", "p", "c"}
 _LATIN = re.compile(r"^\.?[a-z0-9][a-z0-9.+#_\-]*$", re.IGNORECASE)  # .NET too
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _MAX_KNOWN_TOKENS = 500_000
@@ -54,50 +56,11 @@ _GLUE = re.compile(r"(?<=[A-Za-z0-9])\x00(?:\.\x00(?=[A-Za-z])|(?=[A-Za-z0-9]|(?
                    r"(?:\x00(?![A-Za-z0-9])|$)))|(?<![^\x00])\.\x00(?=(?i:net)(?:\x00|$))")
 
 
-def _across(phrase: str, term: str, overlap: int = 1) -> bool:
-    """A phrase that holds part of a term (at least `overlap` characters of it) and not all
-    of it (血浆中苯达 of 苯达莫司汀)."""
-    if term in phrase:
-        return False
-    return phrase in term or any(phrase.endswith(term[:n]) or phrase.startswith(term[-n:])
-                                 for n in range(overlap, len(term)))
-
-
 class Candidates(NamedTuple):
     tokens: list[str]  # in order of appearance, repeats kept
     phrases: set[str]  # joined from words the text repeats together
     names: set[str]  # of places, people and bodies (哈尔滨, 华为): proper nouns, however common
-
-
-def _verb(token: str, pos: str) -> bool:
-    """A verb of everyday language (治疗, 提高, 使用): it makes a clause of the words around
-    it. jieba calls some nouns verbs (知识): the bundled dictionary keeps such terms whole
-    (知识图谱)."""
-    return pos in _CLAUSE_POS and commonness.zipf(token) >= _COMMON_WORD
-
-
-def _pieces_of(longer: set[str], grown: set[str], candidates: set[str], text: str) -> set[str]:
-    """The candidates the text never says but inside one longer term: `图谱` of 知识图谱,
-    `functional` of "functional programming"; and pieces across the edge of a term grown
-    from pieces of a name (中苯达 of 苯达莫司汀)."""
-    folded = text.casefold()
-    out = set()
-    for term in longer:
-        key = term.casefold()
-        said = _count(folded, key)
-        for c in candidates - {term}:
-            part = c.casefold()
-            if (part in key and _count(folded, part) == said * _count(key, part)) or (
-                    term in grown and _across(c, term, 2)):
-                out.add(c)
-    return out
-
-
-def _count(text: str, key: str) -> int:
-    """How often `text` says `key`: as a whole word where it is Latin."""
-    if key.isascii():
-        return len(re.findall(rf"(?<![\w.+#-]){re.escape(key)}(?![\w+#]|\.\w)", text))
-    return text.count(key)
+    everyday: set[str]  # joined from everyday words only (研究进展, 社会环境): phrases, not terms
 
 
 def whole_words(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -229,25 +192,8 @@ class Segmenter:
         return self._terms
 
     def _looks_like_term(self, token: str) -> bool:
-        """Whether a Chinese word of the dictionary could be a term, not a phrase it lists
-        (jieba's dictionary holds 仔细阅读, 提高效率, 几句话, 我妹): none begins with a
-        number, a pronoun or a common verb or adverb."""
         jieba = self.jieba  # loads the dictionaries, and with them `own_words`
-        if not _CJK.match(token) or token.casefold() in self.own_words:
-            return True
-        if token[0] in _NOT_TERM_START:
-            return False
-        if len(token) < 4:
-            return True
-        first = max((p for p in jieba.cut_for_search(token) if 1 < len(p) < len(token)
-                     and token.startswith(p)), key=len, default=None)
-        if first is None:
-            return True
-        pos = jieba.tag(first)[0][1]
-        rest = token[len(first):]
-        return not (pos in {"d", "ad"} or (
-            pos in _CLAUSE_POS and commonness.zipf(first) >= _EVERYDAY_VERB
-            and commonness.zipf(rest) >= _COMMON_WORD))
+        return token.casefold() in self.own_words or term_like(token, jieba)
 
     def _verdict(self, token: str) -> str | None:
         """The token as a lower-cased content word, or None."""
@@ -273,6 +219,8 @@ class Segmenter:
         their keywords.
         """
         raw = whole_words(self.jieba.tag(text))
+        everyday: set[str] = set()
+        self._everyday_phrases: set[str] = set()
         word_of = self._word_of
         words = [word_of[token] for token, _ in raw]  # every pass below reads these verdicts
         tagged = [(token.strip(), pos) for token, pos in raw]
@@ -299,26 +247,22 @@ class Segmenter:
                 out.append(token)
                 if (previous and pos in _COMPOUND_POS and previous[1] in _COMPOUND_POS
                         and _CJK.search(token) and _CJK.search(previous[0])
-                        and len(previous[0]) + len(token) <= 6):
+                        and len(previous[0]) + len(token) <= 6 and not lone_char(previous[0])):
                     out.append(previous[0] + token)
+                    if everyday_word(previous[0]) and everyday_word(token):
+                        everyday.add(out[-1])
             if end in phrases:
                 out.extend(p for p in phrases[end] if (not out or p != out[-1])
-                           and not any(_across(p, term) for term in grown))
+                           and not any(across(p, term) for term in grown))
             previous = (token, pos) if keep else None
         joined = grown | {p for found in phrases.values() for p in found}
         names = {token for token, pos in tagged if pos in _NAME_POS}
-        pieces = _pieces_of(joined, grown, set(out) - names, text)
-        return Candidates([c for c in out if c not in pieces], joined, names)
+        everyday |= self._everyday_phrases
+        pieces = pieces_of(joined, grown, set(out) - names, text)
+        return Candidates([c for c in out if c not in pieces], joined, names, everyday)
 
     def _joins(self, token: str, pos: str) -> bool:
-        """Whether a neighbouring word may grow a term: a piece jieba cut from a name it does
-        not know (a word of its dictionary is a word: 松花江 does not grow into 哈尔滨), a
-        noun's or a rare adjective's (not 影响, 优化: those start clauses)."""
-        if (not _CJK.search(token) or token.casefold() in self.stopwords
-                or (len(token) > 1 and self.jieba.has_word(token))):
-            return False
-        return pos in _TERM_POS or (pos in {"vn", "an", "a", "b"}
-                                    and commonness.zipf(token) < _COMMON_WORD)
+        return token.casefold() not in self.stopwords and joins(token, pos, self.jieba)
 
     def _latin_phrases(self, raw: list[tuple[str, str]], words: list[str | None]
                        ) -> tuple[dict[int, list[str]], set[int]]:
@@ -341,7 +285,7 @@ class Segmenter:
             `properly initialized`), not a term (`functional programming`)."""
             words = phrase.split()
             return (all(w.isalpha() and (w[1:].islower() or w.isupper()) for w in words[1:])
-                    and not (phrase.islower() and any(commonness.zipf(w) >= _COMMON_WORD
+                    and not (phrase.islower() and any(commonness.zipf(w) >= COMMON_WORD
                                                       for w in words)))
 
         def name(start: int, end: int) -> bool:
@@ -389,12 +333,14 @@ class Segmenter:
             start = end
             while (start > 0 and end - start < 2 and tagged[start - 1][1] in _PHRASE_POS
                    and self._is_phrase_part(tagged[start - 1][0])):
-                if _verb(*tagged[start - 1]):
+                if clause_verb(*tagged[start - 1]):
                     break  # a clause (纳洛酮治疗急性, 提高公司), not a term
                 start -= 1
                 phrase = "".join(t for t, _ in tagged[start:end + 1])
-                if len(phrase) <= _MAX_PHRASE_CHARS:
+                if len(phrase) <= _MAX_PHRASE_CHARS and not lone_char(tagged[start][0]):
                     spans[phrase].append(end)
+                    if all(everyday_word(t) for t, _ in tagged[start:end + 1]):
+                        self._everyday_phrases.add(phrase)
         repeated = {p: ends for p, ends in spans.items() if len(ends) > 1}
         out: dict[int, list[str]] = defaultdict(list)
         for phrase, ends in repeated.items():

@@ -29,10 +29,16 @@ _UNIT = re.compile(r"^(?:[kmgtp]i?b|[kmgt]?hz|[kmgt]?bps|ms|ns|us|mah|fps|dpi)$"
 _LOWER_CAMEL = re.compile(r"^[a-z]+[A-Z][a-z]+[A-Za-z\d]*$")
 _SHORT_LOWER_CAMEL = re.compile(r"^[a-z][A-Z]")  # iPhone, eBPF, iOS: one letter, then a name
 _HUMPS = re.compile(r"[a-z\d][A-Z]")  # CounterVec, RemotingServer, FileMRUList
+_SLUG = re.compile(r"^[a-z][a-z\d]*(?:-[a-z\d]+)+$")
 _HEX = re.compile(r"^0x[0-9a-f]+$", re.IGNORECASE)
 # a short mix of letters and digits is a signal, a part or a register (D2H, V3, 16E, 8P),
 # not a subject, unless the article is about it (its title: M1, 5G)
 _CODE_NAME = re.compile(r"^(?=.*\d)(?=.*[a-z])[a-z\d]{2,3}$", re.IGNORECASE)
+
+
+def known_name(key: str) -> bool:
+    """Whether the bundled dictionary names `key` (a key: lower case)."""
+    return key in _known_names()
 
 
 @lru_cache(maxsize=1)
@@ -43,11 +49,11 @@ def _known_names() -> frozenset[str]:
                      if line.strip() and not line.startswith("#"))
 
 
-def odd(surface: str, in_code: bool = False) -> str | None:
+def odd(surface: str) -> str | None:
     """Why `surface` looks like no tag ("identifier", "file name", "quantity"), or None.
-    `in_code`: the article's code uses the name, so a compound name (`CounterVec`) is
-    taken for an identifier of it."""
-    if not surface.isascii():
+    A name in the bundled dictionary or a word of the language is a name whatever its
+    shape (`Node.js`, `JavaScript`, `PowerShell`)."""
+    if not surface.isascii() or " " in surface:  # a phrase: "GitHub Actions", "Spring Boot"
         return None
     if "_" in surface.strip("_"):
         return "identifier"
@@ -65,6 +71,8 @@ def odd(surface: str, in_code: bool = False) -> str | None:
         return None
     if _LOWER_CAMEL.match(surface) and not _SHORT_LOWER_CAMEL.match(surface):
         return "identifier"
-    if in_code and _HUMPS.search(surface) and surface[:1].isupper():
-        return "identifier"
+    if surface[:1].isupper() and _HUMPS.search(surface):
+        return "identifier"  # UserController, IsNullOrEmpty: no word, no name it knows
+    if _SLUG.match(surface):
+        return "identifier"  # deploy-app, go-study, max-file: a repository, file or flag
     return None

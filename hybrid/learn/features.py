@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -12,9 +11,6 @@ from hybrid.embed import Embedder
 from hybrid.ingest.clean import CleanText, prefix
 from hybrid.ingest.keys import label_key
 from hybrid.ingest.segment import Segmenter
-
-_NAME = re.compile(r"[\w.+#-]*\w[+#]*")
-_CODE_CHARS = 20_000  # of code read for its names: a long listing says no more
 
 
 @dataclass
@@ -28,8 +24,8 @@ class Features:
     phrases: set[str] = field(default_factory=set)  # candidates joined from repeated words
     text: str = ""  # the whole article as a key (`label_key`): what a reader sees, code included
     heads: str = ""  # title, description and headings as a key: what the article is about
-    code_words: frozenset[str] = frozenset()  # the names its code blocks use, as keys
     names: set[str] = field(default_factory=set)  # candidates that name a place, person, body
+    everyday: set[str] = field(default_factory=set)  # candidates joined from everyday words
 
 
 def doc_words(doc: Features) -> list[str]:
@@ -62,8 +58,8 @@ class Featurizer:
         for text, embedding in zip(texts, embeddings, strict=True):
             prose = text.lexical_text()
             head = f"{text.title}\n{text.description}\n{prefix(text.body, self.tag_prefix_chars)}"
-            candidates, phrases, names = (self.candidate_segmenter or self.segmenter
-                                          ).candidates(head)
+            candidates, phrases, names, everyday = (self.candidate_segmenter or self.segmenter
+                                                    ).candidates(head)
             out.append(Features(
                 embedding=embedding,
                 words=self.segmenter.words(prose),
@@ -73,8 +69,8 @@ class Featurizer:
                 lexical=prose,
                 phrases=phrases,
                 names=names,
+                everyday=everyday,
                 text=label_key("\n".join((text.title, text.description, text.body, text.code))),
                 heads=label_key("\n".join((text.title, text.description, text.headings))),
-                code_words=frozenset(_NAME.findall(label_key(prefix(text.code, _CODE_CHARS)))),
             ))
         return out
