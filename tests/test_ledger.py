@@ -1,12 +1,19 @@
-"""hybrid.labels.ledger: day one's labels, with provenance; people's always win."""
+"""hybrid.labels.ledger: day one's labels, with provenance; people's always win; one
+bootstrap at a time."""
 
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 
+import pytest
 from helpers import records
 
+from hybrid.errors import LeaseHeld
 from hybrid.labels.ledger import FileLedger, Label, StoreLedger, winner
+from hybrid.mongo.lease import Lease
+from hybrid.mongo.store import Store
 
 
 def test_manual_labels_win_and_a_later_correction_replaces_an_llm_label(tmp_path):
@@ -46,3 +53,34 @@ def test_in_mongodb_a_teacher_label_never_lands_on_a_manual_article(store, mongo
         if doc["_id"] in manual:
             assert doc["categories"] == next(d for d in docs if d["id"] == doc["_id"])[
                 "categories"]
+
+
+def test_one_bootstrap_at_a_time_holds_a_file_ledger(tmp_path):
+    ledger = FileLedger(tmp_path / "labels.jsonl")
+    other = FileLedger(tmp_path / "labels.jsonl")
+    with ledger.lock(), pytest.raises(LeaseHeld, match="another bootstrap is labelling with"), \
+            other.lock():
+        pass
+    with ledger.lock():  # released
+        ledger.add(Label("a", ["数据库"]))
+    assert set(ledger.labels()) == {"a"}
+
+
+def test_in_mongodb_the_lease_is_kept_while_labelling_and_a_lost_one_stops_it(
+        store, mongo_config):
+    store.import_records(records(3))
+    with Store(replace(mongo_config, lease_seconds=1)) as short:
+        ledger = StoreLedger(short)
+        ids = [a.id for a in ledger.articles()]
+        with ledger.lock():
+            time.sleep(2.5)  # past the lease's expiry, had it not been renewed
+            with pytest.raises(LeaseHeld, match="holds the lease"):
+                Lease(store, "nightly").take()
+            ledger.add(Label(ids[0], ["数据库"]))
+            store.leases.update_one({}, {"$set": {"run": "thief"}})  # taken over meanwhile
+            time.sleep(0.6)
+            with pytest.raises(LeaseHeld, match="lost the lease"):
+                ledger.add(Label(ids[1], ["数据库"]))  # kept (it was paid for), then stop
+        assert set(ledger.labels()) == set(ids[:2])
+    assert store.leases.find_one({"run": "thief"})  # a lost lease is not released
+    assert store.leases.count_documents({}) == 1
