@@ -190,6 +190,25 @@ def test_in_mongodb_manual_labels_are_never_overwritten_and_both_sources_train(
         assert again.articles.count_documents({"hybrid.source": "manual"}) == 6
 
 
+def test_in_mongodb_long_ids_are_labelled_once_and_trained_on(tmp_path, oracle, mongo_config,
+                                                             store):
+    """`_id`s of 255 characters are one key everywhere (ledger, bootstrap, training): a
+    rerun, even with a fresh cache, pays for nothing, and trains on every label."""
+    store.articles.insert_many([{**{k: v for k, v in d.items() if k != "id"},
+                                 "_id": f"{i:03d}" + "x" * 252} for i, d in enumerate(records(40))])
+    model = tmp_path / "model"
+    for cache in ("cache-1", "cache-2"):
+        result = CliRunner().invoke(main, [
+            "--quiet", "--cache-dir", str(tmp_path / cache), "bootstrap", "--taxonomy",
+            str(TAXONOMY), "--out", str(model), "--per-category", "1", "--llm-base-url",
+            oracle.url, "--llm-model", "teacher", "--mongo-uri", mongo_config.mongo_uri,
+            "--db", mongo_config.mongo_db])
+        assert result.exit_code == 0, result.output
+        assert oracle.calls == CATEGORIES
+        assert read_manifest(model)["training"]["articles"] == CATEGORIES
+    assert "the budget is labelled" in result.stdout
+
+
 @pytest.mark.llm
 def test_the_real_local_llm_as_a_weak_teacher(tmp_path, sample_taxonomy):
     ok, why = llama_server_available()
@@ -295,3 +314,17 @@ def test_the_teacher_takes_a_malformed_answer_as_an_error(tmp_path, stub, config
     with contextlib.closing(LLMTeacher(settings, sample_taxonomy)) as teacher:
         assert teacher.label(article, clean(article)) == "error"
         assert teacher.stats.errors == 1 and teacher.asker.budget.calls == 2
+
+
+def test_bootstrap_never_writes_over_its_articles(tmp_path, run):
+    unlabelled(tmp_path)
+    articles = tmp_path / "unlabelled.jsonl"
+    before = articles.read_bytes()
+    for labels, review in ((articles, tmp_path / "review.csv"),
+                           (tmp_path / "labels.jsonl", articles),
+                           (tmp_path / "labels.jsonl", tmp_path / "labels.jsonl")):
+        result = run("bootstrap", "--taxonomy", str(TAXONOMY), "--data", str(articles),
+                     "--labels", str(labels), "--out", str(tmp_path / "model"),
+                     "--per-category", "1", "--review-out", str(review))
+        assert result.exit_code == 2 and "is the input" in result.output, result.output
+    assert articles.read_bytes() == before and not (tmp_path / "model").exists()

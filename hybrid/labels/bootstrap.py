@@ -25,12 +25,13 @@ from hybrid.ingest.article import Article
 from hybrid.ingest.clean import CleanText, clean
 from hybrid.ingest.records import load_articles
 from hybrid.labels.ledger import FileLedger, Label, StoreLedger
-from hybrid.labels.review import rows_from_predictions, write_rows
+from hybrid.labels.review import MONGO_ID, rows_from_predictions, write_rows
 from hybrid.labels.select import choose
 from hybrid.labels.teacher import Estimate, LLMTeacher
 from hybrid.learn.model import HybridModel
 from hybrid.llm.prompt import Example
 from hybrid.mongo.store import Store
+from hybrid.output import refuse_inputs
 from hybrid.taxonomy import Taxonomy
 
 SCHEDULE = (2, 5, 10, 20, 50, 100)  # labels per category at the end of each round
@@ -215,6 +216,8 @@ def bootstrap(taxonomy: Taxonomy, config: Config, out: str | Path, per_category:
     from the configured MongoDB collection; the teacher is the configured LLM, or with
     `review_out` a person, who gets a review file of the round's articles. Unless it is a
     dry run, it holds the ledger's lock throughout (`LeaseHeld` if another bootstrap does)."""
+    refuse_inputs(labels, [data])
+    refuse_inputs(review_out, [data, labels])
     with contextlib.ExitStack() as stack:
         if data is not None:
             articles, ledger = load_articles(data, config), FileLedger(labels)
@@ -232,5 +235,5 @@ def bootstrap(taxonomy: Taxonomy, config: Config, out: str | Path, per_category:
     if outcome.waiting:
         model = HybridModel.load(out, config=config)
         write_rows(rows_from_predictions(outcome.waiting, model.predict(outcome.waiting)),
-                   review_out)
+                   review_out, "id" if data is not None else MONGO_ID, inputs=[data, labels])
     return outcome

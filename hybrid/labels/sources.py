@@ -9,6 +9,7 @@ from pathlib import Path
 from hybrid.config import Config
 from hybrid.errors import UsageError
 from hybrid.ingest.article import Article, parse_article
+from hybrid.ingest.ids import id_key
 from hybrid.ingest.records import load_articles
 from hybrid.labels.ledger import StoreLedger, labels_of
 from hybrid.learn.model import zero_shot_reason
@@ -37,7 +38,7 @@ def labelled_articles(config: Config, data: str | Path | None = None,
         return load_articles(data, config)
     wanted = parse_sources(label_source)
     with Store(config) as store:
-        records = {str(r["_id"]): r for r in store.label_records()}
+        records = {id_key(r["_id"]): r for r in store.label_records()}
     labels = labels_of(records.values(), config)
     articles = [parse_article({**records[key], config.categories_field: label.categories,
                                config.tags_field: label.tags

@@ -35,12 +35,9 @@ _AGREEING_NEIGHBOURS = 2  # of the `_CLOSE` nearest: two articles, to carry a ta
 _CLOSE = 5
 _SHARED = 2  # neighbours that carry a tag the article does not otherwise support, to rank it
 _LIKELY = 0.5  # the ranker's probability such a tag needs to be shown: more likely right than not
-# The ranker is learned from `_MIN_RANKER_TAGS` or more candidates that are an article's tag and
-# as many that are not, among `_MIN_RANKER_CANDIDATES` or more (its trees hold a tenth out for
-# early stopping, one of each kind). With fewer (one tagged article, a bootstrap's first
-# labels), the untrained scoring ranks instead.
-_MIN_RANKER_TAGS = 5
-_MIN_RANKER_CANDIDATES = 20
+# The ranker learns from this many candidates that are an article's tag and as many that are
+# not, of this many in all (its trees hold a tenth out); with fewer, the untrained scoring ranks.
+_MIN_RANKER_TAGS, _MIN_RANKER_CANDIDATES = 5, 20
 _YEAR = re.compile(r"^(19|20)\d\d$")
 _SEPARATORS = str.maketrans("", "", " -_")  # what a spelling of a tag may differ by
 FEATURE_NAMES = ["keybert_sim", "log_tf", "in_title", "first_pos", "idf",
