@@ -143,14 +143,24 @@ def read_corrections(path: str | Path, taxonomy: Taxonomy
         if not article_id:
             errors[f"row {number}"] = "no id"
             continue
-        names, unknown = taxonomy.map_labels(given)
-        if unknown:
-            errors[article_id] = (f"not in the taxonomy: {', '.join(unknown)} (known: "
-                                  f"{', '.join(taxonomy.names)})")
-            continue
-        tags = _cell_list(row.get("tags"))
-        corrections.append(Correction(article_id, names, tags or None))
+        try:
+            corrections.append(correction(article_id, given, _cell_list(row.get("tags")),
+                                          taxonomy))
+        except ValueError as exc:
+            errors[article_id] = str(exc)
     return corrections, errors
+
+
+def correction(article_id: str, categories: Sequence[str], tags: Sequence[str],
+               taxonomy: Taxonomy) -> Correction:
+    """A person's labels for one article, checked as every path that stores them checks
+    them (`review import`, `hybrid serve`'s feedback); `ValueError` names what is wrong.
+    No tags: keep the article's."""
+    names, unknown = taxonomy.map_labels(list(categories))
+    if unknown:
+        raise ValueError(f"not in the taxonomy: {', '.join(unknown)} (known: "
+                         f"{', '.join(taxonomy.names)})")
+    return Correction(article_id, names, list(tags) or None)
 
 
 def correct_file(data: str | Path, out: str | Path, corrections: Sequence[Correction],
@@ -204,15 +214,7 @@ def export(out: str | Path, config: Config, below: float | None, limit: int | No
     where a person's label helps most, among those not labelled yet. Returns the rows."""
     if choose is not None:
         model = HybridModel.load(model_dir, config=config)
-        if data is not None:
-            articles = load_articles(data, config)
-        else:
-            with Store(config) as store:
-                ledger = StoreLedger(store)
-                labelled = ledger.labels()
-                articles = [replace(a, categories=labelled[a.id].categories)
-                            if a.id in labelled else a for a in ledger.articles()]
-        rows = chosen_rows(model, articles, choose, limit or 100)
+        rows = chosen_rows(model, review_articles(config, data), choose, limit or 100)
     elif data is not None:
         model = HybridModel.load(model_dir, config=config)
         rows = select(rows_from_file(model, data, config), below, limit)
@@ -221,6 +223,23 @@ def export(out: str | Path, config: Config, below: float | None, limit: int | No
             rows = rows_from_store(store, below, limit)
     write_rows(rows, out)
     return len(rows)
+
+
+def review_articles(config: Config, data: str | Path | None = None,
+                    labels: str | Path | None = None) -> list[Article]:
+    """The articles to choose from, those already labelled with their categories (so they
+    are not chosen again): `data` (JSONL) with the labels of the ledger `labels`, else the
+    collection with its manual and teacher labels."""
+    if data is not None:
+        labelled = FileLedger(labels).labels() if labels is not None else {}
+        articles = load_articles(data, config)
+    else:
+        with Store(config) as store:
+            ledger = StoreLedger(store)
+            labelled = ledger.labels()
+            articles = ledger.articles()
+    return [replace(a, categories=labelled[a.id].categories) if a.id in labelled else a
+            for a in articles]
 
 
 def chosen_rows(model: HybridModel, articles: Sequence[Article], choose: str, limit: int
@@ -250,9 +269,7 @@ def import_corrections(infile: str | Path, taxonomy: Taxonomy, config: Config,
     errors by article id, where they went)."""
     corrections, errors = read_corrections(infile, taxonomy)
     if labels is not None:
-        ledger = FileLedger(labels)
-        for fix in corrections:
-            ledger.add(Label(fix.id, fix.categories, fix.tags or [], "manual"))
+        write_to_ledger(FileLedger(labels), corrections)
         return len(corrections), errors, str(labels)
     if data is not None:
         errors.update(correct_file(data, out, corrections, config))
@@ -260,3 +277,9 @@ def import_corrections(infile: str | Path, taxonomy: Taxonomy, config: Config,
     with Store(config) as store:
         errors.update(write_to_store(store, corrections))
         return len(corrections), errors, store.where
+
+
+def write_to_ledger(ledger: FileLedger, corrections: Sequence[Correction]) -> None:
+    """Add each correction to a label ledger as a person's label."""
+    for fix in corrections:
+        ledger.add(Label(fix.id, fix.categories, fix.tags or [], "manual"))
