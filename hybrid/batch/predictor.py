@@ -32,7 +32,9 @@ log = logging.getLogger("hybrid.batch")
 WORKER_MODULES = ["hybrid.learn.model"]
 
 
-def predict_records(model: HybridModel, records: list[Record], config: Config) -> list[Prediction]:
+def predict_records(model: HybridModel, records: list[Record], config: Config,
+                    explain: bool = False) -> list[Prediction]:
+    """`explain`: with what `predict --explain` shows (neighbours, keyword scores)."""
     out: list[Prediction | None] = [None] * len(records)
     articles, slots = [], []
     for i, raw in enumerate(records):
@@ -46,17 +48,17 @@ def predict_records(model: HybridModel, records: list[Record], config: Config) -
             out[i] = Prediction(article_id, error=f"article {article_id!r}: "
                                                   f"{type(exc).__name__}: {str(exc)[:200]}")
     try:
-        predictions = model.predict(articles)
+        predictions = model.predict(articles, explain)
     except Exception:  # isolate the article that broke the batch
-        predictions = [_predict_one(model, a) for a in articles]
+        predictions = [_predict_one(model, a, explain) for a in articles]
     for i, pred in zip(slots, predictions, strict=True):
         out[i] = pred
     return out  # type: ignore[return-value]
 
 
-def _predict_one(model: HybridModel, article: Article) -> Prediction:
+def _predict_one(model: HybridModel, article: Article, explain: bool) -> Prediction:
     try:
-        return model.predict([article])[0]
+        return model.predict([article], explain)[0]
     except Exception as exc:
         return Prediction(article.id, flags=list(article.flags),
                           error=f"article {article.id!r}: {type(exc).__name__}: {exc}")
