@@ -69,11 +69,30 @@ class Config:
     llm_retries: int = 2  # extra attempts after a timeout, 429, 5xx, invalid JSON or refusal
     llm_backoff: float = 1.0  # seconds before the first retry; doubles each time
     llm_max_failures: int = 5  # consecutive failed articles before the run stops calling
+    # `hybrid serve` (docs/serve.md); the API key is read from the environment only
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8000
+    serve_workers: int = 1  # model worker processes, each with the model loaded once
+    serve_suggest_access: str = "open"  # "open", or "key": suggest needs the API key too
+    serve_max_body: int = 8_000_000  # bytes of a request body (413 past it)
+    serve_max_batch: int = 64  # articles in one /v1/suggest-batch request (422 past it)
+    serve_model_batch: int = 32  # articles one worker predicts together, across requests
+    serve_batch_window: float = 0.002  # seconds a free worker waits for more requests to join
+    serve_max_queue: int = 512  # articles waiting for a worker before requests get 503
+    serve_timeout: float = 30.0  # seconds a request may take, its body's arrival included
+    serve_llm_deadline: float = 2.0  # seconds the LLM fallback may add to a suggestion
+    serve_cors_origins: str = ""  # comma-separated origins allowed by CORS; empty: CORS off
 
     @property
     def llm_api_key(self) -> str | None:
         """Read from the environment only, so it never lands in a file or a log."""
         return os.environ.get("HYBRID_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+
+    @property
+    def api_key(self) -> str | None:
+        """`hybrid serve`'s bearer key (feedback, admin; suggest with serve_suggest_access
+        "key"), from the environment only, like the LLM's."""
+        return os.environ.get("HYBRID_API_KEY") or None
 
     @property
     def model_key(self) -> str | None:
