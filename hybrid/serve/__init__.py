@@ -1,0 +1,16 @@
+"""`hybrid serve`: suggestions over HTTP while an author writes, and a page for people.
+
+One front process runs the ASGI app (FastAPI under uvicorn): HTTP, limits, the queue that
+batches articles across requests, the LLM fallback under a deadline, feedback, metrics and
+reloads. `--workers` model processes each load the verified model once and predict the
+batches they are handed, with the same code as `tag-file` (`batch.predictor`). A reload
+verifies a pinned copy of the new model and starts a worker on it before any old worker
+retires, one at a time, so no request waits on a loading model and a refused model never
+replaces the one that serves.
+
+Modules: `app` (the application and its routes), `service` (what the routes call),
+`workers` (the model processes), `batching` (requests → batches), `generation` (one
+verified model), `llm` (the fallback's deadline), `feedback` (people's labels and the
+review queue), `limits` (body size and time), `problems` (JSON errors), `metrics`,
+`explain` (why each tag), `server` (uvicorn, signals).
+"""

@@ -1,0 +1,149 @@
+"""The workers that serve: who is free, a replacement for one that dies, and the rolling
+change to a new generation.
+
+A reload never leaves fewer workers serving than before: each new worker has loaded and
+tagged the probe article before an old one retires, and an old one busy with a batch
+finishes it first. So at most one extra model is in memory at a time, and no request
+waits for a model to load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from hybrid.config import Config
+from hybrid.errors import ModelError
+from hybrid.serve.generation import Generation
+from hybrid.serve.metrics import Metrics
+from hybrid.serve.workers import Worker
+
+log = logging.getLogger("hybrid.serve")
+_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)  # seconds between tries to replace a dead worker
+
+
+class Pool:
+    def __init__(self, config: Config, size: int, metrics: Metrics) -> None:
+        self.config = config
+        self.size = size
+        self.metrics = metrics
+        self.generation: Generation | None = None
+        self.serving: list[Worker] = []
+        self._idle: asyncio.Queue[Worker] = asyncio.Queue()
+        self._replacing = 0
+        self._tasks: set[asyncio.Task] = set()
+        self.closed = False
+
+    @property
+    def ready(self) -> bool:
+        return not self.closed and any(not w.retired for w in self.serving)
+
+    async def start(self, generation: Generation) -> None:
+        """`size` workers of `generation`, loaded side by side; `ModelError` if one fails."""
+        self.generation = generation
+        workers = [Worker(generation, self.config) for _ in range(self.size)]
+        results = await asyncio.gather(*(w.start() for w in workers), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            for w in workers:
+                w.stop()
+            raise failed[0] if isinstance(failed[0], ModelError) else ModelError(str(failed[0]))
+        for w in workers:
+            self._serve(w)
+
+    def _serve(self, worker: Worker) -> None:
+        self.serving.append(worker)
+        self._idle.put_nowait(worker)
+        self.metrics.workers.set(sum(not w.retired for w in self.serving))
+
+    async def take(self) -> Worker:
+        """A free worker of the generation that serves, waiting for one if all are busy."""
+        while True:
+            worker = await self._idle.get()
+            if not worker.retired:
+                worker.busy = True
+                return worker
+
+    def give_back(self, worker: Worker) -> None:
+        worker.busy = False
+        if worker.retired:
+            worker.stop()
+        else:
+            self._idle.put_nowait(worker)
+
+    def _retire(self, worker: Worker) -> None:
+        worker.retired = True
+        if worker in self.serving:
+            self.serving.remove(worker)
+        if not worker.busy:
+            worker.stop()
+        self.metrics.workers.set(sum(not w.retired for w in self.serving))
+
+    def lost(self, worker: Worker) -> None:
+        """`worker`'s process died (a crash, the OOM killer): another takes its place."""
+        log.warning("event=worker_died pid=%s generation=%d", worker.pid,
+                    worker.generation.number)
+        worker.busy = False
+        self._retire(worker)
+        self._top_up()
+
+    async def roll(self, generation: Generation, first: Worker) -> None:
+        """Serve `generation`: `first` (started) replaces one old worker, then a new one is
+        started for each of the others before that one retires."""
+        old = list(self.serving)
+        self.generation = generation
+        self._serve(first)
+        if old:
+            self._retire(old.pop(0))
+        for worker in old:
+            new = Worker(generation, self.config)
+            try:
+                await new.start()
+            except ModelError as exc:  # the model worked in `first`: the machine, not it
+                log.error("event=worker_start_failed error=%s", exc)
+            else:
+                self._serve(new)
+            self._retire(worker)  # one model version serves; `_top_up` keeps trying
+        self._top_up()
+
+    def _top_up(self) -> None:
+        missing = self.size - len(self.serving) - self._replacing
+        for _ in range(max(0, missing)):
+            self._replacing += 1
+            task = asyncio.create_task(self._replace())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _replace(self) -> None:
+        try:
+            for delay in (0.0, *_BACKOFF):
+                await asyncio.sleep(delay)
+                if self.closed:
+                    return
+                generation = self.generation
+                worker = Worker(generation, self.config)
+                try:
+                    await worker.start()
+                except ModelError as exc:
+                    log.error("event=worker_start_failed error=%s", exc)
+                    continue
+                if self.closed or generation is not self.generation:
+                    worker.stop()
+                    return
+                self._serve(worker)
+                return
+            log.error("event=worker_not_replaced: serving with %d of %d workers",
+                      len(self.serving), self.size)
+        finally:
+            self._replacing -= 1
+
+    def close(self) -> None:
+        """Stop every worker (after the requests have drained): each exits when its batch,
+        if any, is done."""
+        self.closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for worker in list(self.serving):
+            worker.retired = True
+            worker.stop()
+        self.serving.clear()

@@ -1,0 +1,68 @@
+"""Run the service under uvicorn: bind first (a port in use is a usage error, not a
+traceback; port 0 picks a free one), then serve until SIGTERM or SIGINT, which stop
+accepting, let the requests in flight finish (up to `serve_timeout`), and stop the workers.
+SIGHUP reloads the model (see `Service.reload`)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import socket
+from collections.abc import Callable
+
+import uvicorn
+
+from hybrid.config import Config
+from hybrid.errors import HybridError, UsageError
+from hybrid.serve.app import create_app
+from hybrid.serve.service import Service
+
+
+def bind(host: str, port: int) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc}") from exc
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(service: Service, config: Config, announce: Callable[[str], None],
+          access_log: bool = False) -> None:
+    """Blocks until the server stops; a model that will not load raises `ModelError` (the
+    model is verified before the server starts: a bad one never answers a request)."""
+    sock = bind(config.serve_host, config.serve_port)
+    try:
+        service.pin_first()
+    except HybridError:
+        sock.close()
+        raise
+    host, port = sock.getsockname()[:2]
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(service), log_config=None, access_log=access_log, server_header=False,
+        timeout_graceful_shutdown=math.ceil(config.serve_timeout), backlog=4096,
+        timeout_keep_alive=5, lifespan="on"))
+    logging.getLogger("hybrid.serve").setLevel(logging.INFO)
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    fatal: list[HybridError] = []
+
+    def stop_on(exc: HybridError) -> None:
+        fatal.append(exc)
+        server.should_exit = True
+
+    service.on_fatal = stop_on
+    service.exiting = lambda: server.should_exit
+    shown = f"[{host}]" if ":" in host else host
+    announce(f"hybrid serve: http://{shown}:{port}/ (model {service.source}, "
+             f"{config.serve_workers} worker{'s' if config.serve_workers > 1 else ''})")
+    server.run(sockets=[sock])
+    if fatal:
+        raise fatal[0]
