@@ -38,14 +38,13 @@ def serve(obj: HybridContext, model_dir: str, taxonomy: str | None, api_key: str
     API at /docs. SIGHUP (or POST /v1/admin/reload) loads a new model without downtime;
     SIGTERM drains the requests in flight, then stops."""
     from hybrid.serve.server import serve as run_server
-    from hybrid.serve.service import Service
 
     config = obj.settings(**settings)
     if config.serve_suggest_access not in ("open", "key"):
         raise click.UsageError("serve_suggest_access must be 'open' or 'key'")
-    service = Service(config, model_dir, taxonomy, labels, data,
-                      api_key or config.api_key)
-    if not service.api_key:
+    api_key = api_key or config.api_key
+    if not api_key:
         obj.say("note: no HYBRID_API_KEY: feedback, the review queue and reloads over HTTP "
                 "are off (SIGHUP still reloads)")
-    run_server(service, config, lambda line: click.echo(line, err=True), access_log)
+    run_server(config, model_dir, taxonomy, labels, data, api_key,
+               lambda line: click.echo(line, err=True), access_log)

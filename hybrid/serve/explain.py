@@ -9,15 +9,17 @@ from hybrid.ingest.keys import label_key
 from hybrid.learn.prediction import Prediction
 
 
-def tag_reasons(prediction: Prediction) -> list[dict[str, Any]]:
-    """One entry per tag, in the prediction's order."""
+def tag_reasons(prediction: Prediction, text: str) -> list[dict[str, Any]]:
+    """One entry per tag, in the prediction's order; `text` is the article's (title,
+    description and content): a tag of the neighbours that the text also says is in it."""
     scored = {s["tag"]: s for s in prediction.keyword_scores}
+    said = label_key(text)
     out = []
     for tag in prediction.tags:
         score = scored.get(tag)
         key = label_key(tag)
         similar = [n["id"] for n in prediction.neighbours if key in n["tags"]]
-        in_text = bool(score and score["from_text"])
+        in_text = bool(score and score["from_text"]) or key in said
         out.append({"tag": tag, "score": round(score["score"], 4) if score else None,
                     "in_text": in_text, "similar_articles": similar,
                     "neighbours": len(prediction.neighbours),

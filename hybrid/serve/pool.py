@@ -38,10 +38,10 @@ class Pool:
     def ready(self) -> bool:
         return not self.closed and any(not w.retired for w in self.serving)
 
-    async def start(self, generation: Generation) -> None:
-        """`size` workers of `generation`, loaded side by side; `ModelError` if one fails."""
+    async def start(self, generation: Generation, workers: list[Worker]) -> None:
+        """Serve with `workers` (from `launch`) once all are loaded; `ModelError` if one
+        fails."""
         self.generation = generation
-        workers = [Worker(generation, self.config) for _ in range(self.size)]
         results = await asyncio.gather(*(w.start() for w in workers), return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
@@ -137,13 +137,13 @@ class Pool:
         finally:
             self._replacing -= 1
 
-    def close(self) -> None:
-        """Stop every worker (after the requests have drained): each exits when its batch,
-        if any, is done."""
+    async def close(self) -> None:
+        """Stop every worker (after the requests have drained) and wait for them to exit."""
         self.closed = True
         for task in list(self._tasks):
             task.cancel()
-        for worker in list(self.serving):
-            worker.retired = True
-            worker.stop()
+        workers = list(self.serving)
         self.serving.clear()
+        for worker in workers:
+            worker.retired = True
+        await asyncio.to_thread(lambda: [w.stop(wait=True) for w in workers])

@@ -1,21 +1,23 @@
-"""Run the service under uvicorn: bind first (a port in use is a usage error, not a
-traceback; port 0 picks a free one), then serve until SIGTERM or SIGINT, which stop
-accepting, let the requests in flight finish (up to `serve_timeout`), and stop the workers.
-SIGHUP reloads the model (see `Service.reload`)."""
+"""Run the service under uvicorn. Bind first (a port in use is a usage error, not a
+traceback; port 0 picks a free one), verify the model (exit 4 before anything listens),
+start the workers loading, and only then import the web stack: start to ready is the
+longer of the two, not their sum. Then serve until SIGTERM or SIGINT, which stop accepting,
+let the requests in flight finish (up to `serve_timeout`), and stop the workers. SIGHUP
+reloads the model (see `Service.reload`)."""
 
 from __future__ import annotations
 
 import logging
 import math
 import socket
+import time
 from collections.abc import Callable
-
-import uvicorn
 
 from hybrid.config import Config
 from hybrid.errors import HybridError, UsageError
-from hybrid.serve.app import create_app
-from hybrid.serve.service import Service
+from hybrid.serve.generation import pin
+from hybrid.serve.workers import launch
+from hybrid.taxonomy import load_taxonomy
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -35,17 +37,25 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(service: Service, config: Config, announce: Callable[[str], None],
+def serve(config: Config, model_dir: str, taxonomy: str | None, labels: str | None,
+          data: str | None, api_key: str | None, announce: Callable[[str], None],
           access_log: bool = False) -> None:
-    """Blocks until the server stops; a model that will not load raises `ModelError` (the
-    model is verified before the server starts: a bad one never answers a request)."""
+    """Blocks until the server stops; a model that will not load raises `ModelError`."""
+    started = time.monotonic()
     sock = bind(config.serve_host, config.serve_port)
     try:
-        service.pin_first()
+        served = load_taxonomy(taxonomy) if taxonomy else None
+        generation = pin(model_dir, 1, served, config.model_key)
     except HybridError:
         sock.close()
         raise
-    host, port = sock.getsockname()[:2]
+    starting = launch(generation, config, config.serve_workers)
+    import uvicorn  # the web stack, while the workers load
+
+    from hybrid.serve.app import create_app
+    from hybrid.serve.service import Service
+
+    service = Service(config, generation, starting, served, labels, data, api_key)
     server = uvicorn.Server(uvicorn.Config(
         create_app(service), log_config=None, access_log=access_log, server_header=False,
         timeout_graceful_shutdown=math.ceil(config.serve_timeout), backlog=4096,
@@ -59,9 +69,11 @@ def serve(service: Service, config: Config, announce: Callable[[str], None],
         server.should_exit = True
 
     service.on_fatal = stop_on
+    service.started = started
     service.exiting = lambda: server.should_exit
+    host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    announce(f"hybrid serve: http://{shown}:{port}/ (model {service.source}, "
+    announce(f"hybrid serve: http://{shown}:{port}/ (model {model_dir}, "
              f"{config.serve_workers} worker{'s' if config.serve_workers > 1 else ''})")
     server.run(sockets=[sock])
     if fatal:

@@ -10,7 +10,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from hybrid.batch.tag_file import output_row
@@ -18,6 +17,7 @@ from hybrid.config import Config
 from hybrid.errors import HybridError, ModelError
 from hybrid.ingest.article import ArticleError, parse_article
 from hybrid.learn.prediction import Prediction
+from hybrid.mongo.store import text_fields
 from hybrid.serve.batching import Batcher
 from hybrid.serve.explain import tag_reasons
 from hybrid.serve.feedback import Feedback, ReviewQueue, review_module
@@ -27,46 +27,44 @@ from hybrid.serve.metrics import Metrics
 from hybrid.serve.pool import Pool
 from hybrid.serve.problems import Problem, article_problem
 from hybrid.serve.workers import Worker
-from hybrid.taxonomy import Taxonomy, load_taxonomy
+from hybrid.taxonomy import Taxonomy
 
 log = logging.getLogger("hybrid.serve")
 
 
 class Service:
-    def __init__(self, config: Config, model_dir: str | Path, taxonomy: str | None = None,
-                 labels: str | None = None, data: str | None = None,
-                 api_key: str | None = None) -> None:
+    """`generation`: the model verified before the server started (`launch`), and
+    `starting` its workers, already loading."""
+
+    def __init__(self, config: Config, generation: Generation, starting: list[Worker],
+                 taxonomy: Taxonomy | None = None, labels: str | None = None,
+                 data: str | None = None, api_key: str | None = None) -> None:
         self.config = config
-        self.source = str(model_dir)
-        self.taxonomy: Taxonomy | None = load_taxonomy(taxonomy) if taxonomy else None
+        self.taxonomy = taxonomy or generation.taxonomy
         self.api_key = api_key
         self.metrics = Metrics()
         self.pool = Pool(config, config.serve_workers, self.metrics)
         self.batcher = Batcher(self.pool, config, self.metrics)
         self.feedback = Feedback(config, labels)
         self.review = ReviewQueue(config, data, labels, self.pool)
-        self.generation: Generation | None = None
+        self.generation = generation
+        self._starting = starting
         self.fallback: Fallback | None = None
         self.state = "starting"
-        self.started = time.monotonic()
+        self.started = time.monotonic()  # the server sets when it began starting
         self.exiting: Callable[[], bool] = lambda: False  # the server is draining (SIGTERM)
         self.on_fatal: Callable[[HybridError], None] = lambda exc: None
         self._reloading = asyncio.Lock()
-        self._numbers = 0
+        self._numbers = generation.number
         self._tasks: set[asyncio.Task] = set()
 
-    # ---- life ------------------------------------------------------------------------------
-    def pin_first(self) -> Generation:
-        """Verify the model before the server starts: a bad one is an error at once (exit 4)."""
-        self._numbers += 1
-        self.generation = pin(self.source, self._numbers, self.taxonomy, self.config.model_key)
-        self.taxonomy = self.taxonomy or self.generation.taxonomy
-        return self.generation
+    @property
+    def source(self) -> str:
+        return self.generation.source
 
+    # ---- life ------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Begin loading; the server answers /v1/health (and 503 on /v1/ready) meanwhile."""
-        if self.generation is None:
-            self.pin_first()
+        """The server answers /v1/health (and 503 on /v1/ready) while the workers load."""
         self._spawn(self.batcher.run())
         self._spawn(self._load())
 
@@ -78,7 +76,7 @@ class Service:
     async def _load(self) -> None:
         generation = self.generation
         try:
-            await self.pool.start(generation)
+            await self.pool.start(generation, self._starting)
             self.fallback = await asyncio.to_thread(open_fallback, self.config, generation,
                                                     self.metrics)
         except HybridError as exc:
@@ -98,7 +96,7 @@ class Service:
         for task in list(self._tasks):
             task.cancel()
         await self.batcher.close()
-        self.pool.close()
+        await self.pool.close()
         self.feedback.close()
         if self.fallback is not None:
             self.fallback.retire()
@@ -127,15 +125,15 @@ class Service:
         if prediction.error:
             raise Problem(422, prediction.error, article=prediction.id)
         prediction = await self._refine(record, prediction)
-        return self._answer(prediction, generation, explain)
+        return self._answer(record, prediction, generation, explain)
 
     async def suggest_batch(self, records: list[Any], explain: bool) -> dict[str, Any]:
         self.serving()
         answers = await self._predict(records, explain)
         refined = await asyncio.gather(*(self._refine(record, prediction) for record,
                                          (prediction, _) in zip(records, answers, strict=True)))
-        return {"results": [self._answer(p, generation, explain)
-                            for p, (_, generation) in zip(refined, answers, strict=True)]}
+        return {"results": [self._answer(record, p, generation, explain) for record, p, (
+            _, generation) in zip(records, refined, answers, strict=True)]}
 
     async def _predict(self, records: list[Any], explain: bool
                        ) -> list[tuple[Prediction, Generation]]:
@@ -156,7 +154,8 @@ class Service:
             return prediction
         return await fallback.apply(record, prediction)
 
-    def _answer(self, p: Prediction, generation: Generation, explain: bool) -> dict[str, Any]:
+    def _answer(self, record: Any, p: Prediction, generation: Generation, explain: bool
+                ) -> dict[str, Any]:
         """`tag-file`'s line for the article, with the confidence, flags and model."""
         row = output_row(p)
         if not p.error:
@@ -164,7 +163,9 @@ class Service:
                        zero_shot=p.zero_shot)
         row["model"] = generation.summary()
         if explain and not p.error:
-            row["explain"] = {**p.explain(), "tag_reasons": tag_reasons(p)}
+            text = "\n".join(v for name in text_fields(self.config)
+                              if isinstance(v := record.get(name), str))
+            row["explain"] = {**p.explain(), "tag_reasons": tag_reasons(p, text)}
         return row
 
     # ---- people ----------------------------------------------------------------------------

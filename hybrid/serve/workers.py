@@ -29,6 +29,7 @@ from hybrid.errors import ModelError
 from hybrid.ingest.article import Article
 from hybrid.ingest.clean import render_markdown
 from hybrid.learn.prediction import Prediction
+from hybrid.serve.explain import tag_reasons
 from hybrid.serve.generation import Generation
 
 # what a new worker must tag before it serves: the model loads, and it also predicts
@@ -69,14 +70,18 @@ def _predict(records: list[Any], explain: bool) -> list[Prediction]:
 
 
 def _review(data: str | None, labels: str | None, limit: int) -> list[dict[str, Any]]:
-    """The articles `review export --select uncertain` picks, each with a short excerpt."""
+    """The articles `review export --select uncertain` picks, each with a short excerpt,
+    every category's score and why each tag was given (as the page shows a suggestion)."""
     from hybrid.labels import review
 
     config, model = _state["config"], _state["model"]
     articles = review.review_articles(config, data, labels)
     rows = review.chosen_rows(model, articles, "uncertain", limit)
     by_id = {a.id: a for a in articles}
-    return [{**asdict(row), "excerpt": _excerpt(by_id[row.id])} for row in rows]
+    explained = model.predict([by_id[row.id] for row in rows], explain=True) if rows else []
+    return [{**asdict(row), "excerpt": _excerpt(a := by_id[row.id]), "all_scores": p.scores,
+             "tag_reasons": tag_reasons(p, f"{a.title}\n{a.description}\n{a.content}")}
+            for row, p in zip(rows, explained, strict=True)]
 
 
 def _excerpt(article: Article, chars: int = 300) -> str:
@@ -89,6 +94,12 @@ def _excerpt(article: Article, chars: int = 300) -> str:
 
 
 # ---- in the front process -------------------------------------------------------------------
+def launch(generation: Generation, config: Config, count: int) -> list[Worker]:
+    """`count` workers of `generation`, loading side by side from now on (`Pool.start`
+    waits for them)."""
+    return [Worker(generation, config) for _ in range(count)]
+
+
 class Worker:
     """One model process of one generation. `busy` while a batch is in it."""
 
@@ -98,15 +109,17 @@ class Worker:
         context.set_forkserver_preload(WORKER_MODULES)
         self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init,
                                          initargs=(str(generation.path), config, os.getpid()))
+        self._loading = self._pool.submit(_ready)  # the process starts loading at once
         self.busy = False
         self.retired = False
         self.pid: int | None = None
 
     async def start(self) -> None:
-        """Load, and tag the probe article; `ModelError` if either fails."""
+        """Wait until the model is loaded and has tagged the probe article; `ModelError` if
+        either fails."""
         try:
             async with asyncio.timeout(START_SECONDS):
-                answer = await self.call(_ready)
+                answer = await asyncio.wrap_future(self._loading)
         except TimeoutError:
             self.stop()
             raise ModelError(f"{self.generation.source}: a worker took over "
@@ -134,5 +147,6 @@ class Worker:
                      ) -> list[dict[str, Any]]:
         return await self.call(_review, data, labels, limit)
 
-    def stop(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def stop(self, wait: bool = False) -> None:
+        """The process exits once its batch, if any, is done (`wait`: wait for that)."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)

@@ -85,7 +85,7 @@ function editor(container, s, options = {}) {
     const box = el("input", { type: "checkbox", value: name });
     box.checked = s.categories.includes(name);
     const middle = el("span", {}, el("span", {}, name));
-    if (name in scores) {  // the review queue has the top three only
+    if (name in scores) {
       const bar = el("span", { class: "bar" }, el("span"));
       bar.firstChild.style.width = percent(scores[name]);
       middle.append(bar);
@@ -126,7 +126,7 @@ function editor(container, s, options = {}) {
     say("正在保存…", "");
     try {
       const saved = await call("/v1/feedback", { method: "POST", body: { id, categories, tags } });
-      say(`已保存为人工标注：${saved.categories.join("、")}（${saved.stored}）`, "ok");
+      say(`已保存为人工标注：${saved.categories.join("、")}；下次训练会用到。`, "ok");
       if (options.onSaved) options.onSaved();
     } catch (error) {
       say(`没有保存：${error.message}`, "error");
@@ -181,7 +181,7 @@ function showNext() {
   const advance = () => { state.next += 1; showNext(); };
   editor(result, {
     id: row.id, categories: row.suggested_categories, tags: row.suggested_tags,
-    confidence: row.confidence, scores: row.scores,
+    confidence: row.confidence, scores: row.all_scores, reasons: row.tag_reasons,
   }, { title: row.title || row.id, excerpt: row.excerpt, onSaved: () => setTimeout(advance, 600),
     onSkip: advance });
 }
