@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,13 +30,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 from bench import SHARED, PeakRSS, load_records
 from more_itertools import chunked
 
-KEY = "bench-key"  # the load generator's reload sends it
-LISTENING = re.compile(r"hybrid serve: (http://127\.0\.0\.1:\d+)/")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import serve_process  # starting `hybrid serve` is the tests' job: one copy of it
+
 HYBRID = [sys.executable, "-m", "hybrid.cli"]
 
 
@@ -47,43 +45,26 @@ def generate(work: Path, **spec: Any) -> dict[str, Any]:
     path = work / "spec.json"
     path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
     out = subprocess.run([sys.executable, str(Path(__file__).with_name("bench_serve_load.py")),
-                          str(path)], check=True, capture_output=True, text=True)
+                          str(path), serve_process.API_KEY], check=True, capture_output=True,
+                         text=True)
     return json.loads(out.stdout)
 
 
 # ---- the server ----------------------------------------------------------------------------
 class Server:
-    def __init__(self, model: str, workers: int, work: Path) -> None:
-        self.log = work / f"serve-{workers}.log"
-        env = {**os.environ, "HYBRID_API_KEY": KEY, "MONGODB_URI": ""}
-        started = time.perf_counter()
-        with self.log.open("w") as sink:
-            self.proc = subprocess.Popen(
-                [*HYBRID, "--cache-dir", tempfile.mkdtemp(dir=work), "serve", "--model", model,
-                 "--workers", str(workers), "--port", "0"], stderr=sink,
-                stdout=subprocess.DEVNULL, env=env)
-        self.rss = PeakRSS(self.proc.pid).__enter__()
-        while not (found := LISTENING.search(self.log.read_text())):
-            self._alive()
-            time.sleep(0.01)
-        self.url = found.group(1)
-        while True:
-            try:
-                if httpx.get(f"{self.url}/v1/ready", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            self._alive()
-            time.sleep(0.01)
-        self.ready_seconds = time.perf_counter() - started
+    """`hybrid serve` started as the tests start it (tests/serve_process.py), with a cache
+    of its own; the time until /v1/ready said 200, and the peak RSS of its process tree."""
 
-    def _alive(self) -> None:
-        if self.proc.poll() is not None:
-            raise SystemExit(f"hybrid serve exited: {self.log.read_text()}")
+    def __init__(self, model: str, workers: int, work: Path) -> None:
+        started = time.perf_counter()
+        self.served = serve_process.start(model, tempfile.mkdtemp(dir=work), work,
+                                          workers=workers, timeout=300)
+        self.ready_seconds = time.perf_counter() - started
+        self.url = self.served.url
+        self.rss = PeakRSS(self.served.proc.pid).__enter__()
 
     def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(120)
+        self.served.stop(120)
         self.rss.__exit__()
         return self.rss.peak
 
@@ -134,7 +115,7 @@ def tag_file_rate(model: str, articles: list[dict], work: Path) -> dict[str, Any
         proc = subprocess.Popen([*HYBRID, "--quiet", "--cache-dir", tempfile.mkdtemp(dir=work),
                                  "tag-file", str(infile), str(work / f"tf-{name}.out"),
                                  "--model", model, "--workers", "2"],
-                                env={**os.environ, "MONGODB_URI": ""})
+                                env={**os.environ, "MONGODB_URI": ""}, stdout=subprocess.DEVNULL)
         with PeakRSS(proc.pid) as rss:
             assert proc.wait() == 0
         out[name] = time.perf_counter() - started

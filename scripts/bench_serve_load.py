@@ -1,5 +1,6 @@
 """The load generator of scripts/bench_serve.py, in a process of its own so that its CPU is
-not the server's: `python scripts/bench_serve_load.py SPEC.json` prints the measurements.
+not the server's: `python scripts/bench_serve_load.py SPEC.json API_KEY` prints the
+measurements as JSON.
 
 A closed loop (`concurrency` clients, each sending its next request when its answer came,
 optionally an admin reload at request `reload_at`) or an open loop (one request every
@@ -18,11 +19,9 @@ from typing import Any
 
 import httpx
 
-KEY = "bench-key"
-
 
 async def closed(url: str, path: str, bodies: list[Any], concurrency: int,
-                 reload_at: int | None = None) -> dict[str, Any]:
+                 reload_at: int | None = None, key: str = "") -> dict[str, Any]:
     """`concurrency` clients, each sending the next body when its answer came."""
     latencies, errors, reload = [], [], {}
     todo = iter(enumerate(bodies))
@@ -30,7 +29,7 @@ async def closed(url: str, path: str, bodies: list[Any], concurrency: int,
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         async def do_reload() -> None:
             started = time.perf_counter()
-            r = await client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {KEY}"})
+            r = await client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {key}"})
             reload.update(status=r.status_code, seconds=time.perf_counter() - started,
                           answer=r.json())
 
@@ -82,15 +81,15 @@ async def open_loop(url: str, bodies: list[Any], rate: float) -> dict[str, Any]:
     return {"latencies": latencies, "errors": errors, "seconds": seconds, "reload": {}}
 
 
-def main(spec_path: str) -> None:
+def main(spec_path: str, key: str) -> None:
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     if spec["mode"] == "open":
         result = asyncio.run(open_loop(spec["url"], spec["bodies"], spec["rate"]))
     else:
         result = asyncio.run(closed(spec["url"], spec["path"], spec["bodies"],
-                                    spec["concurrency"], spec.get("reload_at")))
+                                    spec["concurrency"], spec.get("reload_at"), key))
     print(json.dumps(result))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])
