@@ -77,7 +77,7 @@ class Config:
     serve_max_body: int = 8_000_000  # bytes of a request body (413 past it)
     serve_max_batch: int = 64  # articles in one /v1/suggest-batch request (422 past it)
     serve_model_batch: int = 32  # articles one worker predicts together, across requests
-    serve_batch_window: float = 0.002  # seconds a free worker waits for more requests to join
+    serve_batch_window: float = 0.002  # seconds a free worker waits for more, while others are busy
     serve_max_queue: int = 512  # articles waiting for a worker before requests get 503
     serve_timeout: float = 30.0  # seconds a request may take, its body's arrival included
     serve_llm_deadline: float = 2.0  # seconds the LLM fallback may add to a suggestion

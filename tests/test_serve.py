@@ -310,7 +310,8 @@ def queued(metrics: str) -> float:
 @pytest.fixture
 def llm_served(sample_model_dir, tmp_path, stub):
     """The LLM fallback on for every article (threshold above 1), with a 0.5 s deadline,
-    against a stub that answers at once, or after 3 s for titles that say "slow"."""
+    against a stub that answers at once, or after 3 s for titles that say "slow"; and the
+    other settings that are off by default: CORS for one origin, the key for suggestions."""
     def respond(body: dict, n: int):
         if "slow" in json.dumps(body, ensure_ascii=False):
             time.sleep(3)
@@ -319,13 +320,24 @@ def llm_served(sample_model_dir, tmp_path, stub):
     s = stub(respond)
     server = start(sample_model_dir, tmp_path / "cache", tmp_path, "--llm-mode", "fallback",
                    "--llm-base-url", s.url, "--llm-model", "stub", "--llm-threshold", "1.01",
-                   env={"HYBRID_SERVE_LLM_DEADLINE": "0.5", "HYBRID_LLM_RETRIES": "0"})
+                   env={"HYBRID_SERVE_LLM_DEADLINE": "0.5", "HYBRID_LLM_RETRIES": "0",
+                        "HYBRID_SERVE_CORS_ORIGINS": "https://admin.example.org",
+                        "HYBRID_SERVE_SUGGEST_ACCESS": "key"})
     yield server
     server.stop()
 
 
 def test_a_slow_llm_gives_the_models_answer_in_time_flagged(llm_served):
     with llm_served.client() as c:
+        assert c.post("/v1/suggest", json={"title": "Redis"}).status_code == 401
+        preflight = c.options("/v1/suggest", headers={
+            "Origin": "https://admin.example.org", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type"})
+        assert preflight.headers["access-control-allow-origin"] == "https://admin.example.org"
+        assert "access-control-allow-origin" not in c.options("/v1/suggest", headers={
+            "Origin": "https://other.example.org", "Access-Control-Request-Method": "POST"
+        }).headers
+    with llm_served.client(headers=AUTH) as c:
         fast = c.post("/v1/suggest", json={"id": "f", "title": "Redis 缓存与持久化"}).json()
         started = time.monotonic()
         slow = c.post("/v1/suggest", json={"id": "s", "title": "slow Redis 持久化"})

@@ -59,8 +59,8 @@ class Feedback:
         async with self._lock:  # one writer: ledger lines never interleave
             try:
                 errors = await asyncio.to_thread(self._write, review, fix)
-            except StoreError as exc:
-                raise Problem(503, exc.format_message(), article=article_id) from exc
+            except StoreError as exc:  # its message, without the advice for `run`
+                raise Problem(503, exc.message, article=article_id) from exc
         if errors:
             raise Problem(404, f"article {article_id!r}: {errors[fix.id]}", article=article_id)
         return {"id": article_id, "categories": fix.categories, "tags": fix.tags,
@@ -160,8 +160,7 @@ class ReviewQueue:
             raise Problem(503, "the worker died while choosing articles to review") from None
         except HybridError as exc:  # MongoDB unreachable, an unreadable --data file
             self.pool.give_back(worker)
-            raise Problem(503, f"cannot choose articles to review: {exc.format_message()}"
-                          ) from exc
+            raise Problem(503, f"cannot choose articles to review: {exc.message}") from exc
         self.pool.give_back(worker)
         return rows
 

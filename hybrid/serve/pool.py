@@ -35,6 +35,11 @@ class Pool:
         self.closed = False
 
     @property
+    def busy(self) -> int:
+        """Workers of the generation that serves with a batch in hand."""
+        return sum(w.busy and not w.retired for w in self.serving)
+
+    @property
     def ready(self) -> bool:
         return not self.closed and any(not w.retired for w in self.serving)
 
