@@ -7,7 +7,13 @@ from typing import Any
 import click
 
 from hybrid.cli.base import HybridCommand, HybridContext
-from hybrid.cli.options import llm_options, model_option, mongo_options, taxonomy_option
+from hybrid.cli.options import (
+    field_options,
+    llm_options,
+    model_option,
+    mongo_options,
+    taxonomy_option,
+)
 
 
 @click.command(cls=HybridCommand)
@@ -29,6 +35,7 @@ from hybrid.cli.options import llm_options, model_option, mongo_options, taxonom
               help="Articles (JSONL) for the review queue when there is no collection.")
 @click.option("--access-log", is_flag=True, help="Log every request.")
 @mongo_options
+@field_options
 @llm_options
 @click.pass_obj
 def serve(obj: HybridContext, model_dir: str, taxonomy: str | None, api_key: str | None,

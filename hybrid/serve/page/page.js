@@ -57,7 +57,8 @@ function tagReason(reason) {
 }
 
 function badges(s) {
-  const out = [el("span", { class: "badge" }, `置信度 ${percent(s.confidence)}`)];
+  const out = [el("span", { class: "badge", title: "首选分类正确的概率（已校准）" },
+    `首选分类置信度 ${percent(s.confidence)}`)];
   if (s.source === "llm") out.push(el("span", { class: "badge" }, "分类来自 LLM"));
   if (s.zero_shot) out.push(el("span", { class: "badge warn" }, "零样本模型（尚无标注）"));
   if (s.llm && s.llm.status === "timeout") {
