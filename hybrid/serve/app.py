@@ -163,8 +163,8 @@ def create_app(service: Service) -> FastAPI:
     @app.get("/v1/ready", tags=["operations"], responses={503: schemas.PROBLEMS[503]})
     async def ready() -> Response:
         """200 once a worker serves the model; 503 while loading or stopping."""
-        service.serving()
-        return json_response({"status": "ready", "model": service.generation.summary(),
+        generation = service.ready()
+        return json_response({"status": "ready", "model": generation.summary(),
                               "workers": len(service.pool.serving)})
 
     @app.get("/v1/model", tags=["operations"])

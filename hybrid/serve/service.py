@@ -58,10 +58,6 @@ class Service:
         self._numbers = generation.number
         self._tasks: set[asyncio.Task] = set()
 
-    @property
-    def source(self) -> str:
-        return self.generation.source
-
     # ---- life ------------------------------------------------------------------------------
     async def start(self) -> None:
         """The server answers /v1/health (and 503 on /v1/ready) while the workers load."""
@@ -100,19 +96,22 @@ class Service:
         self.feedback.close()
         if self.fallback is not None:
             self.fallback.retire()
-        if self.generation is not None:
-            self.generation.discard()
-
-    @property
-    def ready(self) -> bool:
-        return self.state == "ready" and self.pool.ready and not self.exiting()
+        self.generation.discard()
 
     def serving(self) -> Generation:
-        if not self.ready:
-            raise Problem(503, "not ready: " + ("the server is stopping" if self.exiting()
-                                                else f"the model is {self.state}"),
-                          headers={"Retry-After": "1"})
+        """The generation that serves, or 503. A request that reaches the app while the
+        server drains (SIGTERM) is still answered: it was accepted before the socket closed."""
+        if self.state != "ready" or not self.pool.ready:
+            why = {"starting": "the model is loading", "failed": "the model did not load",
+                   "stopping": "the server is stopping"}.get(self.state, "no worker serves")
+            raise Problem(503, f"not ready: {why}", headers={"Retry-After": "1"})
         return self.generation
+
+    def ready(self) -> Generation:
+        """/v1/ready: also 503 while draining, so a load balancer sends nothing new."""
+        if self.exiting():
+            raise Problem(503, "not ready: the server is stopping")
+        return self.serving()
 
     # ---- suggestions -----------------------------------------------------------------------
     async def suggest(self, record: Any, explain: bool) -> dict[str, Any]:

@@ -123,6 +123,8 @@ function editor(container, s, options = {}) {
     const id = options.id ? options.id() : s.id;
     if (!id) return say("需要文章 ID 才能保存：填在正文下方的“文章 ID”里。", "error");
     if (!categories.length) return say("至少勾选一个分类。", "error");
+    const most = state.model ? state.model.max_categories : 3;
+    if (categories.length > most) return say(`最多勾选 ${most} 个分类。`, "error");
     for (const button of node.querySelectorAll(".actions button")) button.disabled = true;
     say("正在保存…", "");
     try {
