@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -350,6 +352,10 @@ def test_a_slow_llm_gives_the_models_answer_in_time_flagged(llm_served):
 
 
 def test_a_port_in_use_and_a_corrupt_model_are_one_line_errors(sample_model_dir, tmp_path):
+    """And the pinned model copies of a server that was killed are removed."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = Path(tempfile.mkdtemp(prefix=f"hybrid-serve-{gone.pid}-1-"))
     broken = tmp_path / "broken"
     broken.mkdir()
     for f in Path(sample_model_dir).iterdir():
@@ -357,6 +363,7 @@ def test_a_port_in_use_and_a_corrupt_model_are_one_line_errors(sample_model_dir,
     (broken / "classifier.pickle").write_bytes(b"not a pickle")
     result = hybrid("serve", "--model", str(broken), "--port", "0", cache_dir=tmp_path)
     assert result.exit_code == 4 and "checksum" in result.output
+    assert not stale.exists()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()

@@ -29,18 +29,18 @@ def die_with_parent(parent: int) -> None:
     when `parent` does. Everywhere a watcher thread also notices within a second."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if not _alive(parent):  # it died before we could ask
+    if not alive(parent):  # it died before we could ask
         os._exit(1)
 
     def watch() -> None:
-        while _alive(parent):
+        while alive(parent):
             time.sleep(_WATCH_SECONDS)
         os._exit(1)
 
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):  # gone, or its number reused by another user

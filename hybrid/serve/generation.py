@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hybrid.batch.processes import alive
 from hybrid.errors import ModelError
 from hybrid.learn import artifacts
 from hybrid.taxonomy import Taxonomy
@@ -52,6 +53,18 @@ class Generation:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+PREFIX = "hybrid-serve-"
+
+
+def sweep() -> None:
+    """Remove the pinned copies of servers that are gone (killed before they could): a
+    copy is named after its server's process id."""
+    for path in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        pid = path.name.removeprefix(PREFIX).split("-")[0]
+        if pid.isdigit() and not alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def pin(source: str | Path, number: int, taxonomy: Taxonomy | None,
         key: str | None) -> Generation:
     """A verified copy of `source`; `ModelError` (the copy removed) when it is corrupt,
@@ -59,7 +72,7 @@ def pin(source: str | Path, number: int, taxonomy: Taxonomy | None,
     source = Path(source)
     if not source.is_dir():
         raise ModelError(f"{source} is not a directory")
-    path = Path(tempfile.mkdtemp(prefix=f"hybrid-serve-{os.getpid()}-{number}-"))
+    path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-{number}-"))
     try:
         for entry in source.iterdir():
             if entry.is_file() and not entry.is_symlink():

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from hybrid.config import Config
 from hybrid.errors import HybridError, UsageError
-from hybrid.serve.generation import pin
+from hybrid.serve.generation import pin, sweep
 from hybrid.serve.workers import launch
 from hybrid.taxonomy import load_taxonomy
 
@@ -45,6 +45,7 @@ def serve(config: Config, model_dir: str, taxonomy: str | None, labels: str | No
     sock = bind(config.serve_host, config.serve_port)
     try:
         served = load_taxonomy(taxonomy) if taxonomy else None
+        sweep()
         generation = pin(model_dir, 1, served, config.model_key)
     except HybridError:
         sock.close()
