@@ -2,85 +2,138 @@
 (the same functions of `hybrid.labels.review`): manual labels on the article in MongoDB,
 which runs never overwrite and `train --label-source manual` learns from, or lines of a
 label ledger (`--labels`, as `bootstrap --labels` keeps them). And the review queue: the
-articles `review export --select uncertain` would pick, computed by a worker (it needs the
-model), once per model, then one at a time on the page.
+articles `review export --select uncertain` would pick, once per model, then handed out
+one at a time.
 
-`hybrid.labels.review` brings scikit-learn with it; the front process imports it in a
-thread, the first time it is needed, so start-up and suggestions never wait for it.
+Both run in a worker (`save_correction`, `uncertain_rows`): it has the model, its taxonomy
+and the ML stack loaded already, so the front process never imports them. A ledger line is
+one append of one write, so two workers' lines never interleave.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 from hybrid.config import Config
 from hybrid.errors import HybridError, StoreError
+from hybrid.ingest.article import Article
 from hybrid.serve.generation import Generation
 from hybrid.serve.pool import Pool
 from hybrid.serve.problems import Problem
 
 MAX_TAGS = 20
-REVIEW_ROWS = 100  # as `review export --select uncertain` chooses them, without --limit
 MAX_LABEL_CHARS = 200
+REVIEW_ROWS = 100  # as `review export --select uncertain` chooses them, without --limit
+_store: dict[str, Any] = {}  # in a worker: its connection to the collection, once opened
 
 
-async def review_module() -> Any:
-    return await asyncio.to_thread(importlib.import_module, "hybrid.labels.review")
+# ---- in a worker ----------------------------------------------------------------------------
+def save_correction(article_id: str, categories: list[str], tags: list[str],
+                    labels: str | None) -> dict[str, Any]:
+    """Check and store one person's labels; the answer, or {"status", "error", "field"}."""
+    from hybrid.labels import review
+    from hybrid.labels.ledger import FileLedger
+    from hybrid.serve.workers import loaded
+
+    model, config = loaded()
+    try:
+        fix = review.correction(article_id, categories, tags, model.taxonomy)
+    except ValueError as exc:
+        return {"status": 422, "field": "categories",
+                "error": f"article {article_id!r}, field 'categories': {exc}"}
+    if labels:
+        review.write_to_ledger(FileLedger(labels), [fix])
+        return {"id": article_id, "categories": fix.categories, "tags": fix.tags,
+                "source": "manual", "stored": "ledger"}
+    try:
+        errors = review.write_to_store(_open_store(config), [fix])
+    except StoreError as exc:  # its message, without the advice meant for `run`
+        return {"status": 503, "error": exc.message}
+    if errors:
+        return {"status": 404, "error": f"article {article_id!r}: {errors[fix.id]}"}
+    return {"id": article_id, "categories": fix.categories, "tags": fix.tags,
+            "source": "manual", "stored": "mongodb"}
+
+
+def _open_store(config: Config) -> Any:
+    from hybrid.mongo.store import Store
+
+    if "store" not in _store:
+        _store["store"] = Store(config)
+    return _store["store"]
+
+
+def uncertain_rows(data: str | None, labels: str | None, limit: int) -> list[dict[str, Any]]:
+    """The articles `review export --select uncertain` picks, each with a short excerpt,
+    every category's score and why each tag was given (as the page shows a suggestion)."""
+    from dataclasses import asdict
+
+    from hybrid.labels import review
+    from hybrid.serve.explain import tag_reasons
+    from hybrid.serve.workers import loaded
+
+    model, config = loaded()
+    articles = review.review_articles(config, data, labels)
+    rows = review.chosen_rows(model, articles, "uncertain", limit)
+    by_id = {a.id: a for a in articles}
+    explained = model.predict([by_id[row.id] for row in rows], explain=True) if rows else []
+    return [{**asdict(row), "excerpt": _excerpt(a := by_id[row.id]), "all_scores": p.scores,
+             "tag_reasons": tag_reasons(p, f"{a.title}\n{a.description}\n{a.content}")}
+            for row, p in zip(rows, explained, strict=True)]
+
+
+def _excerpt(article: Article, chars: int = 300) -> str:
+    """The start of the article as a reader sees it (not as the model reads it: its text
+    is folded to half-width, which Chinese prose should not show)."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    from hybrid.ingest.clean import render_markdown
+
+    if article.description.strip():
+        return article.description.strip()[:chars]
+    root = LexborHTMLParser(render_markdown(article.content[:chars * 20])).body
+    return " ".join((root.text(separator=" ") if root else "").split())[:chars]
+
+
+# ---- in the front process -------------------------------------------------------------------
+async def on_a_worker(pool: Pool, fn: Any, *args: Any) -> Any:
+    """`fn(*args)` on the next free worker (after the batch it has in hand, if any)."""
+    worker = await pool.take()
+    try:
+        result = await worker.call(fn, *args)
+    except BrokenProcessPool:
+        pool.lost(worker)
+        raise Problem(503, "the worker died; try again", headers={"Retry-After": "1"}
+                      ) from None
+    pool.give_back(worker)
+    return result
 
 
 class Feedback:
-    def __init__(self, config: Config, labels: str | None) -> None:
+    def __init__(self, config: Config, labels: str | None, pool: Pool) -> None:
         self.config = config
-        self.labels = labels
-        self._store: Any = None
-        self._lock = asyncio.Lock()
+        self.labels = str(Path(labels)) if labels else None
+        self.pool = pool
 
     @property
     def where(self) -> str | None:
-        if self.labels:
-            return str(Path(self.labels))
-        return "mongodb" if self.config.mongo_uri else None
+        """"ledger", "mongodb", or None: no feedback."""
+        return "ledger" if self.labels else ("mongodb" if self.config.mongo_uri else None)
 
-    async def save(self, payload: Any, generation: Generation) -> dict[str, Any]:
+    async def save(self, payload: Any) -> dict[str, Any]:
         if self.where is None:
             raise Problem(503, "feedback has nowhere to go: start `hybrid serve` with "
                                "--labels FILE, or with a MongoDB collection (MONGODB_URI)")
         article_id, categories, tags = _parse(payload)
-        review = await review_module()
-        try:
-            fix = review.correction(article_id, categories, tags, generation.taxonomy)
-        except ValueError as exc:
-            raise Problem(422, f"article {article_id!r}, field 'categories': {exc}",
-                          article=article_id, field="categories") from exc
-        async with self._lock:  # one writer: ledger lines never interleave
-            try:
-                errors = await asyncio.to_thread(self._write, review, fix)
-            except StoreError as exc:  # its message, without the advice for `run`
-                raise Problem(503, exc.message, article=article_id) from exc
-        if errors:
-            raise Problem(404, f"article {article_id!r}: {errors[fix.id]}", article=article_id)
-        return {"id": article_id, "categories": fix.categories, "tags": fix.tags,
-                "source": "manual", "stored": self.where}
-
-    def _write(self, review: Any, fix: Any) -> dict[str, str]:
-        if self.labels:
-            from hybrid.labels.ledger import FileLedger
-
-            review.write_to_ledger(FileLedger(self.labels), [fix])
-            return {}
-        if self._store is None:
-            from hybrid.mongo.store import Store
-
-            self._store = Store(self.config)
-        return review.write_to_store(self._store, [fix])
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
+        answer = await on_a_worker(self.pool, save_correction, article_id, categories, tags,
+                                   self.labels)
+        if "error" in answer:
+            raise Problem(answer["status"], answer["error"], article=article_id,
+                          field=answer.get("field"))
+        return answer
 
 
 def _parse(payload: Any) -> tuple[str, list[str], list[str]]:
@@ -117,7 +170,7 @@ def _strings(value: Any, name: str, article_id: str) -> list[str]:
 
 
 class ReviewQueue:
-    """The uncertain articles of one model, computed once by a worker and then handed out;
+    """The uncertain articles of one model, chosen once by a worker and then handed out;
     an article leaves the queue when its labels are saved."""
 
     def __init__(self, config: Config, data: str | None, labels: str | None,
@@ -135,34 +188,28 @@ class ReviewQueue:
 
     async def rows(self, limit: int, generation: Generation, wait: float
                    ) -> list[dict[str, Any]]:
-        """At most `wait` seconds; then 503 (computing), and the next call gets them."""
+        """At most `wait` seconds; then 503 (still choosing), and the next call gets them."""
         if not self.available:
             raise Problem(503, "no articles to review: start `hybrid serve` with a MongoDB "
                                "collection (MONGODB_URI), or --data FILE")
         task = self._rows.get(generation.number)
         if task is None or (task.done() and task.exception() is not None):
-            task = asyncio.create_task(self._compute())
+            task = asyncio.create_task(self._choose())
             self._rows = {generation.number: task}
         try:
             async with asyncio.timeout(wait):
                 rows = await asyncio.shield(task)
         except TimeoutError:
-            raise Problem(503, "the review queue is being computed; try again in a minute",
+            raise Problem(503, "the review queue is being chosen; try again in a minute",
                           headers={"Retry-After": "30"}) from None
         return [r for r in rows if r["id"] not in self._saved][:limit]
 
-    async def _compute(self) -> list[dict[str, Any]]:
-        worker = await self.pool.take()
+    async def _choose(self) -> list[dict[str, Any]]:
         try:
-            rows = await worker.review(self.data, self.labels, REVIEW_ROWS)
-        except BrokenProcessPool:
-            self.pool.lost(worker)
-            raise Problem(503, "the worker died while choosing articles to review") from None
+            return await on_a_worker(self.pool, uncertain_rows, self.data, self.labels,
+                                     REVIEW_ROWS)
         except HybridError as exc:  # MongoDB unreachable, an unreadable --data file
-            self.pool.give_back(worker)
             raise Problem(503, f"cannot choose articles to review: {exc.message}") from exc
-        self.pool.give_back(worker)
-        return rows
 
     def saved(self, article_id: str) -> None:
         self._saved.add(article_id)

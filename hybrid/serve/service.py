@@ -20,7 +20,7 @@ from hybrid.learn.prediction import Prediction
 from hybrid.mongo.store import text_fields
 from hybrid.serve.batching import Batcher
 from hybrid.serve.explain import tag_reasons
-from hybrid.serve.feedback import Feedback, ReviewQueue, review_module
+from hybrid.serve.feedback import Feedback, ReviewQueue
 from hybrid.serve.generation import Generation, pin
 from hybrid.serve.llm import Fallback, open_fallback
 from hybrid.serve.metrics import Metrics
@@ -45,7 +45,7 @@ class Service:
         self.metrics = Metrics()
         self.pool = Pool(config, config.serve_workers, self.metrics)
         self.batcher = Batcher(self.pool, config, self.metrics)
-        self.feedback = Feedback(config, labels)
+        self.feedback = Feedback(config, labels, self.pool)
         self.review = ReviewQueue(config, data, labels, self.pool)
         self.generation = generation
         self._starting = starting
@@ -84,8 +84,6 @@ class Service:
         self.state = "ready"
         log.info("event=ready seconds=%.2f workers=%d model=%s", time.monotonic() - self.started,
                  self.pool.size, generation.source)
-        if self.feedback.where:  # so the first correction does not wait for the import
-            await review_module()
 
     async def stop(self) -> None:
         self.state = "stopping"
@@ -93,7 +91,6 @@ class Service:
             task.cancel()
         await self.batcher.close()
         await self.pool.close()
-        self.feedback.close()
         if self.fallback is not None:
             self.fallback.retire()
         self.generation.discard()
@@ -169,7 +166,8 @@ class Service:
 
     # ---- people ----------------------------------------------------------------------------
     async def save_feedback(self, payload: Any) -> dict[str, Any]:
-        saved = await self.feedback.save(payload, self.serving())
+        self.serving()
+        saved = await self.feedback.save(payload)
         self.review.saved(saved["id"])
         return saved
 

@@ -16,20 +16,14 @@ import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
 from multiprocessing import get_context
 from typing import Any
-
-from selectolax.lexbor import LexborHTMLParser
 
 from hybrid.batch.predictor import WORKER_MODULES, predict_records
 from hybrid.batch.processes import die_with_parent, one_thread_per_process
 from hybrid.config import Config
 from hybrid.errors import ModelError
-from hybrid.ingest.article import Article
-from hybrid.ingest.clean import render_markdown
 from hybrid.learn.prediction import Prediction
-from hybrid.serve.explain import tag_reasons
 from hybrid.serve.generation import Generation
 
 # what a new worker must tag before it serves: the model loads, and it also predicts
@@ -69,28 +63,9 @@ def _predict(records: list[Any], explain: bool) -> list[Prediction]:
     return predict_records(_state["model"], records, _state["config"], explain)
 
 
-def _review(data: str | None, labels: str | None, limit: int) -> list[dict[str, Any]]:
-    """The articles `review export --select uncertain` picks, each with a short excerpt,
-    every category's score and why each tag was given (as the page shows a suggestion)."""
-    from hybrid.labels import review
-
-    config, model = _state["config"], _state["model"]
-    articles = review.review_articles(config, data, labels)
-    rows = review.chosen_rows(model, articles, "uncertain", limit)
-    by_id = {a.id: a for a in articles}
-    explained = model.predict([by_id[row.id] for row in rows], explain=True) if rows else []
-    return [{**asdict(row), "excerpt": _excerpt(a := by_id[row.id]), "all_scores": p.scores,
-             "tag_reasons": tag_reasons(p, f"{a.title}\n{a.description}\n{a.content}")}
-            for row, p in zip(rows, explained, strict=True)]
-
-
-def _excerpt(article: Article, chars: int = 300) -> str:
-    """The start of the article as a reader sees it (not as the model reads it: its text
-    is folded to half-width, which Chinese prose should not show)."""
-    if article.description.strip():
-        return article.description.strip()[:chars]
-    root = LexborHTMLParser(render_markdown(article.content[:chars * 20])).body
-    return " ".join((root.text(separator=" ") if root else "").split())[:chars]
+def loaded() -> tuple[Any, Config]:
+    """In a worker: its model and settings, for the work other modules send it."""
+    return _state["model"], _state["config"]
 
 
 # ---- in the front process -------------------------------------------------------------------
@@ -142,10 +117,6 @@ class Worker:
 
     async def predict(self, records: list[Any], explain: bool) -> list[Prediction]:
         return await self.call(_predict, records, explain)
-
-    async def review(self, data: str | None, labels: str | None, limit: int
-                     ) -> list[dict[str, Any]]:
-        return await self.call(_review, data, labels, limit)
 
     def stop(self, wait: bool = False) -> None:
         """The process exits once its batch, if any, is done (`wait`: wait for that)."""
