@@ -9,8 +9,9 @@ retires, one at a time, so no request waits on a loading model and a refused mod
 replaces the one that serves.
 
 Modules: `app` (the application and its routes), `service` (what the routes call),
-`workers` (the model processes), `batching` (requests → batches), `generation` (one
-verified model), `llm` (the fallback's deadline), `feedback` (people's labels and the
-review queue), `limits` (body size and time), `problems` (JSON errors), `metrics`,
-`explain` (why each tag), `server` (uvicorn, signals).
+`workers` (the model processes), `pool` (which of them serve), `batching` (requests →
+batches), `generation` (one verified model), `llm` (the fallback's deadline), `feedback`
+(people's labels and the review queue, done by a worker), `limits` (body size and time),
+`problems` (JSON errors), `metrics`, `schemas` (for /docs), `explain` (why each tag),
+`server` (uvicorn, signals).
 """

@@ -99,9 +99,15 @@ def _excerpt(article: Article, chars: int = 300) -> str:
 
 
 # ---- in the front process -------------------------------------------------------------------
-async def on_a_worker(pool: Pool, fn: Any, *args: Any) -> Any:
-    """`fn(*args)` on the next free worker (after the batch it has in hand, if any)."""
-    worker = await pool.take()
+async def on_a_worker(pool: Pool, wait: float, fn: Any, *args: Any) -> Any:
+    """`fn(*args)` on the next free worker (after the batch it has in hand, if any); 503 if
+    none is free within `wait` seconds."""
+    try:
+        async with asyncio.timeout(wait):
+            worker = await pool.take()
+    except TimeoutError:
+        raise Problem(503, f"no worker was free within {wait:g}s (serve_timeout)",
+                      headers={"Retry-After": "5"}) from None
     try:
         result = await worker.call(fn, *args)
     except BrokenProcessPool:
@@ -128,8 +134,8 @@ class Feedback:
             raise Problem(503, "feedback has nowhere to go: start `hybrid serve` with "
                                "--labels FILE, or with a MongoDB collection (MONGODB_URI)")
         article_id, categories, tags = _parse(payload)
-        answer = await on_a_worker(self.pool, save_correction, article_id, categories, tags,
-                                   self.labels)
+        answer = await on_a_worker(self.pool, self.config.serve_timeout, save_correction,
+                                   article_id, categories, tags, self.labels)
         if "error" in answer:
             raise Problem(answer["status"], answer["error"], article=article_id,
                           field=answer.get("field"))
@@ -206,8 +212,8 @@ class ReviewQueue:
 
     async def _choose(self) -> list[dict[str, Any]]:
         try:
-            return await on_a_worker(self.pool, uncertain_rows, self.data, self.labels,
-                                     REVIEW_ROWS)
+            return await on_a_worker(self.pool, self.config.serve_timeout, uncertain_rows,
+                                     self.data, self.labels, REVIEW_ROWS)
         except HybridError as exc:  # MongoDB unreachable, an unreadable --data file
             raise Problem(503, f"cannot choose articles to review: {exc.message}") from exc
 
