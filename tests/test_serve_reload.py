@@ -44,11 +44,15 @@ def models(sample_model_dir, config, tmp_path_factory) -> dict:
     manifest = json.loads((tampered / "manifest.json").read_text(encoding="utf-8"))
     manifest["metrics"]["accuracy_top1"] = 1.0
     (tampered / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    unloadable = root / "unloadable"  # verifies, but names an embedder it was not made with
+    model = HybridModel.load(sample_model_dir, config=config)
+    model.settings["embedder"] = "sentence-transformers:/nonexistent"
+    model.save(unloadable)
     foreign = root / "foreign"  # a zero-shot model for another category list
     HybridModel.train(load_articles(data.path("sample_articles.jsonl"), config)[:4],
                       load_taxonomy(data.path("sample_taxonomy_v2.json")), config).save(foreign)
     return {"served": served, "newer": newer, "corrupt": corrupt, "tampered": tampered,
-            "foreign": foreign}
+            "foreign": foreign, "unloadable": unloadable}
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +110,11 @@ def test_a_reload_under_load_fails_no_request(served, models):
 
 
 @pytest.mark.parametrize("kind, says", [("corrupt", "checksum"), ("tampered", "digest"),
-                                        ("foreign", "trained for taxonomy")])
+                                        ("foreign", "trained for taxonomy"),
+                                        ("unloadable", "trained with embedder")])
 def test_a_bad_model_is_refused_and_the_old_one_serves(served, models, kind, says):
+    """The first three fail verification; the last loads in a worker, which fails, after an
+    old worker retired for it: the old model serves on, and both workers are back."""
     with served.client(headers=AUTH) as c:
         before = c.get("/v1/ready").json()["model"]
         refused = c.post("/v1/admin/reload", json={"model": str(models[kind])})
@@ -116,6 +123,10 @@ def test_a_bad_model_is_refused_and_the_old_one_serves(served, models, kind, say
         assert c.get("/v1/ready").json()["model"] == before
         answer = c.post("/v1/suggest", json={"title": "Redis 持久化"})
         assert answer.status_code == 200 and answer.json()["model"] == before
+        deadline = time.monotonic() + 60
+        while c.get("/v1/ready").json()["workers"] < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
     pinned = [p.name.split("-")[3] for p in Path(tempfile.gettempdir()).iterdir()
               if p.name.startswith(f"hybrid-serve-{served.proc.pid}-")]
     assert pinned == [str(before["generation"])]  # no copy of a refused model is left

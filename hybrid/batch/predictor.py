@@ -12,11 +12,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybrid.batch.processes import die_with_parent, one_thread_per_process
+from hybrid.batch.processes import die_with_parent, fork_server, one_thread_per_process
 from hybrid.config import Config
 from hybrid.errors import HybridError
 from hybrid.ingest.article import Article, ArticleError, article_id_of, parse_article
@@ -28,8 +27,6 @@ if TYPE_CHECKING:
 
 Record = dict[str, Any] | ArticleError
 log = logging.getLogger("hybrid.batch")
-# what a worker needs, imported once by the fork server instead of by every worker
-WORKER_MODULES = ["hybrid.learn.model"]
 
 
 def predict_records(model: HybridModel, records: list[Record], config: Config,
@@ -107,13 +104,7 @@ class Predictor:
             self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        """Workers forked from a fork server: they start clean (not inheriting this process's
-        threads and sockets, as with spawn), but the server imported scikit-learn and the
-        rest once, so a worker starts in milliseconds instead of seconds, and this process
-        never imports them at all."""
-        context = get_context("forkserver")
-        context.set_forkserver_preload(WORKER_MODULES)
-        return ProcessPoolExecutor(self.workers, mp_context=context,
+        return ProcessPoolExecutor(self.workers, mp_context=fork_server(),
                                    initializer=_init_worker,
                                    initargs=(self.model_dir, self.config, os.getpid()))
 

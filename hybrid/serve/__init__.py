@@ -4,8 +4,8 @@ One front process runs the ASGI app (FastAPI under uvicorn): HTTP, limits, the q
 batches articles across requests, the LLM fallback under a deadline, feedback, metrics and
 reloads. `--workers` model processes each load the verified model once and predict the
 batches they are handed, with the same code as `tag-file` (`batch.predictor`). A reload
-verifies a pinned copy of the new model and starts a worker on it before any old worker
-retires, one at a time, so no request waits on a loading model and a refused model never
+verifies a pinned copy of the new model, then replaces the workers one at a time while the
+others serve (`pool`), so no request waits on a loading model and a refused model never
 replaces the one that serves.
 
 Modules: `app` (the application and its routes), `service` (what the routes call),

@@ -1,10 +1,11 @@
 """The workers that serve: who is free, a replacement for one that dies, and the rolling
 change to a new generation.
 
-A reload never leaves fewer workers serving than before: each new worker has loaded and
-tagged the probe article before an old one retires, and an old one busy with a batch
-finishes it first. So at most one extra model is in memory at a time, and no request
-waits for a model to load.
+A reload goes one worker at a time. With two workers or more, an old one retires (after
+the batch it has in hand) and its replacement loads while the others serve: memory never
+holds more workers than `--workers`, and the queue absorbs the dip in capacity. A single
+worker is replaced only once its successor has loaded and tagged the probe article. Either
+way no request waits for a model to load, and none fails.
 """
 
 from __future__ import annotations
@@ -92,23 +93,29 @@ class Pool:
         self._retire(worker)
         self._top_up()
 
-    async def roll(self, generation: Generation, first: Worker) -> None:
-        """Serve `generation`: `first` (started) replaces one old worker, then a new one is
-        started for each of the others before that one retires."""
+    async def roll(self, generation: Generation) -> None:
+        """Serve `generation`, one worker at a time. With two workers or more an old one
+        retires before its replacement loads (the others serve meanwhile: memory never holds
+        more workers than `size`); a single worker is replaced only once the new one serves.
+        `ModelError` if the first new worker does not load or predict: the old generation
+        then serves on, at full strength again once a replacement has loaded."""
         old = list(self.serving)
-        self.generation = generation
-        self._serve(first)
-        if old:
-            self._retire(old.pop(0))
-        for worker in old:
+        for n, worker in enumerate(old):
+            if len(old) > 1:
+                self._retire(worker)
             new = Worker(generation, self.config)
             try:
                 await new.start()
-            except ModelError as exc:  # the model worked in `first`: the machine, not it
-                log.error("event=worker_start_failed error=%s", exc)
+            except ModelError as exc:
+                if n == 0:  # the model, not the machine: refused, the old one serves
+                    self._top_up()
+                    raise
+                log.error("event=worker_start_failed error=%s", exc)  # `_top_up` retries
             else:
+                self.generation = generation
                 self._serve(new)
-            self._retire(worker)  # one model version serves; `_top_up` keeps trying
+            if len(old) == 1:
+                self._retire(worker)
         self._top_up()
 
     def _top_up(self) -> None:

@@ -1,9 +1,9 @@
 """Run the service under uvicorn. Bind first (a port in use is a usage error, not a
-traceback; port 0 picks a free one), verify the model (exit 4 before anything listens),
-start the workers loading, and only then import the web stack: start to ready is the
-longer of the two, not their sum. Then serve until SIGTERM or SIGINT, which stop accepting,
-let the requests in flight finish (up to `serve_timeout`), and stop the workers. SIGHUP
-reloads the model (see `Service.reload`)."""
+traceback; port 0 picks a free one), start the fork server (it imports the model's code
+meanwhile), verify the model (exit 4 before anything listens), start the workers loading,
+and only then import the web stack: start to ready is the longest of these, not their sum.
+Then serve until SIGTERM or SIGINT, which stop accepting, let the requests in flight finish
+(up to `serve_timeout`), and stop the workers. SIGHUP reloads the model (`Service.reload`)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ import socket
 import time
 from collections.abc import Callable
 
+from hybrid.batch.processes import start_fork_server
 from hybrid.config import Config
 from hybrid.errors import HybridError, UsageError
-from hybrid.serve.generation import pin, sweep
-from hybrid.serve.workers import launch
-from hybrid.taxonomy import load_taxonomy
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -43,6 +41,11 @@ def serve(config: Config, model_dir: str, taxonomy: str | None, labels: str | No
     """Blocks until the server stops; a model that will not load raises `ModelError`."""
     started = time.monotonic()
     sock = bind(config.serve_host, config.serve_port)
+    start_fork_server()  # it imports the model's code while the model is verified
+    from hybrid.serve.generation import pin, sweep
+    from hybrid.serve.workers import launch
+    from hybrid.taxonomy import load_taxonomy
+
     try:
         served = load_taxonomy(taxonomy) if taxonomy else None
         sweep()

@@ -198,16 +198,16 @@ class Service:
                                                      self.config.model_key)
             except ModelError as exc:
                 raise self._refused(exc, old) from exc
-            first = Worker(generation, self.config)
+            fallback = None
             try:
-                await first.start()
                 fallback = await asyncio.to_thread(open_fallback, self.config, generation,
                                                    self.metrics)
+                await self.pool.roll(generation)
             except HybridError as exc:
-                first.stop()
+                if fallback is not None:
+                    fallback.retire()
                 generation.discard()
                 raise self._refused(exc, old) from exc
-            await self.pool.roll(generation, first)
             self.generation = generation
             if self.fallback is not None:
                 self.fallback.retire()

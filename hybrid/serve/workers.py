@@ -16,11 +16,10 @@ import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from typing import Any
 
-from hybrid.batch.predictor import WORKER_MODULES, predict_records
-from hybrid.batch.processes import die_with_parent, one_thread_per_process
+from hybrid.batch.predictor import predict_records
+from hybrid.batch.processes import die_with_parent, fork_server, one_thread_per_process
 from hybrid.config import Config
 from hybrid.errors import ModelError
 from hybrid.learn.prediction import Prediction
@@ -80,9 +79,7 @@ class Worker:
 
     def __init__(self, generation: Generation, config: Config) -> None:
         self.generation = generation
-        context = get_context("forkserver")
-        context.set_forkserver_preload(WORKER_MODULES)
-        self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init,
+        self._pool = ProcessPoolExecutor(1, mp_context=fork_server(), initializer=_init,
                                          initargs=(str(generation.path), config, os.getpid()))
         self._loading = self._pool.submit(_ready)  # the process starts loading at once
         self.busy = False
