@@ -19,6 +19,10 @@ class Exit(IntEnum):
     MODEL = 4  # the model is corrupt, tampered with, or for another taxonomy
     BUSY = 5  # another run holds the lease
     DB = 6  # MongoDB unreachable, lost mid-run or refusing (a run's checkpoint is kept)
+    ENVIRONMENT = 7  # the machine failed, not an article: the embedding cache, the disk, the
+    # embedder's weights; the run stops and marks no article (its checkpoint is kept)
+    INTERRUPTED = 130  # SIGINT (Ctrl-C), 128 + 2 as shells report it
+    TERMINATED = 143  # SIGTERM (docker stop, systemd, Kubernetes), 128 + 15
 
 
 class HybridError(click.ClickException):
@@ -32,6 +36,11 @@ class UsageError(HybridError):
     exit_code = Exit.USAGE
 
 
+class ConfigError(UsageError, ValueError):
+    """A setting is unknown, of the wrong type or out of range; the message names its layer
+    (file, environment variable or flag) and key."""
+
+
 class PartialFailure(HybridError):
     """The job finished, but some articles failed."""
 
@@ -43,7 +52,8 @@ class ModelError(HybridError):
 
 
 class LeaseHeld(HybridError):
-    """Another run holds (or took over) the lease on this collection."""
+    """Another run holds (or took over) the lease on this collection, or another bootstrap
+    the lock on its label ledger."""
 
     exit_code = Exit.BUSY
 
@@ -55,3 +65,25 @@ class StoreError(HybridError):
 
     def format_message(self) -> str:
         return f"{self.message}. A run's checkpoint is kept: run it again to continue."
+
+
+class EnvironmentFault(HybridError):
+    """Something every article needs failed (the embedding cache, the disk, the embedder's
+    weights): no article is to blame, so none is marked failed, and the run stops."""
+
+    exit_code = Exit.ENVIRONMENT
+
+    def format_message(self) -> str:
+        return (f"{self.message}. No article was marked failed; fix this and run again "
+                "(a run's checkpoint is kept).")
+
+
+class Interrupted(HybridError):
+    """The run was stopped by a signal after cleaning up: SIGINT exits 130, SIGTERM 143."""
+
+    def __init__(self, message: str, exit_code: int = Exit.INTERRUPTED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.message, self.exit_code)

@@ -10,8 +10,12 @@
 #   5 another run holds the lease, 6 MongoDB unreachable; see docs/mongo.md).
 #
 # Environment:
-#   HYBRID_ENV_FILE  file of VAR=value lines read first (MONGODB_URI with its password,
-#                    HYBRID_CONFIG, ...), so no secret has to sit in the crontab
+#   HYBRID_ENV_FILE  file of KEY=value lines read first (MONGODB_URI with its password,
+#                    HYBRID_CONFIG, ...), so no secret has to sit in the crontab. It is read
+#                    as data, never run, as systemd's EnvironmentFile and docker's --env-file
+#                    are: one KEY=value a line (an `export ` before it is allowed), the value
+#                    taken literally (`&`, `$`, `;` included) with one pair of quotes around
+#                    it removed, blank lines and lines starting with # skipped.
 #   MONGODB_URI      the connection string (or mongo_uri in the config file)
 #   HYBRID_BIN       the hybrid executable (default: hybrid on PATH)
 #   HYBRID_LOG       log file (default: $HOME/.local/state/hybrid/nightly.log)
@@ -25,11 +29,33 @@ fi
 model="$1"
 shift
 
+# Export the KEY=value lines of $1; a line that is none names the file and line (never its
+# text, which may hold a password) and exits 2.
+read_env_file() {
+    local file="$1" line n=0 key value
+    if [[ ! -f "$file" || ! -r "$file" ]]; then
+        echo "nightly: cannot read HYBRID_ENV_FILE $file" >&2
+        exit 2
+    fi
+    while IFS= read -r line || [[ -n "$line" ]]; do
+        n=$((n + 1))
+        line="${line%$'\r'}"
+        [[ "$line" =~ ^[[:space:]]*(#|$) ]] && continue
+        if [[ ! "$line" =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=[[:space:]]*(.*[^[:space:]])?[[:space:]]*$ ]]; then
+            echo "nightly: $file:$n: not a KEY=value line" >&2
+            exit 2
+        fi
+        key="${BASH_REMATCH[2]}"
+        value="${BASH_REMATCH[3]}"
+        if [[ "$value" =~ ^\"(.*)\"$ || "$value" =~ ^\'(.*)\'$ ]]; then
+            value="${BASH_REMATCH[1]}"
+        fi
+        export "$key=$value"
+    done <"$file"
+}
+
 if [[ -n "${HYBRID_ENV_FILE:-}" ]]; then
-    set -a
-    # shellcheck disable=SC1090
-    source "$HYBRID_ENV_FILE"
-    set +a
+    read_env_file "$HYBRID_ENV_FILE"
 fi
 
 bin="${HYBRID_BIN:-hybrid}"

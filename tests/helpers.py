@@ -3,15 +3,20 @@ commands as a user (or cron) would."""
 
 from __future__ import annotations
 
+import csv
 import os
+import signal
 import subprocess
 import sys
 import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from bson import Binary, Code, Decimal128, Int64, MaxKey, MinKey, ObjectId, Timestamp
 from click.testing import CliRunner
 
 from hybrid import data
@@ -103,6 +108,25 @@ def wait_for_checkpoint(store: Store, proc: subprocess.Popen[str], timeout: floa
     raise AssertionError("no checkpoint appeared")
 
 
+def terminate_midway(store: Store, proc: subprocess.Popen[str]) -> tuple[dict, str]:
+    """SIGTERM to a `hybrid run` subprocess once it saved a checkpoint, as `docker stop` or
+    systemd would send it; (the run's report at that checkpoint, its stderr)."""
+    try:
+        report = wait_for_checkpoint(store, proc)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return report, stderr
+
+
+def error_lines(stderr: str) -> list[str]:
+    """stderr without the structured log lines of --quiet (they start with the date)."""
+    return [line for line in stderr.splitlines() if not line[:4].isdigit()]
+
+
 def assert_tagged(doc: dict[str, Any], config: Config) -> None:
     state = doc.get("hybrid", {})
     assert 1 <= len(doc.get("categories", [])) <= 3 and doc["tags"], (doc["_id"], state)
@@ -130,6 +154,13 @@ def read(store: Store, article_id: str) -> dict:
     """What the nightly job reads of an article: `_id` and the text fields."""
     return store.articles.find_one({"_id": article_id},
                                    {"title": 1, "description": 1, "content": 1})
+
+
+# every type MongoDB takes as an `_id` (all but arrays, regular expressions and undefined)
+BSON_IDS = [ObjectId("65a1b2c3d4e5f60718293a4b"), "s", "1", 1, Int64(2**40), 2.5,
+            Decimal128("1.5"), {"n": 1}, {"n": {"deep": [1, 2]}, "m": "x"}, b"\x01\x02",
+            Binary(uuid.UUID(int=7).bytes, 4), datetime(2024, 5, 1, tzinfo=UTC), True, None,
+            MinKey(), MaxKey(), Timestamp(5, 1), Code("x"), "x" * 255]
 
 
 NAMES = ["数据库", "前端开发", "人工智能"]
@@ -163,3 +194,18 @@ def synthetic_features(rng, n, dim=8):
                      words=[f"w{rng.integers(0, 30)}" for _ in range(8)], head_words=["t"],
                      candidates=[],
                      title="", lexical="x y z") for _ in range(n)]
+
+
+def fill_in(review: Path, gold: dict[str, list[str]]) -> int:
+    """What a person does with a review file: fills in its `categories` column; its rows.
+    An article is its `id` cell, or in a file about MongoDB articles its `_id` cell (an
+    `id_key`, as `gold` has it)."""
+    with review.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        row["categories"] = "; ".join(gold[row["_id"] if "_id" in row else row["id"]])
+    with review.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)

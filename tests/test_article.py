@@ -64,8 +64,25 @@ def test_an_article_error_survives_pickling_as_it_crosses_to_a_worker():
 
 
 @pytest.mark.parametrize("value", [{"a": 1}, [1, 2], "x" * 1000, 10**40])
-def test_ids_of_any_type_are_named_briefly(value):
-    from hybrid.ingest.article import MAX_ID_CHARS, article_id_of
+def test_ids_of_any_type_are_named_briefly_in_errors(value):
+    from hybrid.ingest.ids import SHOWN_CHARS
 
-    name = article_id_of({"id": value})
-    assert isinstance(name, str) and 0 < len(name) <= MAX_ID_CHARS
+    with pytest.raises(ArticleError) as caught:
+        parse_article({"id": value, "title": 5})
+    assert isinstance(caught.value.article_id, str)
+    assert len(str(caught.value)) < SHOWN_CHARS + 60
+
+
+def test_a_long_id_is_whole_and_a_mongodb_id_keeps_its_type():
+    """The id is the article's identity (the ledger's, the review file's key): never cut."""
+    from bson import Decimal128, ObjectId
+
+    from hybrid.ingest.article import article_id_of
+    from hybrid.ingest.ids import id_value
+
+    long = "x" * 255
+    assert article_id_of({"id": long}) == article_id_of({"_id": long}) == long
+    for value in (1, "1", ObjectId(), {"n": 1}, Decimal128("1.5"), long, '"quoted"'):
+        key = article_id_of({"_id": value})
+        assert id_value(key) == value and type(id_value(key)) is type(value)
+    assert article_id_of({"_id": 1}) != article_id_of({"_id": "1"})

@@ -267,3 +267,23 @@ def test_training_never_overwrites_a_directory_that_is_not_a_model(sample_model,
     sample_model.save(model)  # a model directory is replaced whole
     assert {p.name for p in model.iterdir()} == {*artifacts.FILES, "manifest.json"}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_saving_through_a_link_replaces_its_target_and_leaves_no_debris(sample_model, tmp_path,
+                                                                        config):
+    """`train --out prod` where prod -> real_model: the link stays, real_model is the new
+    model, nothing is left beside them; a link to something not a model is refused."""
+    sample_model.save(tmp_path / "real_model")
+    (tmp_path / "prod").symlink_to("real_model")
+    sample_model.save(tmp_path / "prod")
+    assert (tmp_path / "prod").is_symlink()
+    assert HybridModel.load(tmp_path / "prod", config=config).taxonomy.names == \
+        sample_model.taxonomy.names
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prod", "real_model"]
+    (tmp_path / "notes.txt").write_text("keep me", encoding="utf-8")
+    (tmp_path / "file").symlink_to("notes.txt")
+    with pytest.raises(ModelError, match="not a model directory"):
+        sample_model.save(tmp_path / "file")
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "notes.txt", "prod",
+                                                          "real_model"]

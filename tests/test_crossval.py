@@ -75,3 +75,15 @@ def test_cv_runs_every_method_in_one_report(run, tmp_path):
     assert [r["share"] for r in ours["confidence"]["routing"]] == [0.1, 0.2]
     for text in ("ECE", "tag defects", "most confident", "perfect teacher answers"):
         assert text in result.stdout
+
+
+@pytest.mark.parametrize("command", ["eval", "cv"])
+def test_a_report_never_overwrites_the_articles_it_scores(run, sample_model_dir, tmp_path,
+                                                          command):
+    articles = tmp_path / "a.jsonl"
+    articles.write_bytes(data.path("sample_unseen.jsonl").read_bytes())
+    given = (["--model", str(sample_model_dir)] if command == "eval" else
+             ["--taxonomy", str(data.path("sample_taxonomy.json"))])
+    result = run(command, *given, "--data", str(articles), "--out", str(articles))
+    assert result.exit_code == 2 and "is the input" in result.output, result.output
+    assert articles.read_bytes() == data.path("sample_unseen.jsonl").read_bytes()

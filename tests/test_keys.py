@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from hybrid.ingest.keys import label_key, mentions, near_duplicates, only_inside_words
+from hybrid.ingest.keys import (
+    label_key,
+    mentions,
+    near_duplicates,
+    only_inside_words,
+    plain_tag,
+    plain_tags,
+)
 
 
 def test_label_key_folds_case_and_width():
@@ -39,3 +46,14 @@ def test_a_tag_is_mentioned_in_another_spelling_of_its_letters():
     assert mentions("our aspnet site", "asp.net")
     assert not mentions("a i", "ai")  # too short to respell
     assert not mentions(text, "aspnetcore") and not mentions(text, "sqlserve")
+
+
+def test_a_plain_tag_is_no_script_link_or_spreadsheet_formula():
+    for bad in ("<script>alert(1)</script>", "javascript:alert(1)", "JavaScript:void(0)",
+                "data:text/html,x", "=cmd|calc", "+cmd|calc", "-2+3", "@SUM(1)", "a\u202eb"):
+        assert plain_tag(bad) is None, bad
+    for good in ("JavaScript", "C++", "C#", ".NET", "std::vector", "方法:数值", "HTTP/2",
+                 "Spring Boot", "docker-compose", "Ｋ８ｓ"):
+        assert plain_tag(good), good
+    assert plain_tags(["Redis", "=1+1", " redis ", "缓存", "REDIS"]) == (["Redis", "缓存"],
+                                                                          ["=1+1"])

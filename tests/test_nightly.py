@@ -8,7 +8,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -20,15 +23,19 @@ import psutil
 import pytest
 from click.testing import CliRunner
 from helpers import (
+    BSON_IDS,
     OWNED,
     STATE_KEYS,
     assert_tagged,
     cron,
     dump,
+    env,
+    error_lines,
     job,
     pool_workers,
     records,
     subprocess_run,
+    terminate_midway,
     wait_for_checkpoint,
 )
 from llm_stub import answer
@@ -37,6 +44,7 @@ from mongo_server import kill_server_process, start_server_process, stop_server_
 from hybrid import data
 from hybrid.cli import main
 from hybrid.errors import Exit
+from hybrid.ingest.ids import id_key
 from hybrid.learn.artifacts import read_manifest
 from hybrid.mongo.runs import Selection
 from hybrid.mongo.store import Store, now
@@ -414,3 +422,127 @@ def test_nightly_run_with_llm_fallback_reports_calls_and_blocks(tmp_path, stub, 
         runs = list(client[mongo_config.mongo_db]["hybrid_runs"].find())
     assert all(d["categories"] == ["数据库"] and d["hybrid"]["source"] == "llm" for d in docs)
     assert runs[-1]["llm"]["blocked"] == 6
+
+
+@pytest.mark.parametrize("fault", ["not-a-folder", "corrupt", "full"])
+def test_a_broken_cache_stops_the_run_marks_no_article_and_the_next_run_tags_them(
+        store, mongo_config, sample_model_dir, tmp_path, fault):
+    """An environment fault is no article's fault: exit 7, one line, nothing marked failed,
+    the lease released; once the cache works again, the next run tags every article."""
+    store.import_records(records(6, salt=uuid.uuid4().hex[:8]))
+    before = dump(store)
+    cache = tmp_path / "cache"
+    if fault == "not-a-folder":
+        cache.write_text("a file where the cache folder should be")
+    elif fault == "corrupt":
+        cache.mkdir()
+        (cache / "embeddings.sqlite").write_bytes(b"not a database" * 1000)
+    environ = {**env(mongo_config), "HYBRID_CACHE_DIR": str(cache)}
+    if fault == "full":  # a file size limit of 1 KB: the disk refuses the cache's first page
+        proc = subprocess.run(
+            [sys.executable, "-c", "import resource, sys; resource.setrlimit("
+             "resource.RLIMIT_FSIZE, (1024, 1024)); sys.argv[0] = 'hybrid'; "
+             "from hybrid.cli import main; main()", "--quiet", "run", "--model",
+             str(sample_model_dir)], env={**os.environ, **environ}, capture_output=True,
+            text=True, timeout=300)
+        code, stderr = proc.returncode, proc.stderr
+    else:
+        result = CliRunner().invoke(main, ["--quiet", "run", "--model", str(sample_model_dir)],
+                                    env=environ)
+        code, stderr = result.exit_code, result.stderr
+    assert code == Exit.ENVIRONMENT, stderr
+    errors = error_lines(stderr)
+    assert len(errors) == 1 and errors[0].startswith("error: the embedding cache "), errors
+    assert "No article was marked failed" in errors[0]
+    assert dump(store) == before
+    assert store.runs.find_one()["status"] == "failed"
+    assert store.leases.count_documents({}) == 0
+    report = job(mongo_config, sample_model_dir)
+    assert (report.counts["tagged"], report.counts["failed"]) == (6, 0)
+
+
+def test_an_article_marked_failed_is_retried_by_the_next_run(store, mongo_config,
+                                                              sample_model_dir):
+    store.import_records(records(3))
+    assert job(mongo_config, sample_model_dir).counts["tagged"] == 3
+    store.articles.update_one({"_id": "s002"}, {
+        "$set": {"hybrid.error": "article 's002': OperationalError: no such table: emb"},
+        "$unset": {"categories": "", "tags": ""}})
+    report = job(mongo_config, sample_model_dir)
+    assert (report.counts["tagged"], report.counts["unchanged"]) == (1, 2)
+    assert_tagged(store.articles.find_one({"_id": "s002"}), mongo_config)
+
+
+def test_ids_of_every_bson_type_are_tagged(store, mongo_config, sample_model_dir):
+    """A sub-document or a Decimal128 `_id` made `run` exit 1 ("unhashable type")."""
+    store.articles.insert_many([{**{k: v for k, v in d.items() if k != "id"}, "_id": i}
+                                for d, i in zip(records(len(BSON_IDS)), BSON_IDS, strict=True)])
+    before = {id_key(d["_id"]): d for d in store.articles.find()}
+    result = cron(mongo_config, "run", "--model", str(sample_model_dir), "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert f"tagged {len(BSON_IDS)}," in result.stdout and "conflicts 0" in result.stdout
+    after = {id_key(d["_id"]): d for d in store.articles.find()}
+    assert set(after) == set(before) == set(map(id_key, BSON_IDS))
+    for key, doc in after.items():
+        assert_tagged(doc, mongo_config)
+        assert {k: v for k, v in doc.items() if k not in OWNED} == before[key]
+    assert job(mongo_config, sample_model_dir).counts["unchanged"] == len(BSON_IDS)
+
+
+def test_a_dotted_content_field_reads_the_nested_text_and_bad_names_exit_2(
+        store, mongo_config, sample_model_dir):
+    store.articles.insert_many([
+        {"_id": d["id"], "title": d["title"], "body": {"html": d["content"], "lang": "zh"}}
+        for d in records(3)])
+    flags = ["--content-field", "body.html"]
+    result = cron(mongo_config, "run", "--model", str(sample_model_dir), *flags)
+    assert result.exit_code == 0, result.output
+    assert "tagged 3," in result.stdout and "conflicts 0" in result.stdout
+    for doc in store.articles.find():
+        assert doc["body"]["lang"] == "zh" and "missing:body.html" not in doc["hybrid"]["flags"]
+    again = cron(mongo_config, "run", "--model", str(sample_model_dir), *flags)
+    assert "tagged 0," in again.stdout and "unchanged 3" in again.stdout
+    nested = cron(mongo_config, "run", "--model", str(sample_model_dir), "--all", *flags,
+                  "--categories-field", "meta.categories", "--tags-field", "meta.tags")
+    assert "tagged 3," in nested.stdout, nested.output
+    assert all(d["meta"]["categories"] and d["meta"]["tags"] for d in store.articles.find())
+    before = dump(store)
+    for wrong, setting in ((["--content-field", "$where"], "content_field"),
+                           (["--categories-field", "hybrid.x"], "categories_field"),
+                           (["--tags-field", "body.html.tags", *flags], "tags_field")):
+        result = cron(mongo_config, "run", "--model", str(sample_model_dir), *wrong)
+        assert result.exit_code == Exit.USAGE, result.output
+        assert re.match(rf"error: (--[a-z-]+: )?{setting} ", result.stderr), result.stderr
+        assert result.stderr.count("\n") == 1
+    assert dump(store) == before and store.runs.count_documents({}) == 3
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_stops_cleanly_and_a_run_from_another_host_resumes_at_once(
+        store, mongo_config, sample_model_dir, monkeypatch, workers):
+    """As `docker stop` or a Kubernetes rollout would stop it: exit 143 with one line, the
+    run marked interrupted, its checkpoint kept, its lease released. Then a new container
+    (another host name) resumes at once, instead of waiting for the lease to expire."""
+    store.import_records(records(24, salt=uuid.uuid4().hex[:8]))
+    proc = subprocess_run(mongo_config, sample_model_dir, "--batch-size", "2",
+                          "--workers", workers)
+    checkpointed, stderr = terminate_midway(store, proc)
+    assert proc.returncode == Exit.TERMINATED, stderr
+    errors = error_lines(stderr)
+    assert len(errors) == 1 and errors[0].startswith("error: stopped by SIGTERM: run "), stderr
+    stopped = store.runs.find_one({"_id": checkpointed["_id"]})
+    assert stopped["status"] == "interrupted" and stopped["checkpoint"] is not None
+    assert store.leases.count_documents({}) == 0
+    tagged_before = {i: d["hybrid"] for i, d in dump(store).items() if "hybrid" in d}
+    assert 0 < len(tagged_before) < 24, "the run was not stopped midway"
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "another-host")
+    report = job(mongo_config, sample_model_dir)
+    assert report.resumed_from == stopped["_id"] and report.status == "completed"
+    assert store.runs.find_one({"_id": report.id})["host"] == "another-host"
+    assert (stopped["counts"]["tagged"] + report.counts["tagged"]
+            + report.counts["resumed"]) == 24
+    for article_id, doc in dump(store).items():
+        assert_tagged(doc, mongo_config)
+        if article_id in tagged_before:  # not written again
+            assert doc["hybrid"] == tagged_before[article_id]

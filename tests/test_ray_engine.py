@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import socket
 import time
 import uuid
 from collections import Counter
@@ -21,9 +22,11 @@ from helpers import (
     assert_tagged,
     cron,
     dump,
+    error_lines,
     job,
     records,
     subprocess_run,
+    terminate_midway,
     wait_for_checkpoint,
 )
 
@@ -198,6 +201,29 @@ def test_a_killed_driver_resumes_from_its_partitions_and_concurrent_runs_are_ref
     assert Counter(r["status"] for r in store.runs.find()) == {"interrupted": 1, "completed": 1}
     assert job(config, sample_model_dir, engine="ray", workers=2).counts["tagged"] == 0
     assert dump(store) == after
+
+
+def test_sigterm_stops_a_ray_run_cleanly_and_another_host_resumes_its_partitions(
+        ray_cluster, store, mongo_config, sample_model_dir, monkeypatch):
+    """`ray.init` installs a SIGTERM handler that exits at once: the run's own comes back."""
+    config = replace(mongo_config, batch_size=2, partition_size=4)
+    docs = records(24, salt=uuid.uuid4().hex[:8])
+    store.import_records(docs)
+    proc = subprocess_run(config, sample_model_dir, "--engine", "ray", "--ray-address",
+                          ray_cluster.address, "--workers", "2")
+    checkpointed, stderr = terminate_midway(store, proc)
+    assert proc.returncode == Exit.TERMINATED, stderr
+    errors = error_lines(stderr)
+    assert len(errors) == 1 and errors[0].startswith("error: stopped by SIGTERM: run "), stderr
+    stopped = store.runs.find_one({"_id": checkpointed["_id"]})
+    assert stopped["status"] == "interrupted" and store.leases.count_documents({}) == 0
+    monkeypatch.setattr(socket, "gethostname", lambda: "another-host")
+    report = job(config, sample_model_dir, engine="ray", workers=2)
+    assert report.resumed_from == stopped["_id"] and report.status == "completed"
+    assert (stopped["counts"]["tagged"] + report.counts["tagged"]
+            + report.counts["resumed"]) == len(docs)
+    for doc in dump(store).values():
+        assert_tagged(doc, config)
 
 
 def test_tag_file_on_ray_writes_the_same_lines_as_on_one_machine(ray_cluster, run, tmp_path,

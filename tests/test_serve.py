@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bson import Int64, ObjectId
 from helpers import hybrid, records
 from hypothesis import HealthCheck, Phase, given, settings
 from llm_stub import answer
@@ -25,6 +26,7 @@ from serve_process import AUTH, start
 from test_hostile_input import line
 
 from hybrid.config import Config
+from hybrid.ingest.ids import id_key, json_key, typed_json
 from hybrid.ingest.records import read_jsonl
 from hybrid.labels.sources import labelled_articles
 from hybrid.mongo.store import Store
@@ -240,6 +242,70 @@ def test_feedback_is_stored_as_manual_labels_training_learns_from(served, mongo)
     assert learned[doc_id].categories == ["数据库", "人工智能"]
 
 
+def test_feedback_is_checked_as_review_import_checks_it(served, mongo):
+    doc_id = records(40)[8]["id"]
+    with served.client(headers=AUTH) as c:
+        many = c.post("/v1/feedback", json={"id": doc_id, "categories": [
+            "数据库", "人工智能", "编程语言", "前端开发"]})
+        script = c.post("/v1/feedback", json={"id": doc_id, "categories": ["数据库"],
+                                              "tags": ["redis", "<script>alert(1)</script>"]})
+        formula = c.post("/v1/feedback", json={"id": doc_id, "categories": ["数据库"],
+                                               "tags": ["=cmd|calc"]})
+        with Store(mongo) as store:
+            untouched = store.articles.find_one({"_id": doc_id})
+        cleaned = c.post("/v1/feedback", json={"id": doc_id, "categories": ["数据库"],
+                                               "tags": [" Redis ", "redis", "ＳＱＬ"]})
+    for refused, field, said in ((many, "categories", "at most 3"),
+                                 (script, "tags", "<script>"), (formula, "tags", "=cmd|calc")):
+        assert refused.status_code == 422, refused.text
+        problem = refused.json()
+        assert (problem["article"], problem["field"]) == (doc_id, field)
+        assert problem["detail"].startswith(f"article {doc_id!r}, field '{field}'")
+        assert said in problem["detail"]
+    assert cleaned.status_code == 200 and cleaned.json()["tags"] == ["Redis", "SQL"]
+    with Store(mongo) as store:
+        after = store.articles.find_one({"_id": doc_id})
+    assert (after["categories"], after["tags"]) == (["数据库"], ["Redis", "SQL"])
+    assert "categories" not in untouched and "hybrid" not in untouched  # nothing refused stored
+
+
+def test_feedback_names_an_article_by_its_typed_id_and_never_guesses(served, mongo):
+    """`_id`s of several types, two of which print alike (1 and "1"): each is labelled by
+    its typed `_id` (Extended JSON, relaxed or canonical); a bare text that names both
+    labels neither."""
+    oid, big = ObjectId(), Int64(2**53 + 1)  # a number JavaScript cannot hold exactly
+    ids = [1, "1", oid, big]
+    with Store(mongo) as store:
+        store.articles.insert_many([{**{k: v for k, v in r.items() if k != "id"}, "_id": i}
+                                    for r, i in zip(records(4, salt="typed"), ids,
+                                                    strict=True)])
+    with served.client(headers=AUTH) as c:
+        def send(categories: list[str], **named) -> httpx.Response:
+            return c.post("/v1/feedback", json={**named, "categories": categories})
+
+        answers = [send(["数据库"], _id=1), send(["编程语言"], _id="1"),
+                   send(["人工智能"], id={"$oid": str(oid)}),
+                   send(["前端开发"], _id=typed_json(id_key(big)))]
+        ambiguous = send(["移动开发"], id="1")
+        by_hex = send(["后端开发", "人工智能"], id=str(oid))  # a CMS's own id: one article
+        refused = [send(["数据库"], _id=[1]), send(["数据库"], _id={"$gt": 0}),
+                   send(["数据库"], _id={"$regex": "."}), send(["数据库"], _id=1, id="1"),
+                   send(["数据库"], _id="2")]
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    assert [a.json()["id"] for a in answers] == [id_key(i) for i in ids]
+    assert ambiguous.status_code == 422 and ambiguous.json()["field"] == "id"
+    assert 'names 2 articles (1, "1")' in ambiguous.json()["detail"]
+    assert by_hex.status_code == 200 and by_hex.json()["id"] == id_key(oid)
+    assert [r.status_code for r in refused] == [422, 422, 422, 422, 404], \
+        [r.text for r in refused]
+    assert [r.json().get("field") for r in refused[:4]] == ["_id"] * 4
+    with Store(mongo) as store:
+        stored = {id_key(d["_id"]): d["categories"]
+                  for d in store.articles.find({"_id": {"$in": ids}})}
+    assert stored == {"1": ["数据库"], '"1"': ["编程语言"], id_key(oid): ["后端开发", "人工智能"],
+                      id_key(big): ["前端开发"]}
+
+
 def test_the_review_queue_is_review_exports_choice(served, mongo, sample_model_dir, tmp_path):
     out = tmp_path / "review.jsonl"
     exported = hybrid("review", "export", "--select", "uncertain", "--model",
@@ -247,14 +313,16 @@ def test_the_review_queue_is_review_exports_choice(served, mongo, sample_model_d
                       cache_dir=mongo.cache_dir, environ={
                           "MONGODB_URI": mongo.mongo_uri, "HYBRID_MONGO_DB": mongo.mongo_db})
     assert exported.exit_code == 0, exported.output
-    expected = [r["id"] for r in read_jsonl(out)]
+    expected = [json_key(r["_id"]) for r in read_jsonl(out)]  # typed, relaxed
     with served.client(headers=AUTH) as c:
         queue = review_queue(c)
         assert [r["id"] for r in queue] == expected
         assert queue[0]["excerpt"] and queue[0]["suggested_categories"]
         first = queue[0]
-        assert c.post("/v1/feedback", json={"id": first["id"], "categories": first[
-            "suggested_categories"]}).status_code == 200
+        assert all(r["_id"] == typed_json(r["id"]) and json_key(r["_id"]) == r["id"]
+                   for r in queue)  # the typed _id, canonical
+        assert c.post("/v1/feedback", json={"_id": first["_id"], "categories": first[
+            "suggested_categories"]}).status_code == 200  # sent back as the page does
         after = review_queue(c)
     assert first["id"] not in [r["id"] for r in after]
 

@@ -8,13 +8,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
-from serve_process import API_KEY, start
+from bson import Int64, ObjectId
+from helpers import records
+from serve_process import API_KEY, AUTH, start
 
 from hybrid import data
+from hybrid.config import Config
+from hybrid.ingest.ids import id_key
 from hybrid.ingest.records import read_jsonl
+from hybrid.labels.ledger import FileLedger
+from hybrid.mongo.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -48,6 +55,28 @@ def page_server(sample_model_dir, cache_dir, tmp_path_factory):
                    "--data", str(articles))
     yield server, work
     server.stop()
+
+
+# `_id`s that print alike (1 and "1"), and one a JavaScript number cannot hold exactly
+TYPED_IDS = [1, "1", Int64(2**53 + 1), ObjectId("65a1b2c3d4e5f60718293a4b")]
+
+
+@pytest.fixture(scope="module")
+def collection_server(sample_model_dir, config, tmp_path_factory):
+    """Feedback and the review queue over a MongoDB collection with typed `_id`s."""
+    from mongo_server import mongo_uri
+
+    work = tmp_path_factory.mktemp("collection-page")
+    with mongo_uri(work) as uri:
+        mongo = Config(cache_dir=config.cache_dir, mongo_uri=uri,
+                       mongo_db=f"page_{uuid.uuid4().hex[:8]}", mongo_timeout=5.0)
+        with Store(mongo) as store:
+            store.articles.insert_many([{**{k: v for k, v in r.items() if k != "id"}, "_id": i}
+                                        for r, i in zip(records(4), TYPED_IDS, strict=True)])
+        server = start(sample_model_dir, config.cache_dir, work, env={
+            "MONGODB_URI": uri, "HYBRID_MONGO_DB": mongo.mongo_db})
+        yield server, mongo
+        server.stop()
 
 
 def shoot(page, work: Path, name: str) -> None:
@@ -138,3 +167,56 @@ def test_the_page_shows_a_failure_and_saving_without_a_key_is_refused(browser, p
     page.wait_for_selector(".editor .status.error")
     assert "API key" in page.inner_text(".editor .status")
     page.close()
+
+
+def test_the_review_queue_labels_each_article_by_its_typed_id(browser, collection_server):
+    server, mongo = collection_server
+    page = browser.new_page(locale="zh-CN")
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.url + "/")
+    page.fill("#api-key", API_KEY)
+    page.click("#key-form button")
+    page.click("#tab-review")
+    page.click("#load-queue")
+    page.wait_for_selector("#review-result .editor", timeout=120_000)
+    accepted = {}
+    for number in range(1, len(TYPED_IDS) + 1):
+        page.wait_for_selector(f"#queue-progress:has-text('第 {number} /')")
+        title = page.inner_text("#review-result .article-title")
+        accepted[title] = page.eval_on_selector_all(
+            "#review-result .categories li.suggested input", "boxes => boxes.map(b => b.value)")
+        page.click("#review-result .accept")
+        page.wait_for_selector("#review-result .status.ok")
+    page.wait_for_selector("#queue-progress:has-text('这一批审核完了')")
+    with Store(mongo) as store:
+        stored = {d["title"]: (id_key(d["_id"]), d.get("categories"), d["hybrid"]["source"])
+                  for d in store.articles.find({"_id": {"$in": TYPED_IDS}})}
+    assert {title: categories for title, (_, categories, _) in stored.items()} == accepted
+    assert {source for _, _, source in stored.values()} == {"manual"}
+    assert sorted(key for key, _, _ in stored.values()) == sorted(map(id_key, TYPED_IDS))
+    assert errors == []
+    page.close()
+
+
+def test_feedback_to_a_ledger_takes_its_lock_and_is_checked(page_server):
+    """No browser: the ledger's lock is the one a bootstrap holds while it labels."""
+    server, work = page_server
+    ledger = FileLedger(work / "labels.jsonl")
+    with server.client(headers=AUTH) as c:
+        with FileLedger(ledger.path).lock():
+            held = c.post("/v1/feedback", json={"id": "lock-1", "categories": ["数据库"]})
+        many = c.post("/v1/feedback", json={"id": "lock-1", "categories": [
+            "数据库", "人工智能", "编程语言", "前端开发"]})
+        tag = c.post("/v1/feedback", json={"id": "lock-1", "categories": ["数据库"],
+                                           "tags": ["javascript:alert(1)"]})
+        assert "lock-1" not in ledger.labels()
+        saved = c.post("/v1/feedback", json={"id": "lock-1", "categories": ["DB"],
+                                             "tags": ["Redis", "redis"]})
+    assert held.status_code == 503 and held.headers["retry-after"], held.text
+    assert "bootstrap" in held.json()["detail"] and held.json()["article"] == "lock-1"
+    assert (many.status_code, many.json()["field"]) == (422, "categories")
+    assert (tag.status_code, tag.json()["field"]) == (422, "tags")
+    assert saved.status_code == 200, saved.text
+    label = ledger.labels()["lock-1"]
+    assert (label.categories, label.tags, label.source) == (["数据库"], ["Redis"], "manual")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
-from helpers import ARTICLES, read
+import pytest
+from bson import Decimal128
+from helpers import ARTICLES, BSON_IDS, read
 
 from hybrid.config import Config
+from hybrid.errors import UsageError
+from hybrid.ingest.ids import id_key
 from hybrid.mongo.store import Store, Write, content_hash
 
 
@@ -88,3 +93,67 @@ def test_ranges_cover_the_collection_once_and_a_scan_keeps_to_its_range(store: S
         f"a{i:02}" for i in range(20)]
     assert store.ranges("a15", 4) == [("a15", "a19"), ("a19", None)]
     assert [a["_id"] for a, _ in store.scan("a19", None)] == []
+
+
+def test_every_bson_type_of_id_is_scanned_written_and_found(store: Store):
+    """A sub-document or a Decimal128 `_id` is unhashable: ids are compared by `id_key`."""
+    store.articles.insert_many([{"_id": i, "title": f"t{n}", "categories": ["old"]}
+                                for n, i in enumerate(BSON_IDS)])
+    scanned = list(store.scan())
+    assert len(scanned) == len(BSON_IDS)
+    assert all(owned == {"categories": ["old"]} for _, owned in scanned)
+    outcome = store.write([Write(article, {"content_hash": "h"}, ["数据库"], ["redis"])
+                           for article, _ in scanned])
+    assert (outcome.written, outcome.conflicts, outcome.errors) == (len(BSON_IDS), 0, {})
+    store.articles.update_many({}, {"$set": {"hybrid.source": "manual"}})
+    labelled = store.label_records()
+    assert sorted(id_key(r["_id"]) for r in labelled) == sorted(map(id_key, BSON_IDS))
+    for key in (Decimal128("1.5"), {"n": 1}, 1, "1"):
+        assert store.find_ids([key]) == [key]
+
+
+def test_every_bson_type_of_id_works_with_a_results_collection(mongo_config: Config):
+    with Store(replace(mongo_config, results_collection="labels")) as store:
+        store.articles.insert_many([{"_id": i, "title": "t"} for i in BSON_IDS])
+        scanned = list(store.scan())
+        outcome = store.write([Write(a, {"content_hash": "h"}, ["数据库"], [])
+                               for a, _ in scanned])
+        assert outcome.written == len(BSON_IDS)
+        assert all(owned["categories"] == ["数据库"] for _, owned in store.scan())
+
+
+def test_a_dotted_field_reads_the_nested_field_and_guards_the_write_with_it(
+        mongo_config: Config):
+    config = replace(mongo_config, content_field="body.html", categories_field="meta.cats")
+    with Store(config) as store:
+        store.articles.insert_many([
+            {"_id": "a", "title": "t", "body": {"html": "<p>Redis</p>", "lang": "zh"},
+             "meta": {"author": "me", "cats": ["old"]}},
+            {"_id": "b", "title": "t", "body": {"html": "<p>Vue</p>"}},
+            {"_id": "c", "title": "t", "body": "no sub-document"}])
+        scanned = {a["_id"]: (a, owned) for a, owned in store.scan()}
+        assert scanned["a"][0]["body"] == {"html": "<p>Redis</p>"}  # read, not more
+        assert scanned["a"][1] == {"meta.cats": ["old"]}
+        assert content_hash(scanned["a"][0], config) != content_hash(scanned["b"][0], config)
+        store.articles.update_one({"_id": "b"}, {"$set": {"body.html": "edited meanwhile"}})
+        outcome = store.write([Write(a, {"content_hash": "h"}, ["数据库"], ["redis"])
+                               for a, _ in scanned.values()])
+        assert (outcome.written, outcome.conflicts) == (2, 1)  # b changed since it was read
+        a = store.articles.find_one({"_id": "a"})
+        assert a["meta"] == {"author": "me", "cats": ["数据库"]} and a["tags"] == ["redis"]
+        assert store.articles.find_one({"_id": "c"})["meta"] == {"cats": ["数据库"]}
+        assert {a["_id"]: owned for a, owned in store.scan()}["a"]["meta.cats"] == ["数据库"]
+
+
+@pytest.mark.parametrize(("setting", "name", "says"), [
+    ("content_field", "$where", "operator"), ("title_field", "a.$x", "operator"),
+    ("categories_field", "hybrid.x", "'hybrid'"), ("content_field", "hybrid", "'hybrid'"),
+    ("tags_field", "a..b", "empty part"), ("description_field", "", "at least 1 character"),
+    ("categories_field", "_id.x", "_id"), ("tags_field", "categories", "overlap"),
+    ("categories_field", "content.x", "overlap"), ("tags_field", "title", "overlap")])
+def test_field_names_mongodb_would_misread_are_refused_naming_the_setting(
+        mongo_config: Config, setting, name, says):
+    """A name on its own is refused with the settings (naming the flag), two names that
+    overlap when the store opens."""
+    with pytest.raises(UsageError, match=rf"{setting} (= )?'[^']*'.*{re.escape(says)}"):
+        Store(mongo_config.with_overrides(**{setting: name}))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import time
 
+import pytest
 from click.testing import CliRunner
 from helpers import pool_workers, records
 from llm_stub import answer
 
 from hybrid import data
+from hybrid.batch.tag_file import tag_file
 from hybrid.cli import main
 from hybrid.errors import Exit
 
@@ -89,7 +92,7 @@ def test_a_worker_killed_mid_file_loses_no_article(sample_model_dir, cache_dir, 
         text=True)
     try:
         deadline = time.monotonic() + 120
-        while not outfile.exists() or outfile.stat().st_size == 0:
+        while not _being_written(outfile):
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.05)
         workers = pool_workers(proc.pid)
@@ -103,3 +106,51 @@ def test_a_worker_killed_mid_file_loses_no_article(sample_model_dir, cache_dir, 
     assert [r["id"] for r in rows] == [json.loads(line)["id"] for line in lines]
     assert all("categories" in r for r in rows)
     assert json.loads(stdout.splitlines()[-1])["failed"] == 0
+
+
+def _being_written(outfile) -> bool:
+    """Lines are in the output's temporary file (it takes the output's place at the end)."""
+    for part in outfile.parent.glob(f".{outfile.name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            if part.stat().st_size:
+                return True
+    return False
+
+
+def test_tag_file_never_writes_over_its_input(run, sample_model_dir, tmp_path):
+    infile = tmp_path / "x.jsonl"
+    infile.write_bytes(data.path("sample_unseen.jsonl").read_bytes())
+    (tmp_path / "link.jsonl").symlink_to(infile)
+    for out in (infile, tmp_path / "link.jsonl"):
+        result = run("tag-file", str(infile), str(out), "--model", str(sample_model_dir))
+        assert result.exit_code == Exit.USAGE, result.output
+        assert f"the output {out} is the input {infile}" in result.output
+    assert infile.read_bytes() == data.path("sample_unseen.jsonl").read_bytes()
+
+
+def test_an_interrupted_tag_file_leaves_the_old_output_as_it_was(sample_model_dir, config,
+                                                                 tmp_path):
+    outfile = tmp_path / "out.jsonl"
+    outfile.write_text("yesterday's\n", encoding="utf-8")
+
+    def interrupt(done: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tag_file(data.path("sample_unseen.jsonl"), outfile, sample_model_dir, config,
+                 batch_size=2, progress=interrupt)
+    assert outfile.read_text(encoding="utf-8") == "yesterday's\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+def test_dash_writes_the_lines_to_stdout_and_the_summary_to_stderr(sample_model_dir,
+                                                                   cache_dir, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["--quiet", "--cache-dir", str(cache_dir), "tag-file",
+                                       str(data.path("sample_unseen.jsonl")), "-", "--model",
+                                       str(sample_model_dir)], env={"MONGODB_URI": ""})
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in rows] == [f"u00{i}" for i in range(1, 7)]
+    assert "tagged 6 articles" in result.stderr and not list(tmp_path.iterdir())

@@ -26,7 +26,8 @@ from typing import Any
 
 from hybrid.batch.partition import Item, Partition
 from hybrid.batch.predictor import Predictor, Refine, keep_model_answers
-from hybrid.errors import UsageError
+from hybrid.batch.processes import Terminated, sigterm_interrupts
+from hybrid.errors import Exit, Interrupted, UsageError
 from hybrid.learn.artifacts import read_manifest
 from hybrid.llm.refine import open_refiner
 from hybrid.llm.stats import LLMStats
@@ -52,6 +53,11 @@ def run(store: Store, model_dir: str | Path, selection: Selection, *,
     lease and writes nothing; `show` gets one JSON line per article whose labels would change.
     `engine` "ray" runs `workers` Ray workers (None: one per CPU of the cluster at the
     `ray_address` setting); `refine` and the LLM step are the local engine's only.
+
+    SIGTERM (in the main thread) stops it as SIGINT does: the batch in hand is dropped, the
+    run is marked interrupted with its checkpoint kept, the lease is released, and
+    `Interrupted` is raised (exit 143; 130 for SIGINT), so the next run, from any host,
+    resumes at once.
     """
     if engine not in ENGINES:
         raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
@@ -59,9 +65,10 @@ def run(store: Store, model_dir: str | Path, selection: Selection, *,
         raise UsageError("the LLM step runs with --engine local only: run the Ray job with "
                          "--llm-mode off, then a local run for the LLM pass")
     if refine is not None:
-        return _run(store, model_dir, selection, workers, engine, dry_run, refine, None,
-                    progress, show)
-    with open_refiner(store.config, model_dir) as refiner:
+        with sigterm_interrupts():
+            return _run(store, model_dir, selection, workers, engine, dry_run, refine, None,
+                        progress, show)
+    with sigterm_interrupts(), open_refiner(store.config, model_dir) as refiner:
         if refiner is None:
             return _run(store, model_dir, selection, workers, engine, dry_run,
                         keep_model_answers, None, progress, show)
@@ -113,13 +120,21 @@ def _run(store: Store, model_dir: str | Path, selection: Selection, workers: int
         runs.save(report)
         lease.release()
     except BaseException as exc:
-        report.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        report.status = "interrupted" if interrupted else "failed"
         report.finished_at = now()
         report.tick()
         with contextlib.suppress(Exception):  # best effort: the server may be the problem
             runs.save(report, best_effort=True)
         with contextlib.suppress(Exception):
             lease.release(best_effort=True)
+        if interrupted:
+            terminated = isinstance(exc, Terminated)
+            raise Interrupted(
+                f"stopped by {'SIGTERM' if terminated else 'SIGINT'}: run {report.id} marked "
+                f"interrupted after tagging {report.counts['tagged']} articles; its checkpoint "
+                "is kept and its lease released: run again to continue",
+                Exit.TERMINATED if terminated else Exit.INTERRUPTED) from None
         raise
     log.info("event=run_finished run=%s %s", report.id,
              " ".join(f"{k}={v}" for k, v in report.counts.items()))

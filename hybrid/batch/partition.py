@@ -19,8 +19,9 @@ from typing import Any
 from hybrid.batch.predictor import Refine, keep_model_answers, refine_batch
 from hybrid.ingest.records import to_json
 from hybrid.learn.prediction import Prediction
+from hybrid.mongo.marks import lock_problem
 from hybrid.mongo.runs import RunReport
-from hybrid.mongo.store import Store, Write, WriteOutcome, content_hash, lock_problem, now
+from hybrid.mongo.store import Store, Write, WriteOutcome, content_hash, now
 
 
 @dataclass
@@ -63,11 +64,11 @@ class Partition:
                 report.counts["seen"] += 1
                 self.progress(1)
                 state = owned.get("hybrid")
+                problem = lock_problem(state)
                 state = state if isinstance(state, dict) else {}
                 text_hash = content_hash(article, self.config)
                 verdict = report.selection.wants(state, text_hash,
                                                  owned.get(self.config.categories_field))
-                problem = lock_problem(state)
                 if problem:
                     report.fail(article["_id"], problem)
                 elif verdict == "manual":

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from hybrid.batch.processes import die_with_parent, fork_server, one_thread_per_process
 from hybrid.config import Config
-from hybrid.errors import HybridError
+from hybrid.errors import EnvironmentFault, HybridError
 from hybrid.ingest.article import Article, ArticleError, article_id_of, parse_article
+from hybrid.ingest.ids import shown
 from hybrid.learn import artifacts
 from hybrid.learn.prediction import Prediction
 
@@ -42,10 +43,12 @@ def predict_records(model: HybridModel, records: list[Record], config: Config,
             out[i] = Prediction(exc.article_id, error=str(exc))
         except Exception as exc:  # whatever a record holds, it is one error line
             article_id = article_id_of(raw, config.id_field)
-            out[i] = Prediction(article_id, error=f"article {article_id!r}: "
+            out[i] = Prediction(article_id, error=f"article {shown(article_id)!r}: "
                                                   f"{type(exc).__name__}: {str(exc)[:200]}")
     try:
         predictions = model.predict(articles, explain)
+    except EnvironmentFault:  # no article's fault: the run stops, and marks none
+        raise
     except Exception:  # isolate the article that broke the batch
         predictions = [_predict_one(model, a, explain) for a in articles]
     for i, pred in zip(slots, predictions, strict=True):
@@ -56,9 +59,11 @@ def predict_records(model: HybridModel, records: list[Record], config: Config,
 def _predict_one(model: HybridModel, article: Article, explain: bool) -> Prediction:
     try:
         return model.predict([article], explain)[0]
+    except EnvironmentFault:
+        raise
     except Exception as exc:
         return Prediction(article.id, flags=list(article.flags),
-                          error=f"article {article.id!r}: {type(exc).__name__}: {exc}")
+                          error=f"article {shown(article.id)!r}: {type(exc).__name__}: {exc}")
 
 
 _worker: tuple[HybridModel, Config] | None = None

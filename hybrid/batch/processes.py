@@ -1,14 +1,17 @@
 """What every worker process of a batch job needs: one BLAS thread, and to die with its
-parent (a SIGKILLed `hybrid run` must not leave workers holding the model in memory)."""
+parent (a SIGKILLed `hybrid run` must not leave workers holding the model in memory). And
+what the job's own process needs: SIGTERM stops it as cleanly as SIGINT does."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from multiprocessing import forkserver, get_context
 from multiprocessing.context import BaseContext
 
@@ -67,3 +70,43 @@ def alive(pid: int) -> bool:
     except (ProcessLookupError, PermissionError):  # gone, or its number reused by another user
         return False
     return True
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where SIGINT raises `KeyboardInterrupt` (and caught where it is): the
+    job stops at once, and its cleanup (report, checkpoint, lease) runs on the way out. A
+    `BaseException`, so no `except Exception` on the way takes it for an article's error."""
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM (docker stop, systemd, Kubernetes) raises `Terminated` in
+    the main thread. Further SIGTERMs are ignored while the job cleans up; SIGKILL is the
+    way to stop it at once. Elsewhere than the main thread, this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def keeping_sigterm_handler() -> Iterator[None]:
+    """After the block, the SIGTERM handler it began with (`ray.init` installs its own,
+    which exits at once, leaving the run marked running and its lease held)."""
+    handler = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread() or handler is None:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, handler)

@@ -53,7 +53,7 @@ except ModuleNotFoundError as exc:
 from hybrid.batch.nightly import Job
 from hybrid.batch.partition import Partition
 from hybrid.batch.predictor import Record, predict_records
-from hybrid.batch.processes import one_thread_per_process
+from hybrid.batch.processes import keeping_sigterm_handler, one_thread_per_process
 from hybrid.config import Config
 from hybrid.learn import artifacts
 from hybrid.learn.prediction import Prediction
@@ -132,8 +132,9 @@ def connected(address: str | None, workers: int | None) -> Iterator[int]:
     dead or alive). A process already connected (a test, a notebook) stays connected."""
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address or "local", num_cpus=None if address else workers,
-                 include_dashboard=False, logging_level=logging.WARNING)
+        with keeping_sigterm_handler():  # SIGTERM stops the run cleanly (`nightly.run`)
+            ray.init(address=address or "local", num_cpus=None if address else workers,
+                     include_dashboard=False, logging_level=logging.WARNING)
     try:
         cpus = int(ray.cluster_resources().get("CPU", 0))
         if workers and workers > cpus:

@@ -17,6 +17,7 @@ from hybrid.ingest.records import read_jsonl, to_json
 from hybrid.learn.prediction import Prediction
 from hybrid.llm.refine import open_refiner
 from hybrid.llm.stats import LLMStats
+from hybrid.output import open_output
 
 
 @dataclass
@@ -55,12 +56,13 @@ def tag_file(infile: str | Path, outfile: str | Path, model_dir: str | Path, con
              workers: int | None = 1, batch_size: int = 64,
              progress: Callable[[int], object] = lambda n: None) -> TagFileSummary:
     """With `config.engine` "ray", `workers` Ray workers (None: one per CPU of the cluster)
-    predict; the files are read and written here either way."""
+    predict; the files are read and written here either way. `outfile` ("-": stdout) is
+    put in place when every article is written, and is never `infile`."""
     summary = TagFileSummary(str(outfile))
     started = time.perf_counter()
-    with (_predictor(model_dir, config, workers) as predictor,
-          open_refiner(config, model_dir) as refiner,
-          open(outfile, "w", encoding="utf-8") as out):
+    with (open_output(outfile, inputs=[infile]) as out,
+          _predictor(model_dir, config, workers) as predictor,
+          open_refiner(config, model_dir) as refiner):
         for records, predictions in predictor.map(chunked(read_jsonl(infile), batch_size)):
             if refiner is not None:
                 predictions = refine_batch(refiner.refine_pairs, records, predictions, config)

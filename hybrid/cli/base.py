@@ -61,18 +61,14 @@ class HybridContext:
 
     @cached_property
     def config(self) -> Config:
-        try:
-            return load_config(self._globals.get("config_file")).with_overrides(
-                cache_dir=self._globals.get("cache_dir"), embedder=self._globals.get("embedder"))
-        except (FileNotFoundError, ValueError) as exc:
-            raise UsageError(str(exc)) from exc
+        return load_config(self._globals.get("config_file")).with_overrides(
+            cache_dir=self._globals.get("cache_dir"), embedder=self._globals.get("embedder"))
 
     def settings(self, **flags: Any) -> Config:
-        """The configuration with this command's flags on top."""
-        try:
-            return self.config.with_overrides(**flags)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from exc
+        """The configuration with this command's flags on top; an error names the flag."""
+        options = {p.name: max(p.opts, key=len)
+                   for p in click.get_current_context().command.params}
+        return self.config.layered(flags, lambda name: options.get(name, name))
 
     def setup(self) -> None:
         logging.basicConfig(level=logging.DEBUG if self._globals.get("verbose") else
@@ -104,12 +100,13 @@ class HybridContext:
             yield step
 
 
-def emit(data: Any, as_json: bool, text: str | None = None) -> None:
-    """JSON with --json (or when there is no text form), else the text."""
+def emit(data: Any, as_json: bool, text: str | None = None, err: bool = False) -> None:
+    """JSON with --json (or when there is no text form), else the text; on stderr with
+    `err` (when stdout carries the output itself)."""
     if as_json or text is None:
-        click.echo(to_json(data, indent=None if as_json else 1))
+        click.echo(to_json(data, indent=None if as_json else 1), err=err)
     else:
-        click.echo(text)
+        click.echo(text, err=err)
 
 
 class HybridCommand(click.Command):
@@ -167,6 +164,8 @@ def main(ctx: click.Context) -> None:
 
     Exit codes: 0 success; 1 unexpected failure; 2 bad usage or unreadable input; 3 finished,
     but some articles failed; 4 the model is corrupt, tampered with or for another taxonomy;
-    5 another run holds the lease; 6 MongoDB unreachable or refusing (run it again).
+    5 another run holds the lease; 6 MongoDB unreachable or refusing (run it again); 7 the
+    machine failed (embedding cache, disk, embedder weights), no article marked; 130 stopped
+    by SIGINT, 143 by SIGTERM (the checkpoint kept and the lease released).
     """
     ctx.obj = HybridContext(ctx)

@@ -23,6 +23,7 @@ from hybrid.evaluation.tables import format_report
 from hybrid.ingest.records import load_articles
 from hybrid.labels.sources import labelled_articles
 from hybrid.learn.model import HybridModel
+from hybrid.output import refuse_inputs, write_text
 from hybrid.taxonomy import load_taxonomy
 
 report_json_option = click.option("--out", type=click.Path(dir_okay=False),
@@ -31,7 +32,7 @@ report_json_option = click.option("--out", type=click.Path(dir_okay=False),
 
 def _emit_report(report: dict[str, Any], out: str | None, as_json: bool) -> None:
     if out:
-        Path(out).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+        write_text(out, json.dumps(report, ensure_ascii=False, indent=1))
     emit(report, as_json, format_report(report))
 
 
@@ -46,6 +47,7 @@ def _emit_report(report: dict[str, Any], out: str | None, as_json: bool) -> None
 def eval_command(obj: HybridContext, model_dir: str, data: str, baseline_data: str | None,
                  out: str | None, as_json: bool) -> None:
     """Score a trained model on labelled articles, beside the baselines."""
+    refuse_inputs(out, [data, baseline_data, model_dir])
     model = HybridModel.load(model_dir, config=obj.config)
     train = load_articles(baseline_data, obj.config) if baseline_data else None
     _emit_report(evaluate(model, load_articles(data, obj.config), obj.config, train), out,
@@ -63,6 +65,7 @@ def eval_command(obj: HybridContext, model_dir: str, data: str, baseline_data: s
 def cv(obj: HybridContext, data: str, taxonomy: str, folds: int, seed: int, out: str | None,
        as_json: bool) -> None:
     """K-fold cross-validation of our model and the baselines, in one run."""
+    refuse_inputs(out, [data, taxonomy])
     articles = load_articles(data, obj.config)
     with obj.steps(folds * 2, "cv") as step:
         report = cross_validate(articles, load_taxonomy(taxonomy), obj.config, folds, seed,
@@ -85,6 +88,7 @@ def report(obj: HybridContext, model_dir: str, data: str | None, label_source: s
     """Label quality as one static HTML page: per-category scores, confusion, confidence and
     its calibration (ECE), coverage against threshold, risk against coverage with the routing
     ceiling, tags, and likely mislabelled articles."""
+    refuse_inputs(out, [data, model_dir])
     label_quality_report = _report_extra()
     config = obj.settings(**settings)
     model = HybridModel.load(model_dir, config=config)

@@ -11,6 +11,7 @@ from hybrid.cli.options import mongo_options
 from hybrid.errors import Exit
 from hybrid.mongo.store import Store
 from hybrid.mongo.transfer import export, import_file
+from hybrid.output import STDOUT, open_output
 
 
 @click.group(cls=HybridGroup)
@@ -46,7 +47,7 @@ def mongo_import(obj: HybridContext, infile: str, manual: bool, **settings: Any)
 def mongo_export(obj: HybridContext, out: str | None, **settings: Any) -> None:
     """Every document of the collection as JSON lines (relaxed Extended JSON, as mongoexport)."""
     with (Store(obj.settings(**settings)) as store,
-          click.open_file(out or "-", "w", encoding="utf-8") as fh,
+          open_output(out or STDOUT) as fh,
           obj.progress(total=store.estimated_count(), unit="doc", desc="export") as bar):
         count = export(store, fh, bar.update)
     obj.say(f"exported {count} documents from {store.where}")

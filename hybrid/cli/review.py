@@ -75,11 +75,11 @@ def review_import(obj: HybridContext, infile: str, model_dir: str | None, taxono
     if (data is None) != (out is None):
         raise UsageError("--data and --out go together")
     tax = load_taxonomy(taxonomy) if taxonomy else stored_taxonomy(model_dir, obj.config.model_key)
-    read, errors, where = rv.import_corrections(infile, tax, obj.settings(**settings), data, out,
-                                                labels)
+    written, errors, where = rv.import_corrections(infile, tax, obj.settings(**settings), data,
+                                                   out, labels)
     for article_id, message in errors.items():
         click.echo(f"error: article {article_id!r}: {message}", err=True)
-    click.echo(f"{read - len(errors)} corrections written as manual labels → {where} "
+    click.echo(f"{written} corrections written as manual labels → {where} "
                f"({len(errors)} failed)")
     if errors:
         click.get_current_context().exit(Exit.PARTIAL)

@@ -47,8 +47,6 @@ def serve(obj: HybridContext, model_dir: str, taxonomy: str | None, api_key: str
     from hybrid.serve.server import serve as run_server
 
     config = obj.settings(**settings)
-    if config.serve_suggest_access not in ("open", "key"):
-        raise click.UsageError("serve_suggest_access must be 'open' or 'key'")
     api_key = api_key or config.api_key
     if not api_key:
         obj.say("note: no HYBRID_API_KEY: feedback, the review queue and reloads over HTTP "

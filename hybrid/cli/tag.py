@@ -48,7 +48,7 @@ def predict(obj: HybridContext, article: str, model_dir: str, taxonomy: str | No
 
 @click.command("tag-file", cls=HybridCommand)
 @click.argument("infile", type=click.Path(exists=True, dir_okay=False))
-@click.argument("outfile", type=click.Path(dir_okay=False))
+@click.argument("outfile", type=click.Path(dir_okay=False, allow_dash=True))
 @model_option()
 @workers_option
 @engine_options
@@ -58,7 +58,7 @@ def predict(obj: HybridContext, article: str, model_dir: str, taxonomy: str | No
 @click.pass_obj
 def tag_file(obj: HybridContext, infile: str, outfile: str, model_dir: str, batch_size: int,
              as_json: bool, **settings: Any) -> None:
-    """Tag every article of a JSONL file, streaming, into OUTFILE.
+    """Tag every article of a JSONL file, streaming, into OUTFILE ("-": stdout).
 
     Each output line is {"id", "categories", "tags"}, or {"id", "error"} for an article
     that could not be read. With an LLM, lines it touched add "source" and "llm". With
@@ -69,6 +69,6 @@ def tag_file(obj: HybridContext, infile: str, outfile: str, model_dir: str, batc
     with obj.progress(unit="article", desc="tag-file") as bar:
         summary = tag_records(infile, outfile, model_dir, config, workers, batch_size,
                               bar.update)
-    emit(summary.as_dict(), as_json, summary.text())
+    emit(summary.as_dict(), as_json, summary.text(), err=outfile == "-")
     if summary.failed:
         click.get_current_context().exit(Exit.PARTIAL)

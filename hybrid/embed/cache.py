@@ -2,19 +2,24 @@
 
 Retraining and re-tagging unchanged text never pays for the embedder twice, and words
 that recur across articles (tag candidates) are embedded once per machine.
+
+A cache that cannot be read or written (a read-only or full disk, a corrupt file) is an
+`EnvironmentFault`: every article needs it, so the job stops rather than failing each one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from hybrid.embed.base import Embedder
+from hybrid.errors import EnvironmentFault
 
 
 def text_key(text: str) -> str:
@@ -34,15 +39,25 @@ class CachedEmbedder(Embedder):
         self.hits = 0
         self.misses = 0
 
+    @contextlib.contextmanager
+    def _faults(self) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise EnvironmentFault(f"the embedding cache {self._path} (cache_dir) cannot be "
+                                   f"used: {type(exc).__name__}: {exc}") from exc
+
     def _connect(self) -> sqlite3.Connection | None:
         # Opened lazily so a CachedEmbedder can be pickled into worker processes.
         if self._db is None and self._path is not None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self._path, timeout=60)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS emb (model TEXT, key TEXT, vec BLOB, "
-                             "PRIMARY KEY (model, key)) WITHOUT ROWID")
+            with self._faults():
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self._path, timeout=60)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("CREATE TABLE IF NOT EXISTS emb (model TEXT, key TEXT, vec BLOB, "
+                           "PRIMARY KEY (model, key)) WITHOUT ROWID")
+            self._db = db
         return self._db
 
     @property
@@ -50,8 +65,9 @@ class CachedEmbedder(Embedder):
         """From a cached vector when there is one: asking the embedder may load its model."""
         if self._dim is None:
             db = self._connect()
-            row = None if db is None else db.execute(
-                "SELECT vec FROM emb WHERE model=? LIMIT 1", [self.id]).fetchone()
+            with self._faults():
+                row = None if db is None else db.execute(
+                    "SELECT vec FROM emb WHERE model=? LIMIT 1", [self.id]).fetchone()
             self._dim = len(row[0]) // 4 if row else self.inner.dim
         return self._dim
 
@@ -83,8 +99,9 @@ class CachedEmbedder(Embedder):
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start:start + 500]
                 marks = ",".join("?" * len(chunk))
-                rows = db.execute(f"SELECT key, vec FROM emb WHERE model=? AND key IN ({marks})",
-                                  [self.id, *chunk]).fetchall()
+                with self._faults():
+                    rows = db.execute(f"SELECT key, vec FROM emb WHERE model=? AND key IN "
+                                      f"({marks})", [self.id, *chunk]).fetchall()
                 for key, blob in rows:
                     vec = np.frombuffer(blob, dtype=np.float32)
                     for i in missing.pop(key):
@@ -102,8 +119,9 @@ class CachedEmbedder(Embedder):
                     out[i] = vec
                 self._remember(key, vec.copy())
             if db is not None:
-                db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?)",
-                               [(self.id, k, v.astype(np.float32).tobytes())
-                                for k, v in zip(todo, vectors, strict=True)])
-                db.commit()
+                with self._faults():
+                    db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?)",
+                                   [(self.id, k, v.astype(np.float32).tobytes())
+                                    for k, v in zip(todo, vectors, strict=True)])
+                    db.commit()
         return out

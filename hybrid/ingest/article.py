@@ -12,11 +12,12 @@ from typing import Any
 
 from hybrid.config import Config
 from hybrid.errors import UsageError
+from hybrid.ingest.ids import id_key, shown
 
 
 class ArticleError(UsageError, ValueError):
     def __init__(self, article_id: str, field_name: str, message: str) -> None:
-        super().__init__(f"article {article_id!r}, field {field_name!r}: {message}")
+        super().__init__(f"article {shown(article_id)!r}, field {field_name!r}: {message}")
         self.article_id = article_id
         self.field = field_name
         self.detail = message
@@ -37,9 +38,25 @@ class Article:
     flags: list[str] = field(default_factory=list)
 
 
+def read_field(record: dict[str, Any], name: str) -> Any:
+    """`record[name]`; for a dotted name that is no key of `record`, the nested field it
+    names, as MongoDB reads it (`body.html`: the `html` field of the sub-document `body`).
+    None if absent. A list on the way is returned as found (it is no text, and says so)."""
+    if name in record or "." not in name:
+        return record.get(name)
+    value: Any = record
+    for part in name.split("."):
+        if isinstance(value, list):
+            return value
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
 def _text_field(raw: dict[str, Any], name: str, article_id: str, max_chars: int,
                 flags: list[str]) -> str:
-    value = raw.get(name)
+    value = read_field(raw, name)
     if value is None:
         flags.append(f"missing:{name}")
         return ""
@@ -57,7 +74,7 @@ def _text_field(raw: dict[str, Any], name: str, article_id: str, max_chars: int,
 
 
 def _label_list(raw: dict[str, Any], name: str, article_id: str) -> list[str]:
-    value = raw.get(name)
+    value = read_field(raw, name)
     if value is None:
         return []
     if isinstance(value, str):
@@ -67,19 +84,19 @@ def _label_list(raw: dict[str, Any], name: str, article_id: str) -> list[str]:
     return [v.strip() for v in value if v.strip()]
 
 
-MAX_ID_CHARS = 200
-
-
 def article_id_of(raw: Any, id_field: str = "id") -> str:
-    """The record's id as text, to name it in output and errors (cut to 200 characters)."""
+    """The record's id as text: its id field, else its MongoDB `_id` as `id_key` writes it
+    (with its type). Whole: it is the article's identity; messages cut it (`ids.shown`)."""
     if isinstance(raw, dict):
         for key in (id_field, "_id", "id"):
             value = raw.get(key)
             if value is None:
                 continue
+            if key == "_id":
+                return id_key(value)
             if isinstance(value, dict | list | tuple):
                 return f"<{type(value).__name__} id>"  # not an id to echo back
-            return str(value)[:MAX_ID_CHARS]
+            return str(value)
     return "<unknown>"
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 MAX_TAG_CHARS = 40
-# what would make a tag markup, an entity or a link on a page that renders it
-_MARKUP = re.compile(r"[<>\"'`{}]|&#?\w+;|://")
+# what would make a tag markup, an entity or a link on a page that renders it, or a
+# formula in a spreadsheet: `<b>`, `&lt;`, `http://`, `javascript:alert(1)`, `=cmd|calc`
+_MARKUP = re.compile(r"[<>\"'`{}]|&#?\w+;|://|^(?i:javascript|vbscript|data|file):|^[=+\-@]")
 _WORD_SEPARATORS = re.compile(r"[\s\-_]+")
 
 
@@ -19,16 +20,37 @@ def label_key(label: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", label).casefold().split())
 
 
+def hidden_character(text: str, allowed: str = "") -> str | None:
+    """The first control, format (zero-width, bidi), surrogate, private-use or unassigned
+    character of `text` not in `allowed`: such characters are never meant in a label, and
+    they hide, reorder or garble what a terminal or a page shows."""
+    return next((ch for ch in text
+                 if unicodedata.category(ch)[0] == "C" and ch not in allowed), None)
+
+
 def plain_tag(tag: str) -> str | None:
     """`tag` as plain text a site can render: NFKC, single spaces, no control or format
-    characters, no markup, entities or links, at most `MAX_TAG_CHARS`; None if that leaves
-    nothing worth showing."""
+    characters, no markup, entities, links or script URLs, no formula start (`=`, `+`, `-`,
+    `@`), at most `MAX_TAG_CHARS`; None if that leaves nothing worth showing."""
     text = " ".join(unicodedata.normalize("NFKC", tag).split())
     if (not text or len(text) > MAX_TAG_CHARS or _MARKUP.search(text)
-            or any(unicodedata.category(ch)[0] == "C" for ch in text)
+            or hidden_character(text) is not None
             or not any(ch.isalnum() for ch in text)):
         return None
     return text
+
+
+def plain_tags(tags: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(the tags `plain_tag` keeps, once each by `label_key`, in order; those it refuses)."""
+    kept: dict[str, str] = {}
+    refused = []
+    for tag in tags:
+        plain = plain_tag(tag)
+        if plain is None:
+            refused.append(tag)
+        else:
+            kept.setdefault(label_key(plain), plain)
+    return list(kept.values()), refused
 
 
 def _singular(word: str) -> str:

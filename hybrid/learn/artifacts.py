@@ -24,10 +24,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import pickle
 import platform
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +37,7 @@ import faiss
 
 from hybrid.errors import ModelError
 from hybrid.ingest.records import to_json
+from hybrid.output import output_dir
 from hybrid.taxonomy import Taxonomy, TaxonomyError, parse_taxonomy
 
 FORMAT_VERSION = 6
@@ -139,27 +138,16 @@ def _signature(data: bytes, key: str) -> str:
 
 def save(directory: str | Path, parts: Parts, key: str | None = None) -> dict[str, Any]:
     """Write the model to a new directory beside `directory`, then put it in its place, so a
-    reader never sees half a model. An existing `directory` is replaced only if it is a
-    model (or empty). Returns the manifest."""
+    reader never sees half a model (`hybrid.output.output_dir`; through a link, its target
+    is replaced). An existing `directory` is replaced only if it is a model (or empty).
+    Returns the manifest."""
     directory = Path(directory)
-    if directory.exists() and not (directory / MANIFEST).is_file() and any(directory.iterdir()):
+    if directory.exists() and not (directory / MANIFEST).is_file() and (
+            not directory.is_dir() or any(directory.iterdir())):
         raise ModelError(f"{directory} exists and is not a model directory: refusing to "
                          "overwrite it; choose another --out")
-    staging = directory.with_name(f".{directory.name}.new-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        manifest = _write(staging, parts, key)
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-            directory.rename(old)
-            staging.rename(directory)
-            shutil.rmtree(old)
-        else:
-            staging.rename(directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return manifest
+    with output_dir(directory) as staging:
+        return _write(staging, parts, key)
 
 
 def _write(directory: Path, parts: Parts, key: str | None) -> dict[str, Any]:

@@ -35,6 +35,9 @@ _AGREEING_NEIGHBOURS = 2  # of the `_CLOSE` nearest: two articles, to carry a ta
 _CLOSE = 5
 _SHARED = 2  # neighbours that carry a tag the article does not otherwise support, to rank it
 _LIKELY = 0.5  # the ranker's probability such a tag needs to be shown: more likely right than not
+# The ranker learns from this many candidates that are an article's tag and as many that are
+# not, of this many in all (its trees hold a tenth out); with fewer, the untrained scoring ranks.
+_MIN_RANKER_TAGS, _MIN_RANKER_CANDIDATES = 5, 20
 _YEAR = re.compile(r"^(19|20)\d\d$")
 _SEPARATORS = str.maketrans("", "", " -_")  # what a spelling of a tag may differ by
 FEATURE_NAMES = ["keybert_sim", "log_tf", "in_title", "first_pos", "idf",
@@ -165,15 +168,16 @@ class TagSuggester(BaseEstimator):
             for pool, table, g in zip(batch, tables, sample_gold[start:start + 256], strict=True):
                 rows.append(table)
                 labels.extend(int(c.key in g) for c in pool.candidates)
-        labels_arr = np.array(labels)
+        labels_arr = np.array(labels, dtype=int)
         self.ranker_ = None
-        if len(np.unique(labels_arr)) == 2:
+        if (np.bincount(labels_arr, minlength=2).min() >= _MIN_RANKER_TAGS
+                and len(labels_arr) >= _MIN_RANKER_CANDIDATES):
             self.ranker_ = tag_ranker(self.random_state).fit(np.vstack(rows), labels_arr)
         return self
 
     def _score(self, table: np.ndarray) -> np.ndarray:
-        """The learned ranker; without tagged training articles, KeyBERT similarity weighted
-        by tf-idf (plain keyword extraction)."""
+        """The learned ranker; without enough tags to learn it from, KeyBERT similarity
+        weighted by tf-idf (plain keyword extraction)."""
         if not len(table):
             return np.zeros(0)
         if self.ranker_ is not None:

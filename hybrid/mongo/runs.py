@@ -17,7 +17,8 @@ from bson import ObjectId
 
 from hybrid.errors import UsageError
 from hybrid.llm.stats import LLMStats
-from hybrid.mongo.store import Store, is_manual, now
+from hybrid.mongo.marks import is_manual
+from hybrid.mongo.store import Store, now
 
 COUNTS = ("seen", "tagged", "resumed", "unchanged", "skipped_manual", "failed",
           "low_confidence", "conflicts")
@@ -27,10 +28,11 @@ log = logging.getLogger("hybrid.mongo")
 
 @dataclass(frozen=True)
 class Selection:
-    """Which articles a run tags. Never manual ones. Always new ones and those whose text
-    changed since they were tagged. With `retag_before`, also those last tagged before it:
-    `--since DATE`, and `--all`, which is "since this job began", so a resumed `--all`
-    skips what it already did. Another mode is a new `mode` and a line in `wants`."""
+    """Which articles a run tags. Never manual ones. Always new ones, those whose text
+    changed since they were tagged, and those that failed (`hybrid.error`: the cause may
+    have been fixed since). With `retag_before`, also those last tagged before it: `--since
+    DATE`, and `--all`, which is "since this job began", so a resumed `--all` skips what it
+    already did. Another mode is a new `mode` and a line in `wants`."""
 
     mode: str = "new"  # "new" | "since" | "all" | "affected"
     retag_before: datetime | None = None
@@ -43,11 +45,12 @@ class Selection:
         """"manual", "unchanged" or "tag"."""
         if is_manual(state):
             return "manual"
-        if state.get("content_hash") != text_hash:
+        if "error" in state or state.get("content_hash") != text_hash:
             return "tag"
         teacher = state.get("teacher")
         if (isinstance(teacher, dict) and teacher.get("content_hash") == text_hash
-                and teacher.get("categories") and teacher["categories"] != categories):
+                and teacher.get("categories")
+                and (teacher["categories"] != categories or state.get("source") != "llm")):
             return "tag"  # labelled by a teacher since it was tagged: show the teacher's
         if self.mode == "affected":
             stored = categories if isinstance(categories, list) else [categories]

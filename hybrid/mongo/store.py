@@ -5,10 +5,14 @@ We own three fields of an article: the categories and tags fields (names configu
 `hybrid`, a sub-document saying how they were made. With `results_collection` set, they
 live in a document of that collection with the article's `_id`, and articles are only read.
 
-Manual labels: an article whose `hybrid.source` is "manual" or whose `hybrid.locked` is true
-is never written, whatever a run selects. Every write is also conditional on the article's
-text still being what the labels were computed from, so an edit made meanwhile is not
-overwritten with labels for the old text (the next run tags the new text).
+Manual labels (`hybrid.mongo.marks`) are never written, whatever a run selects. Every write
+of labels is also conditional on the article's text still being what the labels were
+computed from, so an edit made meanwhile is not overwritten with labels for the old text
+(the next run tags the new text; it also retries a failure, which writes no labels).
+
+Field names may be dotted paths (`body.html`, checked by `hybrid.mongo.fields`); our fields
+come back from every query under their configured names. `_id`s compare by `id_key`: any
+BSON type works, a sub-document or a Decimal128 included.
 
 Any MongoDB error that leaves a `with Store(...)` block becomes a `StoreError` whose message
 never shows the password.
@@ -33,66 +37,24 @@ from pymongo.write_concern import WriteConcern
 
 from hybrid.config import Config
 from hybrid.errors import StoreError, UsageError
+from hybrid.ingest.article import read_field
+from hybrid.ingest.ids import id_key
+from hybrid.mongo.fields import STATE, check_field_names
+from hybrid.mongo.marks import LABELLED, MANUAL, NOT_MANUAL
 from hybrid.mongo.retry import briefly, call_within, transient
 from hybrid.mongo.uri import redact, scrub
 
-STATE = "hybrid"
 RUNS = "hybrid_runs"
 LEASES = "hybrid_leases"
-# `hybrid.locked` and `hybrid.source` as people write them. A run writes an article only if
-# both say, in one of these spellings, that it may (a whitelist: a value nobody foresaw is
-# never overwritten); the scan reports any other value as that article's error.
-_UNLOCKED = [None, False, 0, "", "false", "False", "FALSE", "no", "No", "NO", "0", "off",
-             "Off", "OFF"]
-_LOCKED = [True, "true", "True", "TRUE", "yes", "Yes", "YES", "1", "on", "On", "ON", "locked"]
-_MANUAL_SOURCES = ["manual", "Manual", "MANUAL"]
-_RUN_SOURCES = [None, "model", "llm"]
-MANUAL = {"$or": [{f"{STATE}.source": {"$in": _MANUAL_SOURCES}},
-                  {f"{STATE}.locked": {"$in": _LOCKED}}, {f"{STATE}.locked": {"$gt": 0}},
-                  {f"{STATE}.locked": {"$lt": 0}}]}
-NOT_MANUAL = {f"{STATE}.locked": {"$in": _UNLOCKED}, f"{STATE}.source": {"$in": _RUN_SOURCES}}
-LABELLED = {"$or": [*MANUAL["$or"], {f"{STATE}.teacher": {"$exists": True}}]}
-_LOCKED_WORDS = {"true", "yes", "1", "on", "locked"}
 _DUPLICATE_KEY = 11000
 _BEST_EFFORT_SECONDS = 2.0
 T = TypeVar("T")
 
 
-def is_manual(state: Any) -> bool:
-    """`hybrid.source` "manual" or `hybrid.locked` true, in any of the usual spellings."""
-    if not isinstance(state, dict):
-        return False
-    source = state.get("source")
-    return (isinstance(source, str) and source.strip().casefold() == "manual"
-            ) or _locked(state.get("locked"))
-
-
-def _locked(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return value != 0
-    return isinstance(value, str) and value.strip().casefold() in _LOCKED_WORDS
-
-
-def lock_problem(state: Any) -> str | None:
-    """Why a run may neither skip this article as manual nor write it, if so: a value of
-    `hybrid.locked` or `hybrid.source` that says neither."""
-    if not isinstance(state, dict) or is_manual(state):
-        return None
-    if state.get("locked") not in _UNLOCKED:
-        return (f"field 'hybrid.locked' is {state['locked']!r}: use true (never write this "
-                "article) or false; left as it is")
-    if state.get("source") not in _RUN_SOURCES:
-        return (f"field 'hybrid.source' is {state['source']!r}: use 'manual' to keep its labels "
-                "as they are, or remove the field; left as it is")
-    return None
-
-
 def content_hash(article: dict[str, Any], config: Config) -> str:
     """sha256 of the title, description and content fields as read (BSON, so any type works):
     what `hybrid.content_hash` holds."""
-    fields = {name: article.get(name) for name in text_fields(config)}
+    fields = {name: read_field(article, name) for name in text_fields(config)}
     return hashlib.sha256(bson.encode(fields)).hexdigest()
 
 
@@ -131,6 +93,7 @@ class Store:
     """One collection of articles (and where their labels go) on one server."""
 
     def __init__(self, config: Config) -> None:
+        check_field_names(config)
         if not config.mongo_uri:
             raise StoreError("no MongoDB URI: pass --mongo-uri, set MONGODB_URI, or set "
                              "mongo_uri in the config file")
@@ -208,7 +171,7 @@ class Store:
         cursor: Cursor | None = None
         last = after
 
-        def fetch() -> tuple[list[dict[str, Any]], dict[Any, dict[str, Any]]]:
+        def fetch() -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
             nonlocal cursor
             try:
                 if cursor is None:
@@ -227,7 +190,7 @@ class Store:
                     return
                 last = chunk[-1]["_id"]
                 for article in chunk:
-                    yield article, owned.get(article["_id"], {})
+                    yield article, owned.get(id_key(article["_id"]), {})
         finally:
             if cursor is not None:
                 with briefly(), contextlib.suppress(PyMongoError):
@@ -246,12 +209,24 @@ class Store:
     def _owned_fields(self) -> list[str]:
         return [self.config.categories_field, self.config.tags_field, STATE]
 
-    def _owned(self, chunk: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
-        if not self.separate:
-            return {a["_id"]: {k: a.pop(k) for k in self._owned_fields() if k in a}
-                    for a in chunk}
-        found = self.labels.find({"_id": {"$in": [a["_id"] for a in chunk]}})
-        return {doc.pop("_id"): doc for doc in found}
+    def _ours(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Our fields of `doc`, under their configured names (a dotted one read nested)."""
+        return {name: value for name in self._owned_fields()
+                if (value := read_field(doc, name)) is not None}
+
+    def _with_ours(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return {**doc, **self._ours(doc)}
+
+    def _owned(self, chunk: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Our fields of each article of `chunk`, by `id_key`, taken out of the article."""
+        if self.separate:
+            found = self.labels.find({"_id": {"$in": [a["_id"] for a in chunk]}})
+            return {id_key(doc["_id"]): self._ours(doc) for doc in found}
+        owned = {id_key(a["_id"]): self._ours(a) for a in chunk}
+        for a in chunk:
+            for name in self._owned_fields():
+                a.pop(name, None)
+        return owned
 
     def label_records(self) -> list[dict[str, Any]]:
         """Articles with manual labels or a teacher's (`hybrid.teacher`), as records: `_id`,
@@ -259,15 +234,16 @@ class Store:
         owned = self._owned_fields()
         text = text_fields(self.config)
         if not self.separate:
-            return self.call("reading labelled articles", lambda: list(
-                self.articles.find(LABELLED, dict.fromkeys(text + owned, 1))))
-        found = {d.pop("_id"): d for d in self.call("reading labels", lambda: list(
+            return [self._with_ours(d) for d in self.call("reading labelled articles",
+                    lambda: list(self.articles.find(LABELLED, dict.fromkeys(text + owned, 1))))]
+        found = {id_key(d["_id"]): d for d in self.call("reading labels", lambda: list(
             self.labels.find(LABELLED, dict.fromkeys(owned, 1))))}
         records = []
-        for chunk in chunked(found, self.config.batch_size):
+        for chunk in chunked(found.values(), self.config.batch_size):
             for article in self.call("reading labelled articles", lambda c=chunk: list(
-                    self.articles.find({"_id": {"$in": c}}, dict.fromkeys(text, 1)))):
-                records.append({**article, **found[article["_id"]]})
+                    self.articles.find({"_id": {"$in": [d["_id"] for d in c]}},
+                                       dict.fromkeys(text, 1)))):
+                records.append({**article, **self._ours(found[id_key(article["_id"])])})
         return records
 
     def suggestions(self, below: float | None, limit: int | None) -> list[dict[str, Any]]:
@@ -279,10 +255,11 @@ class Store:
         owned = self.call("reading suggestions", lambda: list(self.labels.find(
             query, sort=[(f"{STATE}.confidence", 1), ("_id", 1)], limit=limit or 0)))
         title = self.config.title_field
-        titles = {d["_id"]: d.get(title) or "" for d in self.call(
+        titles = {id_key(d["_id"]): read_field(d, title) or "" for d in self.call(
             "reading titles", lambda: list(self.articles.find(
                 {"_id": {"$in": [d["_id"] for d in owned]}}, {title: 1})))}
-        return [{**doc, "title": titles.get(doc["_id"], "")} for doc in owned]
+        return [{**self._with_ours(doc), "title": titles.get(id_key(doc["_id"]), "")}
+                for doc in owned]
 
     def tagged(self, limit: int) -> list[dict[str, Any]]:
         """The first articles in `_id` order that are not manual, as stored."""
@@ -301,7 +278,7 @@ class Store:
         """One unordered bulk write; safe to repeat, so a transient error retries all of it."""
         if not writes:
             return WriteOutcome()
-        ops = [UpdateOne(self._guard(w.article), self._update(w), upsert=self.separate)
+        ops = [UpdateOne(self._guard(w), self._update(w), upsert=self.separate)
                for w in writes]
         try:
             result = self.call("writing labels",
@@ -315,10 +292,12 @@ class Store:
                       if e["code"] != _DUPLICATE_KEY}
         return WriteOutcome(done, len(writes) - done - len(errors), errors)
 
-    def _guard(self, article: dict[str, Any]) -> dict[str, Any]:
-        guard = {"_id": article["_id"], **NOT_MANUAL}
-        if not self.separate:  # the text must still be what the labels were computed from
-            guard.update({name: article.get(name) for name in text_fields(self.config)})
+    def _guard(self, w: Write) -> dict[str, Any]:
+        guard = {"_id": w.article["_id"], **NOT_MANUAL}
+        if not self.separate and w.categories is not None:
+            # the text must still be what the labels were computed from (a failure writes no
+            # labels, and its text may be of any type: compared, a value can act as a query)
+            guard.update({name: read_field(w.article, name) for name in text_fields(self.config)})
         return guard
 
     def _update(self, w: Write) -> dict[str, Any]:
@@ -332,11 +311,10 @@ class Store:
             update["$unset"] = {f"{STATE}.error": ""}
         return update
 
-    def find_id(self, candidates: Sequence[Any]) -> Any | None:
-        """The `_id` of the article whose `_id` is one of `candidates`, if any."""
-        found = self.call("finding the article", lambda: self.articles.find_one(
-            {"_id": {"$in": list(candidates)}}, {"_id": 1}))
-        return None if found is None else found["_id"]
+    def find_ids(self, candidates: Sequence[Any]) -> list[Any]:
+        """The `_id`s of the articles whose `_id` is one of `candidates`."""
+        return [d["_id"] for d in self.call("finding the article", lambda: list(
+            self.articles.find({"_id": {"$in": list(candidates)}}, {"_id": 1}, limit=10)))]
 
     def set_manual(self, key: Any, categories: list[str], tags: list[str] | None) -> None:
         """A person's labels: runs never overwrite them, and training learns from them."""
@@ -367,11 +345,12 @@ class Store:
             {"$and": [{name: {"$in": list(names)}}, MANUAL]}, {name: 1})))
         ops = []
         for doc in docs:
-            labels = move(doc[name])
+            stored = read_field(doc, name)
+            labels = move(stored)
             update: dict[str, Any] = {"$set": {name: labels}}
             if not labels:
                 update["$unset"] = {f"{STATE}.source": "", f"{STATE}.content_hash": ""}
-            ops.append(UpdateOne({"_id": doc["_id"], name: doc[name]}, update))
+            ops.append(UpdateOne({"_id": doc["_id"], name: stored}, update))
         if ops and not dry_run:
             self.call("relabelling manual articles", lambda: self.labels.bulk_write(ops))
         return len(ops)

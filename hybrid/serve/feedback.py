@@ -1,13 +1,18 @@
-"""People's labels from the page or a CMS, stored exactly as `review import` stores them
-(the same functions of `hybrid.labels.review`): manual labels on the article in MongoDB,
-which runs never overwrite and `train --label-source manual` learns from, or lines of a
-label ledger (`--labels`, as `bootstrap --labels` keeps them). And the review queue: the
-articles `review export --select uncertain` would pick, once per model, then handed out
-one at a time.
+"""People's labels from the page or a CMS, checked and stored exactly as `review import`
+checks and stores them (the same functions, `hybrid.labels.corrections`): manual labels on
+the article in MongoDB, which runs never overwrite and `train --label-source manual` learns
+from, or lines of a label ledger (`--labels`, as `bootstrap --labels` keeps them). And the
+review queue: the articles `review export --select uncertain` would pick, once per model,
+then handed out one at a time.
 
 Both run in a worker (`save_correction`, `uncertain_rows`): it has the model, its taxonomy
-and the ML stack loaded already, so the front process never imports them. A ledger line is
-one append of one write, so two workers' lines never interleave.
+and the ML stack loaded already, so the front process never imports them. A ledger write
+holds the ledger's lock, as every writer's does: two workers' lines never interleave, and
+while a bootstrap labels with the ledger, feedback is refused (503) rather than mixed in.
+
+An article is named as everywhere else (`hybrid.ingest.ids`): a review row of a collection
+carries its `_id` with its type, as canonical Extended JSON (which a page's JavaScript keeps
+exact), and feedback sent with that `_id` labels that article and no other.
 """
 
 from __future__ import annotations
@@ -20,42 +25,60 @@ from typing import Any
 from hybrid.config import Config
 from hybrid.errors import HybridError, StoreError
 from hybrid.ingest.article import Article
+from hybrid.ingest.ids import id_key, json_key, shown, typed_json
 from hybrid.serve.generation import Generation
 from hybrid.serve.pool import Pool
 from hybrid.serve.problems import Problem
 
 MAX_TAGS = 20
 MAX_LABEL_CHARS = 200
+LEDGER_WAIT = 1.0  # seconds a worker waits for another writer of the ledger (it holds
+# the lock for one line; a bootstrap holds it for its whole run)
 REVIEW_ROWS = 100  # as `review export --select uncertain` chooses them, without --limit
 _store: dict[str, Any] = {}  # in a worker: its connection to the collection, once opened
 
 
 # ---- in a worker ----------------------------------------------------------------------------
-def save_correction(article_id: str, categories: list[str], tags: list[str],
+def save_correction(article_id: str, typed: bool, categories: list[str], tags: list[str],
                     labels: str | None) -> dict[str, Any]:
-    """Check and store one person's labels; the answer, or {"status", "error", "field"}."""
-    from hybrid.labels import review
+    """Check and store one person's labels, as `review import` does (the same functions);
+    the answer, or {"status", "error", "field"}. `typed`: `article_id` is the key of a typed
+    `_id`, else a bare text that must name one article."""
+    from hybrid.errors import LeaseHeld
+    from hybrid.labels import corrections
     from hybrid.labels.ledger import FileLedger
     from hybrid.serve.workers import loaded
 
     model, config = loaded()
+    named = f"article {shown(article_id)!r}"
     try:
-        fix = review.correction(article_id, categories, tags, model.taxonomy)
-    except ValueError as exc:
-        return {"status": 422, "field": "categories",
-                "error": f"article {article_id!r}, field 'categories': {exc}"}
+        fix = corrections.correction(article_id, categories, tags, model.taxonomy,
+                                config.max_categories, typed)
+    except corrections.Refused as exc:
+        return {"status": 422, "field": exc.field, "error": f"{named}, {exc}"}
+    answer = {"id": article_id, "categories": fix.categories, "tags": fix.tags,
+              "source": "manual"}
     if labels:
-        review.write_to_ledger(FileLedger(labels), [fix])
-        return {"id": article_id, "categories": fix.categories, "tags": fix.tags,
-                "source": "manual", "stored": "ledger"}
+        try:
+            corrections.write_to_ledger(FileLedger(labels), [fix], LEDGER_WAIT)
+        except LeaseHeld:
+            return {"status": 503, "retry": 60, "error": f"{named}: a bootstrap is labelling "
+                    f"with {labels} (it holds the ledger's lock); nothing was stored: send "
+                    "it again once the bootstrap is done"}
+        return {**answer, "stored": "ledger"}
     try:
-        errors = review.write_to_store(_open_store(config), [fix])
+        stored = corrections.store_correction(_open_store(config), fix)
     except StoreError as exc:  # its message, without the advice meant for `run`
         return {"status": 503, "error": exc.message}
-    if errors:
-        return {"status": 404, "error": f"article {article_id!r}: {errors[fix.id]}"}
-    return {"id": article_id, "categories": fix.categories, "tags": fix.tags,
-            "source": "manual", "stored": "mongodb"}
+    except corrections.Ambiguous as exc:
+        return {"status": 422, "field": "id", "error": f"{named}: {exc}; none was labelled: "
+                "send its `_id` with its type (Extended JSON: 1 is the number, \"1\" the "
+                "string, {\"$oid\": \"…\"} an ObjectId)"}
+    except corrections.Refused as exc:
+        return {"status": 422, "field": exc.field, "error": f"{named}, {exc}"}
+    except LookupError as exc:
+        return {"status": 404, "error": f"{named}: {exc}"}
+    return {**answer, "id": id_key(stored), "stored": "mongodb"}
 
 
 def _open_store(config: Config) -> Any:
@@ -68,7 +91,8 @@ def _open_store(config: Config) -> Any:
 
 def uncertain_rows(data: str | None, labels: str | None, limit: int) -> list[dict[str, Any]]:
     """The articles `review export --select uncertain` picks, each with a short excerpt,
-    every category's score and why each tag was given (as the page shows a suggestion)."""
+    every category's score and why each tag was given (as the page shows a suggestion);
+    from a collection, with its `_id` as canonical Extended JSON, to send back as it is."""
     from dataclasses import asdict
 
     from hybrid.labels import review
@@ -80,7 +104,8 @@ def uncertain_rows(data: str | None, labels: str | None, limit: int) -> list[dic
     rows = review.chosen_rows(model, articles, "uncertain", limit)
     by_id = {a.id: a for a in articles}
     explained = model.predict([by_id[row.id] for row in rows], explain=True) if rows else []
-    return [{**asdict(row), "excerpt": _excerpt(a := by_id[row.id]), "all_scores": p.scores,
+    return [{**asdict(row), **({} if data else {"_id": typed_json(row.id)}),
+             "excerpt": _excerpt(a := by_id[row.id]), "all_scores": p.scores,
              "tag_reasons": tag_reasons(p, f"{a.title}\n{a.description}\n{a.content}")}
             for row, p in zip(rows, explained, strict=True)]
 
@@ -133,44 +158,63 @@ class Feedback:
         if self.where is None:
             raise Problem(503, "feedback has nowhere to go: start `hybrid serve` with "
                                "--labels FILE, or with a MongoDB collection (MONGODB_URI)")
-        article_id, categories, tags = _parse(payload)
+        article_id, typed, categories, tags = _parse(payload)
         answer = await on_a_worker(self.pool, self.config.serve_timeout, save_correction,
-                                   article_id, categories, tags, self.labels)
+                                   article_id, typed, categories, tags, self.labels)
         if "error" in answer:
+            retry = {"Retry-After": str(answer["retry"])} if "retry" in answer else None
             raise Problem(answer["status"], answer["error"], article=article_id,
-                          field=answer.get("field"))
+                          field=answer.get("field"), headers=retry)
         return answer
 
 
-def _parse(payload: Any) -> tuple[str, list[str], list[str]]:
-    """(id, categories, tags) of a feedback body, or a 422 naming the field."""
+def _parse(payload: Any) -> tuple[str, bool, list[str], list[str]]:
+    """(the article's key, typed, categories, tags) of a feedback body, or a 422 naming the
+    field. The article is its `_id` with its type (Extended JSON, as a review row gives it),
+    or `id`: a text (a key as the API writes ids, or a CMS's own id: it must name one
+    article), or a number or object (Extended JSON, typed)."""
     if not isinstance(payload, dict):
         raise Problem(422, f"field '<body>': expected an object, got {type(payload).__name__}",
                       field="<body>")
-    raw_id = payload.get("id")
-    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or not str(raw_id).strip():
-        raise Problem(422, "field 'id': the article's id (text or a number) is required",
-                      field="id")
-    article_id = str(raw_id).strip()
+    if "_id" in payload and "id" in payload:
+        raise Problem(422, "fields 'id' and '_id': give the article's id once, as one of "
+                           "them", field="_id")
+    if "_id" in payload:
+        raw = payload["_id"]
+        if raw is None or isinstance(raw, list):
+            raise Problem(422, "field '_id': the article's _id as Extended JSON (1, \"1\", "
+                               "{\"$oid\": \"…\"}), not "
+                               f"{'null' if raw is None else 'a list'}", field="_id")
+        article_id, typed = json_key(raw), True
+    else:
+        raw = payload.get("id")
+        if isinstance(raw, str) and raw.strip():
+            article_id, typed = raw.strip(), False
+        elif isinstance(raw, int | float | dict) and not isinstance(raw, bool):
+            article_id, typed = json_key(raw), True  # a JSON value: Extended JSON
+        else:
+            raise Problem(422, "field 'id': the article's id (a text, or Extended JSON: a "
+                               "number, {\"$oid\": \"…\"}), or its '_id', is required",
+                          field="id")
     categories = _strings(payload.get("categories"), "categories", article_id)
     if not categories:
-        raise Problem(422, f"article {article_id!r}, field 'categories': at least one "
+        raise Problem(422, f"article {shown(article_id)!r}, field 'categories': at least one "
                            "category is required", article=article_id, field="categories")
     tags = _strings(payload.get("tags"), "tags", article_id)
     if len(tags) > MAX_TAGS:
-        raise Problem(422, f"article {article_id!r}, field 'tags': at most {MAX_TAGS} tags",
-                      article=article_id, field="tags")
-    return article_id, categories, tags
+        raise Problem(422, f"article {shown(article_id)!r}, field 'tags': at most {MAX_TAGS} "
+                           "tags", article=article_id, field="tags")
+    return article_id, typed, categories, tags
 
 
 def _strings(value: Any, name: str, article_id: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise Problem(422, f"article {article_id!r}, field {name!r}: expected a list of "
-                           "strings", article=article_id, field=name)
+        raise Problem(422, f"article {shown(article_id)!r}, field {name!r}: expected a list "
+                           "of strings", article=article_id, field=name)
     if any(len(v) > MAX_LABEL_CHARS for v in value):
-        raise Problem(422, f"article {article_id!r}, field {name!r}: a label over "
+        raise Problem(422, f"article {shown(article_id)!r}, field {name!r}: a label over "
                            f"{MAX_LABEL_CHARS} characters", article=article_id, field=name)
     return [v.strip() for v in value if v.strip()]
 

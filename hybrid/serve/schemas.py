@@ -52,7 +52,13 @@ class BatchOut(BaseModel):
 
 
 class FeedbackIn(BaseModel):
-    id: str | int = Field(description="The article's id (its _id in MongoDB)")
+    """The article is named by `id` or by `_id`, not both."""
+    id: str | int | None = Field(None, description="The article's id as the API gives it "
+                                 "(a MongoDB _id as relaxed Extended JSON text), or a CMS's "
+                                 "own: a text must name one article")
+    typed_id: Any = Field(None, alias="_id", description="A MongoDB article's _id with its "
+                          "type, as Extended JSON (1, \"1\", {\"$oid\": \"…\"}); a review "
+                          "row's _id, sent back as it is")
     categories: list[str] = Field(description="Authorized names or aliases")
     tags: list[str] | None = Field(None, description="Omitted or empty: keep the article's")
 

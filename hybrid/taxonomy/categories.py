@@ -4,17 +4,63 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hybrid.errors import UsageError
-from hybrid.ingest.keys import label_key
+from hybrid.ingest.keys import hidden_character, label_key
+
+MAX_NAME_CHARS = 100  # a name, alias or keyword
+MAX_DESCRIPTION_CHARS = 5000
+# letters and symbols that show nothing (Hangul fillers, the blank Braille pattern)
+_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 class TaxonomyError(UsageError, ValueError):
     pass
+
+
+def _shown(text: str) -> str:
+    """`text` safe to print: escapes for what a terminal would act on, and cut short."""
+    return repr(text if len(text) <= 40 else f"{text[:40]}...")
+
+
+def _text_problem(text: str, limit: int, allowed: str = "") -> str | None:
+    if len(text) > limit:
+        return f"is longer than {limit} characters"
+    hidden = hidden_character(text, allowed)
+    if hidden is not None:
+        return f"holds the invisible or control character U+{ord(hidden):04X}"
+    return None
+
+
+def _term_problem(term: str) -> str | None:
+    """Why a name, alias or keyword cannot be shown and matched as one, or None."""
+    problem = _text_problem(term, MAX_NAME_CHARS)
+    if problem is None and not any(unicodedata.category(ch)[0] in "LNPS" and ch not in _BLANKS
+                                   for ch in term):
+        return "shows nothing"
+    return problem
+
+
+def _check_text(cat: Category, where: str) -> None:
+    """Names, aliases and keywords are terms a reader sees and matches: printable, visible,
+    short. A description may span lines."""
+    problem = _term_problem(cat.name)
+    if problem:
+        raise TaxonomyError(f"{where}: the name {_shown(cat.name)} {problem}")
+    where = f"{where} {_shown(cat.name)}"
+    for kind, terms in (("alias", cat.aliases), ("keyword", cat.keywords)):
+        for term in terms:
+            problem = _term_problem(term)
+            if problem:
+                raise TaxonomyError(f"{where}: {kind} {_shown(term)} {problem}")
+    problem = _text_problem(cat.description, MAX_DESCRIPTION_CHARS, allowed="\t\n\r")
+    if problem:
+        raise TaxonomyError(f"{where}: the description {problem}")
 
 
 @dataclass(frozen=True)
@@ -39,6 +85,10 @@ class Taxonomy:
         for i, cat in enumerate(self.categories):
             if not cat.name.strip():
                 raise TaxonomyError(f"{where}: category #{i + 1} has an empty name")
+            _check_text(cat, f"{where}: category #{i + 1}")
+            if not isinstance(cat.parent, str | None):
+                raise TaxonomyError(f"{where}: category #{i + 1} {_shown(cat.name)}: "
+                                    f"'parent' must be the name of a category")
         dupes = [n for n, c in Counter(label_key(c.name) for c in self.categories).items() if c > 1]
         if dupes:
             raise TaxonomyError(f"{where}: duplicate category name(s): {', '.join(dupes)}")
@@ -136,4 +186,9 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise TaxonomyError(f"taxonomy {path}: not valid JSON ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise TaxonomyError(f"taxonomy {path}: not UTF-8 text ({exc})") from exc
+    except RecursionError:
+        raise TaxonomyError(f"taxonomy {path}: nested too deeply to be a category list"
+                            ) from None
     return parse_taxonomy(data, source=str(path))

@@ -70,8 +70,9 @@ function badges(s) {
   return out;
 }
 
-// One suggestion to accept or correct. `s`: {id, categories, tags, confidence, scores,
-// reasons}; `options.onSaved` runs after a save (the review queue moves on).
+// One suggestion to accept or correct. `s`: {id, _id (a collection's article: its typed
+// _id), categories, tags, confidence, scores, reasons}; `options.onSaved` runs after a save
+// (the review queue moves on).
 function editor(container, s, options = {}) {
   const node = $("#editor").content.firstElementChild.cloneNode(true);
   $(".article-title", node).textContent = options.title || "建议";
@@ -128,7 +129,10 @@ function editor(container, s, options = {}) {
     for (const button of node.querySelectorAll(".actions button")) button.disabled = true;
     say("正在保存…", "");
     try {
-      const saved = await call("/v1/feedback", { method: "POST", body: { id, categories, tags } });
+      // an article of a collection by its typed _id, sent back as the server gave it
+      const article = s._id === undefined ? { id } : { _id: s._id };
+      const saved = await call("/v1/feedback",
+        { method: "POST", body: { ...article, categories, tags } });
       say(`已保存为人工标注：${saved.categories.join("、")}；下次训练会用到。`, "ok");
       if (options.onSaved) options.onSaved();
     } catch (error) {
@@ -183,7 +187,7 @@ function showNext() {
   progress.textContent = `第 ${state.next + 1} / ${state.queue.length} 篇`;
   const advance = () => { state.next += 1; showNext(); };
   editor(result, {
-    id: row.id, categories: row.suggested_categories, tags: row.suggested_tags,
+    id: row.id, _id: row._id, categories: row.suggested_categories, tags: row.suggested_tags,
     confidence: row.confidence, scores: row.all_scores, reasons: row.tag_reasons,
   }, { title: row.title || row.id, excerpt: row.excerpt, onSaved: () => setTimeout(advance, 600),
     onSkip: advance });
