@@ -12,8 +12,10 @@ from helpers import env, records
 
 from hybrid import data
 from hybrid.cli import main
-from hybrid.errors import Exit
+from hybrid.errors import Exit, LeaseHeld
 from hybrid.ingest.ids import id_key
+from hybrid.labels.corrections import Refused, correction, write_to_ledger
+from hybrid.labels.ledger import FileLedger
 from hybrid.labels.review import COLUMNS
 from hybrid.labels.review_file import from_cell, read_table, to_cell
 from hybrid.mongo.store import Store
@@ -348,3 +350,30 @@ def test_cells_round_trip_whatever_they_begin_with():
     for text in ["", "'", "''", "=1", "'=1", "''=1", "-1", "plain", "'plain", "\t", "@@"]:
         assert from_cell(to_cell(text)) == text
         assert not to_cell(text).startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+@pytest.mark.parametrize("categories, tags, field, said", [
+    (["数据库", "人工智能", "编程语言", "前端开发"], [], "categories", "at most 3"),
+    (["区块链"], [], "categories", "not in the taxonomy: 区块链"),
+    (["DB"], ["redis", "<script>alert(1)</script>"], "tags", "<script>"),
+    (["DB"], ["=cmd|calc"], "tags", "=cmd|calc"),
+])
+def test_a_persons_labels_are_checked_once_for_every_path(sample_taxonomy, categories, tags,
+                                                          field, said):
+    """`correction` is what `review import` and `hybrid serve`'s feedback both call."""
+    with pytest.raises(Refused, match=f"field '{field}'.*{said}") as caught:
+        correction("a1", categories, tags, sample_taxonomy, max_categories=3)
+    assert caught.value.field == field
+
+
+def test_labels_go_into_a_ledger_under_its_lock_as_every_writers_do(sample_taxonomy, tmp_path):
+    ledger = FileLedger(tmp_path / "labels.jsonl")
+    fix = correction("a1", ["DB"], [" Redis ", "redis", "ＳＱＬ"], sample_taxonomy, 3)
+    assert (fix.categories, fix.tags) == (["数据库"], ["Redis", "SQL"])
+    with FileLedger(ledger.path).lock(), pytest.raises(LeaseHeld, match="labelling with"):
+        write_to_ledger(ledger, [fix], wait=0.2)  # a bootstrap holds it: nothing written
+    assert ledger.labels() == {}
+    write_to_ledger(ledger, [fix], wait=0.2)
+    stored = ledger.labels()["a1"]
+    assert (stored.categories, stored.tags, stored.source) == (["数据库"], ["Redis", "SQL"],
+                                                               "manual")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import hybrid.learn.tag_rules as rules_module
 import hybrid.learn.tag_select as select_module
 import hybrid.learn.tagger as tagger_module
+from hybrid import data
 from hybrid.ingest.article import Article, parse_article
 from hybrid.ingest.clean import clean
 from hybrid.ingest.keys import label_key, near_duplicates
+from hybrid.ingest.records import read_jsonl
 from hybrid.learn.model import HybridModel
 from hybrid.learn.tagger import TagSuggester
 
@@ -48,6 +51,24 @@ def test_a_site_without_tags_still_gets_keywords(config, sample_taxonomy, sample
                              "content": "Redis 的 RDB 快照与 AOF 日志，持久化策略的取舍。"})
     tags = model.predict([article])[0].tags
     assert "redis" in [label_key(t) for t in tags]
+
+
+def test_with_too_few_tags_to_learn_from_the_untrained_scoring_ranks(run, tmp_path, config):
+    """A bootstrap killed after its first labels: six labelled articles, one tag among them.
+    No ranker can be learned from that; training still works, and tags come as zero-shot."""
+    keep = {"s001", "s002", "s003", "s004", "s005", "s010"}
+    rows = [{**r, "tags": ["docker"] if r["id"] == "s010" else []}
+            for r in read_jsonl(data.path("sample_articles.jsonl")) if r["id"] in keep]
+    (tmp_path / "few.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    result = run("train", "--data", str(tmp_path / "few.jsonl"), "--taxonomy",
+                 str(data.path("sample_taxonomy.json")), "--out", str(tmp_path / "m"))
+    assert result.exit_code == 0, result.output
+    model = HybridModel.load(tmp_path / "m", config=config)
+    assert model.tagger.ranker_ is None
+    article = parse_article({"id": "u", "title": "Redis 持久化配置",
+                             "content": "Redis 的 RDB 快照与 AOF 日志，持久化策略的取舍。"})
+    assert "redis" in [label_key(t) for t in model.predict([article])[0].tags]
 
 
 OWNER_ARTICLE = {

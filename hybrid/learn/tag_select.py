@@ -124,7 +124,8 @@ class Chooser:
             f"said {c.said} times" if c.said > 1 else "said once" if c.said else "not said")
         close = pool.close.get(c.key, 0)
         site = self.uses.get(c.key, 0)
-        tagged = f"; the site's tag on {site} articles, {close} of them close" if site else ""
+        tagged = (f"; the site's tag on {site} article{'s' * (site > 1)}, {close} of the "
+                  "closest carry it") if site else ""
         return where + tagged + ("; fills a short list" if c.weak else "")
 
     def _prefer(self, new: _Shown, old: _Shown, text: str) -> bool:

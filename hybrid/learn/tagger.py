@@ -34,6 +34,9 @@ _SHARED = 2  # neighbours that carry a tag the article does not otherwise suppor
 _EXPLAINED = 8
 _SITE_CANDIDATES = 5  # the site tag model's best tags for an article join its candidates
 _SITE_SURE = 0.5  # its score for a tag the text does not support to be shown when likely
+# The ranker learns from this many candidates that are an article's tag and as many that are
+# not, of this many in all (its trees hold a tenth out); with fewer, the untrained scoring ranks.
+_MIN_RANKER_TAGS, _MIN_RANKER_CANDIDATES = 5, 20
 _SEPARATORS = str.maketrans("", "", " -_.")  # what a spelling of a tag may differ by
 FEATURE_NAMES = ["keybert_sim", "log_tf", "in_title", "first_pos", "idf",
                  "in_vocab", "log_tag_count", "prior", "neighbour_vote", "neighbour_share",
@@ -143,16 +146,17 @@ class TagSuggester(BaseEstimator):
             for pool, table, g in zip(batch, tables, sample_gold[start:start + 256], strict=True):
                 rows.append(table)
                 labels.extend(int(c.key in g) for c in pool.candidates)
-        labels_arr = np.array(labels)
+        labels_arr = np.array(labels, dtype=int)
         self.base_rate_ = float(labels_arr.mean()) if len(labels_arr) else 0.0
         self.ranker_ = None
-        if len(np.unique(labels_arr)) == 2:
+        if (np.bincount(labels_arr, minlength=2).min() >= _MIN_RANKER_TAGS
+                and len(labels_arr) >= _MIN_RANKER_CANDIDATES):
             self.ranker_ = tag_ranker(self.random_state).fit(np.vstack(rows), labels_arr)
         return self
 
     def _score(self, table: np.ndarray) -> np.ndarray:
-        """The learned ranker; without tagged training articles, KeyBERT similarity weighted
-        by tf-idf (plain keyword extraction)."""
+        """The learned ranker; without enough tags to learn it from, KeyBERT similarity
+        weighted by tf-idf (plain keyword extraction)."""
         if not len(table):
             return np.zeros(0)
         if self.ranker_ is not None:
