@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from bson import Decimal128
@@ -103,14 +104,22 @@ def test_corrections_in_mongo_are_manual_and_survive_runs(sample_model_dir, mong
 
 def test_export_with_low_confidence_only_takes_articles_under_the_setting(
         sample_model_dir, cache_dir, tmp_path):
-    review = tmp_path / "review.jsonl"
-    result = CliRunner().invoke(main, [
-        "--quiet", "--cache-dir", str(cache_dir), "review", "export", "--low-confidence",
-        "--model", str(sample_model_dir), "--data", str(data.path("sample_unseen.jsonl")),
-        "--out", str(review)], env={"MONGODB_URI": "", "HYBRID_LOW_CONFIDENCE": "0.99"})
-    assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in review.read_text(encoding="utf-8").splitlines()]
-    assert rows and all(r["confidence"] < 0.99 and r["categories"] == [] for r in rows)
+    """The setting is read from the environment; the cut sits between two articles'
+    confidences, so the test holds however sure the sample model is."""
+    def export(path: Path, *flags: str, env: dict[str, str] | None = None) -> list[dict]:
+        result = CliRunner().invoke(main, [
+            "--quiet", "--cache-dir", str(cache_dir), "review", "export", *flags,
+            "--model", str(sample_model_dir), "--data", str(data.path("sample_unseen.jsonl")),
+            "--out", str(path)], env={"MONGODB_URI": "", **(env or {})})
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+    everything = sorted(r["confidence"] for r in export(tmp_path / "all.jsonl"))
+    cut = (everything[2] + everything[3]) / 2
+    rows = export(tmp_path / "review.jsonl", "--low-confidence",
+                  env={"HYBRID_LOW_CONFIDENCE": str(cut)})
+    assert [r["confidence"] for r in rows] == everything[:3]
+    assert all(r["categories"] == [] for r in rows)
     assert isinstance(rows[0]["suggested_categories"], list)
 
 
