@@ -1,5 +1,5 @@
-"""The package layout keeps its promises: no import cycles, small modules, and a MongoDB
-layer that starts without the ML stack."""
+"""The package layout keeps its promises: no import cycles (counting imports at any level),
+small modules, and a MongoDB layer that starts without the ML stack."""
 
 from __future__ import annotations
 
@@ -21,29 +21,59 @@ def modules() -> dict[str, Path]:
     return out
 
 
-def imports_at_load(path: Path, known: set[str]) -> set[str]:
-    """Project modules imported at module level (function-level imports run later)."""
+def imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """Project modules `name` imports anywhere: at module level, inside a function (a lazy
+    import still closes a circle), under `if TYPE_CHECKING`, absolute or relative."""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     found = set()
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         names = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package[:len(package) - node.level + 1]
+                base = ".".join([*parent, *([base] if base else [])])
+            names = [base] + [f"{base}.{a.name}" for a in node.names]
         found |= {n for n in names if n in known}
     return found
 
 
-def test_no_import_cycles():
+def import_graph() -> dict[str, set[str]]:
     mods = modules()
-    graph = {name: {target for target in imports_at_load(path, set(mods))
-                    # a module's own packages are imported before it: not an edge
-                    if target != name and not name.startswith(target + ".")}
-             for name, path in mods.items()}
+    return {name: {target for target in imports(name, path, set(mods))
+                   # a module's own packages are imported before it: not an edge
+                   if target != name and not name.startswith(target + ".")}
+            for name, path in mods.items()}
+
+
+def test_no_import_cycles():
     try:
-        TopologicalSorter(graph).prepare()
+        TopologicalSorter(import_graph()).prepare()
     except CycleError as exc:
         raise AssertionError(f"import cycle: {' -> '.join(exc.args[1])}") from None
+
+
+def test_lazy_and_relative_imports_are_edges(tmp_path):
+    """The graph sees the imports a module-level scan would miss."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from pkg.b import g\n")
+    (pkg / "b.py").write_text("from typing import TYPE_CHECKING\n"
+                              "if TYPE_CHECKING:\n    from . import a\n")
+    known = {"pkg", "pkg.a", "pkg.b"}
+    assert imports("pkg.a", pkg / "a.py", known) == {"pkg.b"}
+    assert imports("pkg.b", pkg / "b.py", known) == {"pkg", "pkg.a"}
+
+
+def test_neither_nightly_engine_imports_the_other_or_the_run():
+    graph = import_graph()
+    engines = {"hybrid.batch.local_engine", "hybrid.batch.ray_engine"}
+    for engine in engines:
+        assert graph[engine] & (engines | {"hybrid.batch.nightly"}) == set(), engine
+        assert "hybrid.batch.job" in graph[engine]
 
 
 def test_no_module_is_longer_than_a_sitting():
