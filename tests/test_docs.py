@@ -24,6 +24,12 @@ def prose(text: str) -> str:
     return _CODE.sub("", _FENCE.sub("", text))
 
 
+def shell_blocks(path: Path) -> list[str]:
+    """The fenced shell blocks of a page, in order."""
+    return re.findall(r"^```(?:bash|sh|shell)\n(.*?)^```", path.read_text(encoding="utf-8"),
+                      re.M | re.S)
+
+
 def links(path: Path) -> list[str]:
     return _LINK.findall(prose(path.read_text(encoding="utf-8")))
 
@@ -76,3 +82,21 @@ def test_a_broken_link_is_found(tmp_path: Path):
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_every_relative_link_resolves(page: Path):
     assert broken_links(page) == [], page.name
+
+
+def phrases(path: Path, n: int = 12) -> set[str]:
+    """Every run of `n` words of a page's prose (code and tables' rules aside)."""
+    words = prose(path.read_text(encoding="utf-8")).split()
+    return {" ".join(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+@pytest.mark.parametrize("page", sorted((ROOT / "docs").glob("*.md")), ids=lambda p: p.name)
+def test_the_readme_and_the_docs_say_nothing_twice(page: Path):
+    """The README is the user's guide and links to the rest: a passage in both would drift."""
+    assert phrases(ROOT / "README.md") & phrases(page) == set()
+
+
+def test_ci_runs_the_readmes_test_command():
+    setup = shell_blocks(ROOT / "README.md")[0]
+    assert "make test" in setup
+    assert "\nmake test\n" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
