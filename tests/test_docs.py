@@ -100,3 +100,22 @@ def test_ci_runs_the_readmes_test_command():
     setup = shell_blocks(ROOT / "README.md")[0]
     assert "make test" in setup
     assert "\nmake test\n" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def commands(page: Path) -> list[str]:
+    """The command lines of a page's shell and cron blocks, comments aside (they are in the
+    page's language), continuation lines joined."""
+    text = page.read_text(encoding="utf-8")
+    blocks = re.findall(r"^```(?:bash|sh|shell|cron)\n(.*?)^```", text, re.M | re.S)
+    lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
+    return [" ".join(re.sub(r"(^|\s)#.*$", "", line).split()) for line in lines
+            if re.sub(r"(^|\s)#.*$", "", line).strip()]
+
+
+def test_both_readmes_show_the_same_commands_and_links():
+    english, chinese = READMES
+    assert chinese.exists(), "README.zh-CN.md: the Chinese user guide"
+    assert commands(english) == commands(chinese)
+    assert "README.zh-CN.md" in links(english) and "README.md" in links(chinese)
+    others = [sorted(t for t in links(page) if not t.startswith("README")) for page in READMES]
+    assert others[0] == others[1]

@@ -10,6 +10,8 @@ import sys
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "hybrid"
 MAX_LINES = 400
 
@@ -94,11 +96,11 @@ def test_the_mongodb_layer_imports_no_ml_code():
 
 
 def layout_rows(readme: Path) -> dict[str, str]:
-    """The README's layout table: folder (`ingest/`; `hybrid/` for the package's own
+    """A README's layout table: folder (`ingest/`; `hybrid/` for the package's own
     modules) → the cell listing its modules."""
-    section = readme.read_text(encoding="utf-8").partition("\n## Layout")[2].split("\n## ")[0]
-    rows = [[cell.strip() for cell in line.strip("|").split("|")]
-            for line in section.splitlines() if line.startswith("| `")]
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
+            for line in readme.read_text(encoding="utf-8").splitlines()
+            if re.match(r"\| `[\w/]+/` \|", line)]
     return {row[0].strip("`"): row[-1] for row in rows}
 
 
@@ -108,8 +110,9 @@ def laid_out() -> dict[str, Path]:
             if not _only_a_docstring(path)}
 
 
-def test_every_module_is_in_the_readme_layout_table():
-    rows = layout_rows(PACKAGE.parent / "README.md")
+@pytest.mark.parametrize("readme", ["README.md", "README.zh-CN.md"])
+def test_every_module_is_in_the_readme_layout_table(readme: str):
+    rows = layout_rows(PACKAGE.parent / readme)
     missing = []
     for module in laid_out():
         folder, _, name = module.partition("/") if "/" in module else ("hybrid", "", module)
