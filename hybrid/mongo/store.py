@@ -93,7 +93,7 @@ class Store:
     """One collection of articles (and where their labels go) on one server."""
 
     def __init__(self, config: Config) -> None:
-        check_field_names(config)
+        check_field_names(vars(config))
         if not config.mongo_uri:
             raise StoreError("no MongoDB URI: pass --mongo-uri, set MONGODB_URI, or set "
                              "mongo_uri in the config file")
