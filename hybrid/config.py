@@ -106,6 +106,7 @@ class Config:
     title_field: FieldName = "title"
     description_field: FieldName = "description"
     content_field: FieldName = "content"
+    date_field: FieldName = "date"  # publication date, when articles have one (growth, dead)
     # MongoDB
     mongo_uri: str | None = None  # checked by the store, which can say what is wrong unseen
     mongo_db: Annotated[Text, AfterValidator(_database)] = "hybrid"
