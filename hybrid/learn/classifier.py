@@ -171,6 +171,9 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         scores = self._fuse(oof)
         self.calibrator_ = calibrator(scores, Y_inner)
         probabilities = self._calibrate(scores)
+        # kept for the categories the model confuses (`hybrid taxonomy suggest`): which
+        # training articles (`inner`: rows of X) got which out-of-fold probabilities
+        self.oof_rows_, self.oof_proba_ = inner, probabilities.astype(np.float32)
         self.thresholds_ = np.array([best_threshold(probabilities[:, j], Y_inner[:, j])
                                      for j in range(Y.shape[1])])
         self.label_counts_ = label_counts(Y)
