@@ -48,14 +48,13 @@ def find_merges(model: HybridModel) -> Overlaps:
         return Overlaps(note="fewer than two categories in the out-of-fold record")
     column = {names[j]: k for k, j in enumerate(present)}
     proba = np.clip(clf.oof_proba_[:, present].astype(float), 1e-6, 1.0)
-    multi = any(len(cats) > 1 for cats in given)
-    if multi:
-        labels: Any = [[column[c] for c in cats] for cats in given]
-    else:
-        labels = np.array([column[cats[0]] for cats in given])
-        proba = proba / proba.sum(axis=1, keepdims=True)
-    table = find_overlapping_classes(labels=labels, pred_probs=proba, multi_label=multi,
-                                     class_names=[names[j] for j in present])
+    # cleanlab compares one given label with the rest: an article with several labels
+    # counts once per label, each time against its probabilities as a distribution
+    pairs = [(k, column[c]) for k, cats in enumerate(given) for c in cats]
+    table = find_overlapping_classes(
+        labels=np.array([label for _, label in pairs]),
+        pred_probs=(proba / proba.sum(axis=1, keepdims=True))[[k for k, _ in pairs]],
+        class_names=[names[j] for j in present])
     support = Counter(c for cats in given for c in cats)
     top = [names[present[j]] for j in proba.argmax(axis=1)]
     out, used = Overlaps(), set()
