@@ -6,6 +6,7 @@
     python scripts/bench_suggest.py --sets jiegec --seeds 1 --no-joined --no-timing
     python scripts/bench_suggest.py --sheet /work/notes/sheets/names/sheet.md \\
         --key /work/notes/keys/names/key.json           # and the blind sheet of names
+    python scripts/bench_suggest.py --score-names KEY VERDICTS   # the judge's names score
 
 For each dev set of ../shared/data and each seed:
   1. hide k categories: 20% of the list (at least 2), drawn among those with at least 15
@@ -246,6 +247,31 @@ def names_sheet(runs: list[dict[str, Any]], sheet: Path, key: Path, seed: int = 
     return len(items)
 
 
+def score_names(key: Path, verdicts: Path) -> dict[str, Any]:
+    """The share of recovered categories whose proposed name the judge accepted, overall and
+    per set; every item of the key must have exactly one well-formed verdict."""
+    answers = json.loads(key.read_text("utf-8"))
+    judged: dict[str, dict[str, Any]] = {}
+    for n, line in enumerate(verdicts.read_text("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        v = json.loads(line)
+        if v.get("id") not in answers or v["id"] in judged:
+            raise ValueError(f"{verdicts}:{n}: unknown or repeated id {v.get('id')!r}")
+        if v.get("verdict") not in ("ACCEPT", "REJECT"):
+            raise ValueError(f"{verdicts}:{n}: verdict must be ACCEPT or REJECT")
+        judged[v["id"]] = v
+    if missing := sorted(set(answers) - set(judged), key=int):
+        raise ValueError(f"{verdicts}: no verdict for items {missing}")
+    by_set: dict[str, list[bool]] = {}
+    for item, answer in answers.items():
+        by_set.setdefault(answer["set"], []).append(judged[item]["verdict"] == "ACCEPT")
+    every = [ok for oks in by_set.values() for ok in oks]
+    return {"accepted": round(sum(every) / len(every), 3), "names": len(every),
+            "per_set": {s: round(sum(v) / len(v), 3) for s, v in by_set.items()},
+            "reasons": dict(Counter(v["reason"] for v in judged.values() if v["reason"]))}
+
+
 SHEET_HEAD = """# Category name sheet: {n} proposed categories
 
 A website's category list is missing some subjects. For each numbered item below, a program
@@ -296,7 +322,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="Write every run's details as JSON here.")
     parser.add_argument("--sheet", type=Path, help="Write the blind sheet of names here...")
     parser.add_argument("--key", type=Path, help="...and its key here.")
+    parser.add_argument("--score-names", nargs=2, type=Path, metavar=("KEY", "VERDICTS"),
+                        help="Only score a judge's verdicts on the sheet of names.")
     args = parser.parse_args()
+    if args.score_names:
+        print(json.dumps(score_names(*args.score_names), ensure_ascii=False, indent=1))
+        return
     one_thread_per_process()  # as the commands run: processes, not thread pools, share cores
     config = Config()
     with tempfile.TemporaryDirectory(prefix="bench-suggest-") as tmp:
