@@ -17,7 +17,7 @@ from hybrid.evaluation.proposal_page import proposal_html
 from hybrid.ingest.article import publication_date
 from hybrid.ingest.records import read_jsonl
 from hybrid.taxonomy import TaxonomyError, load_taxonomy, parse_taxonomy
-from hybrid.taxonomy.suggest.clusters import adopt_noise, find_groups, merge_close
+from hybrid.taxonomy.suggest.clusters import adopt_noise, find_groups, keep_members, merge_close
 from hybrid.taxonomy.suggest.corpus import Corpus
 from hybrid.taxonomy.suggest.dead import dead_categories
 from hybrid.taxonomy.suggest.describe import draft_name, name_taken
@@ -133,6 +133,8 @@ def test_groups_are_found_and_noise_joins_only_what_it_is_closer_to():
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)
     adopted = adopt_noise(unit, np.array([0, -1, -1, -1]), np.array([[0.0, 1.0]]))
     assert list(adopted) == [0, 0, -1, 0]  # the third is nearer the category
+    kept = keep_members(unit, np.array([0, 0, 0, -1]), np.array([[0.0, 1.0]]))
+    assert list(kept) == [0, 0, -1, -1]  # a member nearer the category is no evidence
 
 
 # ---- the command ------------------------------------------------------------------------

@@ -13,9 +13,11 @@ Leaf clusters are small: one subject often comes out as several. Two groups whos
 are more alike than the two most alike categories of the list are one subject at this
 site's grain, and are merged (closest first).
 
-An article left as noise joins the nearest group when it is closer to that group's centre
-than to every existing category's prototype (BERTopic users' first complaint is a third of
-their documents left as outliers); an article that is not is no evidence for the group.
+An article stays in its group only when it is closer to the group's centre than to every
+existing category's prototype: one nearer a category the list has fits the list after all,
+and is no evidence for a new one. An article left as noise joins the nearest group on the
+same condition (BERTopic users' first complaint is a third of their documents left as
+outliers).
 """
 
 from __future__ import annotations
@@ -95,6 +97,29 @@ def merge_close(embeddings: np.ndarray, groups: np.ndarray,
     return groups
 
 
+def _to_categories(embeddings: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
+    """Each article's similarity to its nearest category prototype."""
+    if not len(prototypes):
+        return np.full(len(embeddings), -np.inf)
+    return (embeddings @ prototypes.T).max(axis=1)
+
+
+def keep_members(embeddings: np.ndarray, groups: np.ndarray,
+                 prototypes: np.ndarray) -> np.ndarray:
+    """A group's member nearer some category's prototype than its group's centre becomes
+    noise: far from every prototype is the second half of "fits the list badly"."""
+    groups = groups.copy()
+    found = sorted(set(groups) - {-1})
+    if not found:
+        return groups
+    centres = _centres(embeddings, groups, found)
+    member = groups != -1
+    own = np.searchsorted(found, groups[member])
+    to_own = np.einsum("ij,ij->i", embeddings[member], centres[own])
+    groups[np.flatnonzero(member)[to_own <= _to_categories(embeddings[member], prototypes)]] = -1
+    return groups
+
+
 def adopt_noise(embeddings: np.ndarray, groups: np.ndarray,
                 prototypes: np.ndarray) -> np.ndarray:
     """Noise joins the nearest group whose centre is closer than every prototype."""
@@ -104,8 +129,7 @@ def adopt_noise(embeddings: np.ndarray, groups: np.ndarray,
         return groups
     centres = _centres(embeddings, groups, found)
     to_groups = embeddings @ centres.T
-    to_categories = (embeddings @ prototypes.T).max(axis=1) if len(prototypes) else \
-        np.full(len(embeddings), -np.inf)
+    to_categories = _to_categories(embeddings, prototypes)
     best = to_groups.argmax(axis=1)
     noise = (groups == -1) & (to_groups.max(axis=1) > to_categories)
     groups[noise] = np.asarray(found)[best[noise]]
@@ -119,6 +143,7 @@ def cluster(corpus: Corpus, rows: np.ndarray, names: Sequence[str], prototypes: 
         return []
     groups = find_groups(cluster_features(corpus, rows, names), min_size)
     groups = merge_close(corpus.embeddings[rows], groups, prototypes)
+    groups = keep_members(corpus.embeddings[rows], groups, prototypes)
     groups = adopt_noise(corpus.embeddings[rows], groups, prototypes)
     found = [rows[groups == g] for g in set(groups) - {-1}]
     return sorted((g for g in found if len(g) >= min_size), key=lambda g: (-len(g), g[0]))
