@@ -52,7 +52,8 @@ class ModelError(HybridError):
 
 
 class LeaseHeld(HybridError):
-    """Another run holds (or took over) the lease on this collection."""
+    """Another run holds (or took over) the lease on this collection, or another bootstrap
+    the lock on its label ledger."""
 
     exit_code = Exit.BUSY
 

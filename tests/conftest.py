@@ -16,6 +16,7 @@ from llm_stub import Respond, Stub, good
 
 from hybrid import data
 from hybrid.config import Config
+from hybrid.evaluation.oracle import Oracle, serve
 from hybrid.ingest.records import load_articles
 from hybrid.learn.model import HybridModel
 from hybrid.mongo.store import Store
@@ -102,6 +103,16 @@ def run(cache_dir: Path) -> Callable[..., Any]:
     def invoke(*args: str, input: str | None = None) -> Any:
         return hybrid(*args, cache_dir=cache_dir, input=input)
     return invoke
+
+
+@pytest.fixture
+def oracle(config: Config, sample_taxonomy) -> Iterator[Oracle]:
+    """A perfect teacher for the bundled sample (the authors' labels), over HTTP: `.url`."""
+    gold = load_articles(data.path("sample_articles.jsonl"), config)
+    teacher = Oracle(gold, sample_taxonomy, config.llm_article_tokens)
+    with serve(teacher) as url:
+        teacher.url = url
+        yield teacher
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ commands as a user (or cron) would."""
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
@@ -193,3 +194,18 @@ def synthetic_features(rng, n, dim=8):
                      words=[f"w{rng.integers(0, 30)}" for _ in range(8)], head_words=["t"],
                      candidates=[],
                      title="", lexical="x y z") for _ in range(n)]
+
+
+def fill_in(review: Path, gold: dict[str, list[str]]) -> int:
+    """What a person does with a review file: fills in its `categories` column; its rows.
+    An article is its `id` cell, or in a file about MongoDB articles its `_id` cell (an
+    `id_key`, as `gold` has it)."""
+    with review.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        row["categories"] = "; ".join(gold[row["_id"] if "_id" in row else row["id"]])
+    with review.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,14 @@ def answer(content: Any, prompt_tokens: int = 100, completion_tokens: int = 10,
                            "completion_tokens": completion_tokens}}
 
 
+@dataclass
+class Drip:
+    """An answer's body sent in `chunks`, `interval` seconds apart: a slow server, or an
+    endless one."""
+    chunks: list[bytes]
+    interval: float = 0.0
+
+
 LLAMA_REJECTION = (500, {"error": {"message": "[{'type': 'literal_error', 'loc': ('body', "
                                    "'response_format', 'type'), 'msg': \"Input should be 'text' "
                                    "or 'json_object'\"}]"}})
@@ -48,6 +58,7 @@ class Stub:
         self.respond = respond
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.broken = 0  # answers the client stopped reading
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -56,16 +67,20 @@ class Stub:
                 stub.requests.append(body)
                 stub.headers.append(dict(self.headers))
                 status, payload = stub.respond(body, len(stub.requests))
-                data = payload.encode() if isinstance(payload, str) else json.dumps(
-                    payload, ensure_ascii=False).encode()
+                drip = payload if isinstance(payload, Drip) else Drip([
+                    payload.encode() if isinstance(payload, str) else json.dumps(
+                        payload, ensure_ascii=False).encode()])
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
+                    self.send_header("Content-Length", str(sum(map(len, drip.chunks))))
                     self.end_headers()
-                    self.wfile.write(data)
-                except OSError:  # the client gave up (timeout test)
-                    pass
+                    for chunk in drip.chunks:
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                        time.sleep(drip.interval)
+                except OSError:  # the client gave up (timeout and size tests)
+                    stub.broken += 1
 
             def log_message(self, *args: Any) -> None:
                 pass

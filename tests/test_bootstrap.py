@@ -1,28 +1,31 @@
 """hybrid.labels.bootstrap (`hybrid bootstrap`): day one, with real parts only: a teacher
-over HTTP on 127.0.0.1 that answers from held labels (hybrid.evaluation.oracle), a scripted
-hostile one, and the real llama.cpp server as a weak teacher."""
+over HTTP on 127.0.0.1 that answers from held labels (hybrid.evaluation.oracle), scripted
+hostile and broken ones, and the real llama.cpp server as a weak teacher."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import records
+from helpers import fill_in, records
 from llm_server import find_model, llama_server_available, run_llama_server
 from llm_stub import INJECTION, answer
 
 from hybrid import data
 from hybrid.cli import main
-from hybrid.evaluation.oracle import Oracle, serve
-from hybrid.ingest.records import load_articles
+from hybrid.ingest.clean import clean
 from hybrid.labels.ledger import FileLedger
+from hybrid.labels.teacher import LLMTeacher
 from hybrid.learn.artifacts import read_manifest
+from hybrid.mongo.lease import Lease
 from hybrid.mongo.store import Store
 
 TAXONOMY = data.path("sample_taxonomy.json")
@@ -34,16 +37,6 @@ def unlabelled(tmp_path: Path, extra: list[dict] = ()) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n"
                             for r in [*records(104), *extra]), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def oracle(config, sample_taxonomy):
-    """A perfect teacher for the bundled sample (the authors' labels), over HTTP."""
-    gold = load_articles(data.path("sample_articles.jsonl"), config)
-    teacher = Oracle(gold, sample_taxonomy, config.llm_article_tokens)
-    with serve(teacher) as url:
-        teacher.url = url
-        yield teacher
 
 
 def bootstrap(tmp_path: Path, url: str, *args: str, env: dict | None = None):
@@ -154,18 +147,7 @@ def test_a_person_can_be_the_teacher(tmp_path, sample_articles, run):
                 "--out", str(tmp_path / "model"), "--per-category", "1", "--review-out",
                 str(review))
     assert first.exit_code == 0, first.output
-    gold = {a.id: a.categories for a in sample_articles}
-    import csv
-
-    with review.open(encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert len(rows) == CATEGORIES
-    for row in rows:
-        row["categories"] = "; ".join(gold[row["id"]])
-    with review.open("w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.DictWriter(fh, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    assert fill_in(review, {a.id: a.categories for a in sample_articles}) == CATEGORIES
     imported = run("review", "import", str(review), "--taxonomy", str(TAXONOMY), "--labels",
                    str(tmp_path / "labels.jsonl"))
     assert imported.exit_code == 0, imported.output
@@ -243,6 +225,95 @@ def test_the_real_local_llm_as_a_weak_teacher(tmp_path, sample_taxonomy):
     lines = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
     assert 0 < len(lines) <= CATEGORIES
     assert all(set(line["categories"]) <= set(sample_taxonomy.names) for line in lines)
+
+
+def test_two_bootstraps_on_one_ledger_never_both_pay(tmp_path, oracle):
+    """The second of two identical bootstraps finds the ledger's lock held: exit 5 at once,
+    no call; the first labels the budget alone."""
+    unlabelled(tmp_path)
+    ledger = tmp_path / "labels.jsonl"
+    env = {**os.environ, "MONGODB_URI": "", "HYBRID_CACHE_DIR": str(tmp_path / "cache")}
+    first = subprocess.Popen([
+        sys.executable, "-m", "hybrid.cli", "--quiet", "bootstrap", "--taxonomy", str(TAXONOMY),
+        "--data", str(tmp_path / "unlabelled.jsonl"), "--labels", str(ledger), "--out",
+        str(tmp_path / "model"), "--per-category", "2", "--llm-base-url", oracle.url,
+        "--llm-model", "teacher"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 600  # a loaded machine takes minutes to its first label
+    while not (ledger.exists() and ledger.read_text()):
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.02)
+    second = bootstrap(tmp_path, oracle.url, "--per-category", "2")
+    calls = oracle.calls
+    assert first.wait(timeout=600) == 0, first.communicate()
+    assert second.exit_code == 5, second.output
+    assert "another bootstrap is labelling with" in second.output
+    assert "Traceback" not in second.output
+    lines = ledger.read_text().splitlines()
+    assert len(lines) == len({json.loads(line)["id"] for line in lines}) == 2 * CATEGORIES
+    assert oracle.calls == 2 * CATEGORIES and calls <= oracle.calls  # the second paid nothing
+
+
+def test_in_mongodb_a_bootstrap_waits_for_the_collections_lease(tmp_path, oracle, store,
+                                                                mongo_config, cache_dir):
+    store.import_records(records(30))
+    nightly = Lease(store, "nightly-run")
+    nightly.take()
+    result = CliRunner().invoke(main, [
+        "--quiet", "--cache-dir", str(cache_dir), "bootstrap", "--taxonomy", str(TAXONOMY),
+        "--out", str(tmp_path / "model"), "--per-category", "1", "--llm-base-url", oracle.url,
+        "--llm-model", "teacher", "--mongo-uri", mongo_config.mongo_uri, "--db",
+        mongo_config.mongo_db])
+    assert result.exit_code == 5, result.output
+    assert "nightly-run" in result.output and "holds the lease" in result.output
+    assert oracle.calls == 0 and not store.articles.count_documents(
+        {"hybrid.teacher": {"$exists": True}})
+    assert not (tmp_path / "model").exists()
+
+
+def malformed_or_odd(body, n):
+    """Every other answer a teacher server can break: answers with nonsense usage are still
+    answers (their tokens are estimated); the others are errors for their article."""
+    label = {"categories": ["数据库"], "tags": []}
+    kinds = [
+        {"choices": [{"message": "hi"}]},
+        {"choices": [{"message": {"content": [{"type": "text", "text": json.dumps(label)}]}}]},
+        {**answer(label)[1], "usage": "none"},
+        {**answer(label)[1], "usage": {"prompt_tokens": "lots"}},
+        {**answer(label)[1], "usage": {"prompt_tokens": -1_000_000, "completion_tokens": -9}},
+    ]
+    return 200, kinds[(n - 1) % len(kinds)]
+
+
+def test_malformed_answers_are_errors_for_their_article_and_the_rounds_go_on(tmp_path, stub):
+    unlabelled(tmp_path)
+    teacher = stub(malformed_or_odd)
+    result = bootstrap(tmp_path, teacher.url, "--per-category", "1",
+                       env={"HYBRID_LLM_RETRIES": "0"})
+    assert result.exit_code == 0, result.output
+    assert f"round 1: 4 new labels ({CATEGORIES} calls" in result.stdout
+    assert "4 articles without a usable answer" in result.stdout
+    lines = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
+    assert len(lines) == 4 and all(line["categories"] == ["数据库"] for line in lines)
+    assert all(line["prompt_tokens"] > 100 and line["completion_tokens"] > 0 for line in lines)
+
+
+@pytest.mark.parametrize("payload", [
+    {"choices": [{"message": "hi"}]},
+    {"choices": [{"message": {"content": ["{}"]}}]},
+    {"choices": [{"message": {"content": 5}}]},
+    {"choices": {"0": {}}},
+    ["not", "an", "object"],
+], ids=["message-text", "content-list", "content-number", "choices-object", "list"])
+def test_the_teacher_takes_a_malformed_answer_as_an_error(tmp_path, stub, config,
+                                                         sample_articles, sample_taxonomy,
+                                                         payload):
+    teacher_server = stub(lambda body, n: (200, payload))
+    settings = replace(config, cache_dir=str(tmp_path), llm_base_url=teacher_server.url,
+                       llm_model="teacher", llm_retries=1, llm_backoff=0.01)
+    article = sample_articles[0]
+    with contextlib.closing(LLMTeacher(settings, sample_taxonomy)) as teacher:
+        assert teacher.label(article, clean(article)) == "error"
+        assert teacher.stats.errors == 1 and teacher.asker.budget.calls == 2
 
 
 def test_bootstrap_never_writes_over_its_articles(tmp_path, run):

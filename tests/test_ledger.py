@@ -1,15 +1,21 @@
-"""hybrid.labels.ledger: day one's labels, with provenance; people's always win."""
+"""hybrid.labels.ledger: day one's labels, with provenance; people's always win; one
+bootstrap at a time."""
 
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 
 import pytest
 from bson import Decimal128
 from helpers import records
 
+from hybrid.errors import LeaseHeld
 from hybrid.ingest.ids import id_key
 from hybrid.labels.ledger import FileLedger, Label, StoreLedger, winner
+from hybrid.mongo.lease import Lease
+from hybrid.mongo.store import Store
 
 
 def test_manual_labels_win_and_a_later_correction_replaces_an_llm_label(tmp_path):
@@ -49,6 +55,39 @@ def test_in_mongodb_a_teacher_label_never_lands_on_a_manual_article(store, mongo
         if doc["_id"] in manual:
             assert doc["categories"] == next(d for d in docs if d["id"] == doc["_id"])[
                 "categories"]
+
+
+def test_one_bootstrap_at_a_time_holds_a_file_ledger(tmp_path):
+    ledger = FileLedger(tmp_path / "labels.jsonl")
+    other = FileLedger(tmp_path / "labels.jsonl")
+    with ledger.lock(), pytest.raises(LeaseHeld, match="another bootstrap is labelling with"), \
+            other.lock():
+        pass
+    with ledger.lock():  # released
+        ledger.add(Label("a", ["数据库"]))
+    assert set(ledger.labels()) == {"a"}
+
+
+def test_in_mongodb_the_lease_is_kept_while_labelling_and_a_lost_one_stops_it(
+        store, mongo_config):
+    store.import_records(records(3))
+    brief = replace(mongo_config)  # a 1 s lease, below what a setting may hold (30 s or more),
+    object.__setattr__(brief, "lease_seconds", 1)  # so renewals are seen in seconds
+    with Store(brief) as short:
+        ledger = StoreLedger(short)
+        ids = [a.id for a in ledger.articles()]
+        with ledger.lock():
+            time.sleep(2.5)  # past the lease's expiry, had it not been renewed
+            with pytest.raises(LeaseHeld, match="holds the lease"):
+                Lease(store, "nightly").take()
+            ledger.add(Label(ids[0], ["数据库"]))
+            store.leases.update_one({}, {"$set": {"run": "thief"}})  # taken over meanwhile
+            time.sleep(0.6)
+            with pytest.raises(LeaseHeld, match="lost the lease"):
+                ledger.add(Label(ids[1], ["数据库"]))  # kept (it was paid for), then stop
+        assert set(ledger.labels()) == set(ids[:2])
+    assert store.leases.find_one({"run": "thief"})  # a lost lease is not released
+    assert store.leases.count_documents({}) == 1
 
 
 def test_in_mongodb_an_article_is_one_key_whatever_its_id(store):

@@ -118,10 +118,11 @@ def test_no_authorized_category_keeps_the_classifier_answer(tmp_path, stub, repl
 
 
 def test_cache_prevents_repeat_calls_and_cost_is_estimated(tmp_path, stub):
-    s = stub()
+    s = stub(lambda body, n: answer({"categories": ["数据库"], "tags": ["Redis"]},
+                                    prompt_tokens=1000, completion_tokens=100))
     config = llm_settings(tmp_path, s.url, llm_price_in_per_1k=0.5, llm_price_out_per_1k=2.0)
     first, refiner = run(config, items(3))
-    assert refiner.stats.calls == 3 and refiner.stats.cost == pytest.approx(3 * (0.05 + 0.02))
+    assert refiner.stats.calls == 3 and refiner.stats.cost == pytest.approx(3 * (0.5 + 0.2))
     again, refiner = run(config, items(3))
     assert len(s.requests) == 3 and refiner.stats.calls == 0 and refiner.stats.cache_hits == 3
     assert [p.output() for p in again] == [p.output() for p in first]

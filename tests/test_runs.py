@@ -50,3 +50,14 @@ def test_a_partition_report_counts_into_the_run_and_sees_the_run_as_resumed():
     r.add(r.part())
     assert (r.counts["tagged"], r.counts["failed"], r.categories["数据库"]) == (3, 1, 2)
     assert r.errors == [{"_id": "x", "error": "broken"}] and r.resumes == []
+
+
+def test_an_article_a_teacher_labelled_is_tagged_until_it_shows_the_teachers_labels():
+    """Even when the model already guessed the teacher's categories: the teacher's tags and
+    `source: "llm"` are what the article must show (docs/day-one.md)."""
+    teacher = {"categories": ["数据库"], "tags": ["MySQL"], "content_hash": "h"}
+    guessed = {"source": "model", "content_hash": "h", "teacher": teacher}
+    assert Selection().wants(guessed, "h", ["数据库"]) == "tag"
+    assert Selection().wants({**guessed, "source": "llm"}, "h", ["数据库"]) == "unchanged"
+    assert Selection().wants({**guessed, "source": "llm"}, "h", ["前端开发"]) == "tag"
+    assert Selection().wants(guessed, "changed", ["数据库"]) == "tag"  # the text changed

@@ -18,7 +18,7 @@ from hybrid.cli.options import (
 )
 from hybrid.evaluation.retrain import retrain as retrain_model
 from hybrid.evaluation.tables import format_comparison
-from hybrid.labels.sources import labelled_articles
+from hybrid.labels.sources import labelled_articles, training_articles
 from hybrid.learn.model import HybridModel
 from hybrid.taxonomy import load_taxonomy
 from hybrid.taxonomy.change import load_map
@@ -34,10 +34,12 @@ from hybrid.taxonomy.change import load_map
 @click.pass_obj
 def train(obj: HybridContext, data: str | None, label_source: str | None, taxonomy: str,
           out: str, as_json: bool, **settings: Any) -> None:
-    """Train a model from labelled articles and save it to a directory."""
+    """Train a model from labelled articles and save it to a directory; with too few labels
+    (none on day one), a zero-shot model that says why."""
     config = obj.settings(**settings)
-    articles = labelled_articles(config, data, label_source)
-    model = HybridModel.train(articles, load_taxonomy(taxonomy), config, progress=obj.say)
+    categories = load_taxonomy(taxonomy)
+    articles = training_articles(config, categories, data, label_source)
+    model = HybridModel.train(articles, categories, config, progress=obj.say)
     model.save(out, config.model_key)
     emit(model.manifest, as_json, model.summary(out))
 

@@ -42,6 +42,8 @@ class Ledger(Protocol):
 
     def add(self, label: Label) -> None: ...
 
+    def lock(self) -> contextlib.AbstractContextManager[None]: ...
+
 
 @dataclass
 class Round:
@@ -49,16 +51,18 @@ class Round:
     target: int  # labels at the end of the round, all sources
     labelled: int  # labels with an authorized category, for training
     new: int
-    calls: int
+    calls: int  # requests, failed ones included
     tokens: int
     metrics: dict = field(default_factory=dict)  # out of fold, on the labelled articles
+    errors: int = 0  # articles without a usable answer: unlabelled, they may be chosen again
 
     def text(self) -> str:
         quality = (f"out-of-fold accuracy {self.metrics['accuracy_top1']:.3f}, macro-F1 "
                    f"{self.metrics['macro_f1_top1']:.3f}" if self.metrics else
                    "zero-shot (too few labels to measure)")
+        errors = f", {self.errors} articles without a usable answer" if self.errors else ""
         return (f"round {self.number}: {self.new} new labels ({self.calls} calls, "
-                f"{self.tokens} tokens), {self.labelled} usable → {quality}")
+                f"{self.tokens} tokens{errors}), {self.labelled} usable → {quality}")
 
 
 @dataclass
@@ -135,12 +139,12 @@ class Bootstrap:
             if teacher is None:
                 outcome.waiting = [self.articles[i] for i in picked]
                 return outcome
-            new, calls, tokens, outcome.stopped = self._ask(teacher, picked, labels,
-                                                            embeddings)
+            new, calls, tokens, errors, outcome.stopped = self._ask(teacher, picked, labels,
+                                                                    embeddings)
             model = self._train(labels)
             usable = sum(1 for label in labels.values() if label.categories)
             outcome.rounds.append(Round(number, target, usable, new, calls, tokens,
-                                        model.manifest.get("metrics", {})))
+                                        model.manifest.get("metrics", {}), errors))
             self.progress(outcome.rounds[-1].text())
             if outcome.stopped:
                 break
@@ -157,24 +161,28 @@ class Bootstrap:
         return [self.texts[i] for i in picked]
 
     def _ask(self, teacher: LLMTeacher, picked: list[int], labels: dict[str, Label],
-             embeddings: np.ndarray) -> tuple[int, int, int, str | None]:
+             embeddings: np.ndarray) -> tuple[int, int, int, int, str | None]:
         """Label `picked`, each label in the ledger at once. Returns (new labels, calls,
-        tokens, why it stopped early)."""
-        new = calls = tokens = 0
+        tokens, articles without a usable answer, why it stopped early); calls and tokens
+        are what the budget booked, failed requests included."""
+        budget = teacher.asker.budget
+        spent = budget.calls, budget.tokens
+        new = errors = 0
+        stopped = None
         for i in picked:
             article = self.articles[i]
             label = teacher.label(article, self.texts[i], self._examples(i, labels, embeddings))
             if isinstance(label, str):
                 if label in ("over_budget", "unavailable"):
-                    return new, calls, tokens, (f"the teacher stopped: {label} "
-                                                f"({teacher.asker.stopped or 'budget spent'})")
-                continue  # an error for this article: it may be chosen again later
+                    stopped = (f"the teacher stopped: {label} "
+                               f"({teacher.asker.stopped or 'budget spent'})")
+                    break
+                errors += 1  # no usable answer for this article: it may be chosen again later
+                continue
             self.ledger.add(label)
             labels[label.id] = label
             new += 1
-            calls += label.calls
-            tokens += (label.prompt_tokens + label.completion_tokens) if label.calls else 0
-        return new, calls, tokens, None
+        return new, budget.calls - spent[0], budget.tokens - spent[1], errors, stopped
 
     def _examples(self, i: int, labels: dict[str, Label], embeddings: np.ndarray
                   ) -> list[Example]:
@@ -206,7 +214,8 @@ def bootstrap(taxonomy: Taxonomy, config: Config, out: str | Path, per_category:
               ) -> Outcome:
     """`hybrid bootstrap`: articles and labels from `data` and the `labels` ledger file, or
     from the configured MongoDB collection; the teacher is the configured LLM, or with
-    `review_out` a person, who gets a review file of the round's articles."""
+    `review_out` a person, who gets a review file of the round's articles. Unless it is a
+    dry run, it holds the ledger's lock throughout (`LeaseHeld` if another bootstrap does)."""
     refuse_inputs(labels, [data])
     refuse_inputs(review_out, [data, labels])
     with contextlib.ExitStack() as stack:
@@ -216,6 +225,8 @@ def bootstrap(taxonomy: Taxonomy, config: Config, out: str | Path, per_category:
         else:
             ledger = StoreLedger(stack.enter_context(Store(config)))
             articles = ledger.articles()
+        if not dry_run:
+            stack.enter_context(ledger.lock())
         teacher = None if review_out else stack.enter_context(
             contextlib.closing(LLMTeacher(config, taxonomy)))
         job = Bootstrap(articles, taxonomy, config, ledger, out, per_category, strategy,

@@ -4,24 +4,33 @@ a teacher LLM's (`source: "llm"`, the model, the time, the tokens it took).
 Manual labels always win over an LLM's for the same article, and a later human correction
 replaces an LLM label; an LLM label never becomes a manual one. Every label is written as
 soon as it exists (a JSONL line flushed to disk, or one guarded update in MongoDB), so a
-bootstrap killed midway loses nothing, and what the ledger holds is what was spent.
+bootstrap killed midway loses nothing, and what the ledger holds is what was spent. One
+bootstrap at a time labels with a ledger (`lock`): two would choose the same articles and pay
+for each twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from hybrid.config import Config
+from hybrid.errors import HybridError, LeaseHeld
 from hybrid.ingest.article import Article, ArticleError, parse_article
 from hybrid.ingest.ids import id_key
 from hybrid.ingest.keys import plain_tags
 from hybrid.ingest.records import parse_json, to_json
+from hybrid.mongo.lease import Lease
 from hybrid.mongo.marks import is_manual
 from hybrid.mongo.store import STATE, Store, content_hash
 
@@ -125,6 +134,25 @@ class FileLedger:
             fh.flush()
             os.fsync(fh.fileno())
 
+    @contextlib.contextmanager
+    def lock(self, wait: float = 0) -> Iterator[None]:
+        """This process alone labels with the ledger: a lock file beside it (an OS lock, so
+        a killed bootstrap leaves none behind). `wait`: seconds to wait for another holder,
+        for a writer of a few lines (people's labels), which a bootstrap still shuts out."""
+        path = self.path.with_name(self.path.name + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(path)
+        try:
+            lock.acquire(timeout=wait)
+        except Timeout:
+            raise LeaseHeld(f"another bootstrap is labelling with {self.path} (it holds "
+                            f"{path}): let it finish, or stop it, then run this again; two at "
+                            "once would pay twice for the same labels") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
 
 class StoreLedger:
     """In MongoDB: a teacher's label is `hybrid.teacher` of its article (a run never
@@ -134,6 +162,7 @@ class StoreLedger:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._keys: dict[str, tuple[Any, str]] = {}  # article id → (_id, content hash)
+        self._lost: HybridError | None = None  # the lease, lost while labelling
 
     def articles(self) -> list[Article]:
         """Every article of the collection that parses (the others cannot be labelled)."""
@@ -154,6 +183,34 @@ class StoreLedger:
         key, text_hash = self._keys[label.id]
         document = {k: v for k, v in asdict(label).items() if k != "id"}
         self.store.set_teacher(key, {**document, "content_hash": text_hash})
+        if self._lost is not None:  # the label paid for is kept; nothing more is asked
+            raise self._lost
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """This process alone labels the collection: it holds the collection's lease (the
+        one `hybrid run` takes), renewed in the background, as training between rounds can
+        outlast it."""
+        lease = Lease(self.store, f"bootstrap-{uuid.uuid4().hex[:12]}")
+        lease.take()
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(self.store.config.lease_seconds / 4):
+                try:
+                    lease.renew()
+                except HybridError as exc:
+                    self._lost = exc
+                    return
+
+        keeper = threading.Thread(target=renew, name="hybrid-bootstrap-lease", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            keeper.join()
+            lease.release(best_effort=True)
 
 
 def labels_of(records: Iterable[dict[str, Any]], config: Config) -> dict[str, Label]:

@@ -73,8 +73,12 @@ class HybridModel:
                 dropped[label] = dropped.get(label, 0) + 1
         if not articles:
             raise UsageError("no articles to train on")
-        zero_shot = (_trainable(labels, taxonomy) < 2
-                     or sum(1 for cats in labels if cats) < MIN_LABELLED)
+        if len(taxonomy) < 2:
+            raise UsageError(f"taxonomy {taxonomy.source} has one category, {taxonomy.names[0]}: "
+                             "one category is no classification (every article would get it); "
+                             "list the others too")
+        why_zero_shot = zero_shot_reason(labels, taxonomy)
+        zero_shot = why_zero_shot is not None
         # Tags do not depend on the category list: an article without an authorized category
         # still teaches tags, and a retrain after a list change keeps the same tag model.
         # A zero-shot model keeps every article: they are the tagger's whole corpus.
@@ -115,6 +119,7 @@ class HybridModel:
             "training": {"articles": len(labelled),
                          "tag_only_articles": len(articles) - len(labelled),
                          "skipped_unlabelled": skipped,
+                         "zero_shot_reason": why_zero_shot,
                          "dropped_labels": dropped,
                          "label_counts": dict(zip(taxonomy.names, Y.sum(axis=0).tolist(),
                                                   strict=True)),
@@ -130,10 +135,9 @@ class HybridModel:
         """What training did, in two or three lines."""
         training, metrics = self.manifest["training"], self.manifest["metrics"]
         if self.zero_shot:
-            text = (f"fewer than {MIN_LABELLED} labelled articles: a zero-shot model (categories "
-                    f"from the taxonomy's "
-                    f"names, descriptions, keywords and aliases; tags from the text of "
-                    f"{training['tag_only_articles']} articles) in "
+            text = (f"{training['zero_shot_reason']}: a zero-shot model (categories from the "
+                    "taxonomy's names, descriptions, keywords and aliases; tags from the text "
+                    f"of {training['articles'] + training['tag_only_articles']} articles) in "
                     f"{training['seconds']:.1f}s → {where}")
         else:
             text = (f"trained on {training['articles']} articles in "
@@ -186,11 +190,13 @@ class HybridModel:
         probabilities = self.classifier.predict_proba(X)
         chosen = self.classifier.categories(probabilities)
         confidence = self.classifier.confidence(probabilities)
-        tags = self.tagger.suggest(X)
+        tags = (self.tagger.suggest_explained(X) if explain
+                else [(t, []) for t in self.tagger.suggest(X)])
         names = self.taxonomy.names
         neighbours = self.tagger.neighbours(X) if explain else None
         preds = []
-        for i, (row, cols, tag_scores) in enumerate(zip(probabilities, chosen, tags, strict=True)):
+        for i, (row, cols, (tag_scores, dropped)) in enumerate(zip(probabilities, chosen, tags,
+                                                                    strict=True)):
             pred = Prediction(
                 id=ids[i],
                 categories=[names[j] for j in cols],
@@ -207,6 +213,7 @@ class HybridModel:
                      "tags": self.tagger.train_tags_[j]}
                     for s, j in zip(sims, idx, strict=True) if j >= 0]
                 pred.keyword_scores = [asdict(t) for t in tag_scores]
+                pred.dropped_tags = [asdict(t) for t in dropped]
             preds.append(pred)
         return preds
 
@@ -299,11 +306,24 @@ def _clean_and_featurize(featurizer: Featurizer, articles: Sequence[Article],
     return features, embedder.hits - before[0], embedder.misses - before[1]
 
 
-def _trainable(labels: Sequence[Sequence[str]], taxonomy: Taxonomy) -> int:
-    """How many categories have both labelled examples and counter-examples."""
-    counts = Counter(name for cats in labels for name in cats)
+def zero_shot_reason(labels: Sequence[Sequence[str]], taxonomy: Taxonomy) -> str | None:
+    """Why articles with these authorized categories train no classifier (the model is then
+    zero-shot), or None if they do. A classifier needs `MIN_LABELLED` labelled articles, and
+    two categories that each have labelled examples and counter-examples."""
     labelled = sum(1 for cats in labels if cats)
-    return sum(1 for name in taxonomy.names if 0 < counts[name] < labelled)
+    if not labelled:
+        return "no labelled articles"
+    if labelled < MIN_LABELLED:
+        return f"{labelled} labelled articles, fewer than the {MIN_LABELLED} a classifier needs"
+    counts = Counter(name for cats in labels for name in cats)
+    trainable = [name for name in taxonomy.names if 0 < counts[name] < labelled]
+    if len(trainable) >= 2:
+        return None
+    everywhere = [name for name in taxonomy.names if counts[name] == labelled]
+    found = (f"only {trainable[0]} has labelled articles both in it and outside it" if trainable
+             else f"all of them are in {', '.join(everywhere)} and in no other category")
+    return (f"{labelled} labelled articles, but {found} (a classifier needs two categories, "
+            "each with labelled articles in it and outside it)")
 
 
 def _category_model(taxonomy: Taxonomy, embedder: Embedder, config: Config,

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from hybrid.config import Config
 from hybrid.llm.cache import LLMCache
 from hybrid.llm.client import Budget, BudgetExhausted, LLMClient, LLMError, LLMFatal, Reply
-from hybrid.llm.prompt import estimate_tokens, response_schema
+from hybrid.llm.prompt import answer_fields, estimate_tokens, response_schema
 from hybrid.llm.stats import LLMStats
 from hybrid.taxonomy import Taxonomy
 
@@ -70,6 +70,7 @@ class Asker:
             return Answer("error", error=str(exc))
         with self._lock:
             self._failures = 0
+        reply = replace(reply, data=answer_fields(reply.data))
         self.cache.put(*cache_key, asdict(reply))
         return Answer("ok", reply)
 

@@ -1,7 +1,8 @@
 """LLM answers on disk, keyed by (content hash, taxonomy fingerprint, model).
 
 A rerun over unchanged articles and the same category list never pays for the same answer
-twice. The raw answer is stored and validated again on use, so a changed alias map applies.
+twice. Only the answer's categories and tags are stored (`prompt.answer_fields`), and they are
+validated again on use, so a changed alias map applies.
 """
 
 from __future__ import annotations

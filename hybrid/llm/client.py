@@ -4,13 +4,19 @@ The client asks for strict `json_schema` output first. A server that rejects it 
 servers that lack it answer 4xx; llama-cpp-python's server answers 500 naming
 `response_format`) is asked again at once with `{"type": "json_object", "schema": ...}`, then
 with no response format and the JSON parsed out of the text. The first format that works is
-kept for the rest of the run. Timeouts, connection errors, 429, 5xx, invalid JSON and refusals
-are retried with exponential backoff (tenacity); every request first takes its share of the
-`Budget`.
+kept for the rest of the run. Timeouts, connection errors, 429, 5xx, malformed or invalid JSON
+and refusals are retried with exponential backoff (tenacity); every request first takes its
+share of the `Budget`.
+
+`llm_timeout` bounds each request as a whole, from connecting to the last byte: httpx's own
+timeouts bound each read, so a server sending a byte a second would hold a call for as long
+as it liked. Requests therefore run on an event loop, under a deadline that cancels them
+(`asyncio.timeout`). No more than `MAX_ANSWER_BYTES` of an answer are read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -23,12 +29,17 @@ from typing import Any
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from hybrid.llm.prompt import estimate_tokens
+
 log = logging.getLogger("hybrid.llm")
 
 FORMATS = ("json_schema", "json_object", "plain")
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 _MENTIONS_FORMAT = re.compile(r"response_format|json_schema|json_object", re.IGNORECASE)
 _MAX_DELAY = 60.0
+# An answer of `llm_max_output_tokens` (256 by default) is a few kilobytes; a body past this is
+# not an answer, and is not read further (a 50 MB one took 400 MB of memory)
+MAX_ANSWER_BYTES = 1 << 20
 
 
 class LLMError(RuntimeError):
@@ -54,6 +65,17 @@ class _Retryable(LLMError):
 
 class _Unsupported(LLMError):
     pass
+
+
+class _TooLarge(LLMError):
+    """An answer past `MAX_ANSWER_BYTES`: not retried, as the same server would do it again."""
+
+
+@dataclass
+class _Exchange:
+    status: int
+    headers: httpx.Headers
+    body: bytes
 
 
 @dataclass
@@ -135,7 +157,13 @@ class LLMClient:
         self.backoff = backoff
         self.max_output_tokens = max_output_tokens
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(timeout=timeout, headers=headers)
+        # The event loop the requests run on, for every thread that calls. A daemon thread (an
+        # anyio portal's is not one): a client nobody closed must not keep the process alive.
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="hybrid-llm",
+                                        daemon=True)
+        self._thread.start()
+        self._http = httpx.AsyncClient(timeout=timeout, headers=headers)
         self._level = 0  # index in FORMATS of the best format the server has accepted
         self._lock = threading.Lock()
 
@@ -147,7 +175,12 @@ class LLMClient:
         return FORMATS[self._level]
 
     def close(self) -> None:
-        self._http.close()
+        if self._loop.is_closed():
+            return
+        asyncio.run_coroutine_threadsafe(self._http.aclose(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
 
     def complete(self, messages: list[dict[str, str]], schema: dict[str, Any],
                  budget: Budget | None = None, estimate: int = 0) -> Reply:
@@ -197,6 +230,9 @@ class LLMClient:
         except _Retryable as exc:
             used = (exc.prompt_tokens, exc.completion_tokens)
             raise
+        except _TooLarge:
+            used = (estimate, self.max_output_tokens)  # unread: its worst case is booked
+            raise
         finally:
             if budget is not None:
                 budget.settle(reserve, *used)
@@ -208,29 +244,65 @@ class LLMClient:
         fmt = response_format(kind, schema)
         if fmt is not None:
             body["response_format"] = fmt
-        try:
-            resp = self._http.post(self.url, json=body)
-        except httpx.TimeoutException as exc:
-            raise _Retryable(f"timeout after {self.timeout:g}s") from exc
-        except httpx.TransportError as exc:
-            raise _Retryable(f"connection failed ({type(exc).__name__})") from exc
-        if resp.status_code >= 400:
-            raise _http_error(resp, kind)
-        try:
-            payload = resp.json()
-            message = payload["choices"][0]["message"]
-            usage = payload.get("usage") or {}
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise _Retryable("malformed response (no choices[0].message)") from exc
-        content = message.get("content") or ""
-        used = (int(usage.get("prompt_tokens") or estimate),
-                int(usage.get("completion_tokens") or len(content) // 2))
-        if message.get("refusal"):
-            raise _Retryable(f"refusal: {str(message['refusal'])[:100]}", *used)
+        reply = self._post(body)
+        if reply.status >= 400:
+            raise _http_error(reply, kind)
+        content, usage, refusal = _message(reply.body, estimate)
+        used = (_tokens(usage, "prompt_tokens", estimate),
+                _tokens(usage, "completion_tokens", estimate_tokens(content)))
+        if refusal:
+            raise _Retryable(f"refusal: {str(refusal)[:100]}", *used)
         data = parse_json(content)
         if data is None:
             raise _Retryable("the answer is not a JSON object", *used)
         return data, used
+
+    def _post(self, body: dict[str, Any]) -> _Exchange:
+        try:
+            return asyncio.run_coroutine_threadsafe(self._exchange(body), self._loop).result()
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise _Retryable(f"no complete answer within {self.timeout:g}s") from exc
+        except httpx.HTTPError as exc:
+            raise _Retryable(f"connection failed ({type(exc).__name__})") from exc
+
+    async def _exchange(self, body: dict[str, Any]) -> _Exchange:
+        """One request, within `timeout` seconds in all, reading at most `MAX_ANSWER_BYTES`
+        of the answer (decompressed)."""
+        async with asyncio.timeout(self.timeout):
+            async with self._http.stream("POST", self.url, json=body) as resp:
+                data = bytearray()
+                async for chunk in resp.aiter_bytes():
+                    data += chunk
+                    if len(data) > MAX_ANSWER_BYTES:
+                        raise _TooLarge(f"an answer of more than {MAX_ANSWER_BYTES} bytes: "
+                                        "not read further")
+                return _Exchange(resp.status_code, resp.headers, bytes(data))
+
+
+def _message(body: bytes, estimate: int) -> tuple[str, Any, Any]:
+    """(content, usage, refusal) of an OpenAI-style answer; `_Retryable` for any other shape
+    (the prompt was sent, so its estimate is booked)."""
+    try:
+        payload = json.loads(body)
+        message = payload["choices"][0]["message"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise _Retryable("malformed response (no choices[0].message)", estimate) from exc
+    if not isinstance(message, dict):
+        raise _Retryable("malformed response (choices[0].message is not an object)", estimate)
+    content = message.get("content")
+    if not isinstance(content, str | None):
+        raise _Retryable("malformed response (the message content is not text)", estimate)
+    return content or "", payload.get("usage"), message.get("refusal")
+
+
+def _tokens(usage: Any, key: str, estimate: int) -> int:
+    """The tokens the server says a part took, but never fewer than estimated: a count that
+    is missing, not a whole number, or below the estimate (-1000000) cannot defeat the
+    budget."""
+    reported = usage.get(key) if isinstance(usage, dict) else None
+    if not isinstance(reported, int) or isinstance(reported, bool):
+        reported = 0
+    return max(reported, estimate, 0)
 
 
 def _log_retry(state: RetryCallState) -> None:
@@ -238,8 +310,8 @@ def _log_retry(state: RetryCallState) -> None:
     log.info("LLM call failed (%s); retrying in %.1fs", exc, state.upcoming_sleep)
 
 
-def _http_error(resp: httpx.Response, kind: str) -> LLMError:
-    code, text = resp.status_code, resp.text[:300]
+def _http_error(resp: _Exchange, kind: str) -> LLMError:
+    code, text = resp.status, resp.body[:300].decode("utf-8", "replace")
     if code in (401, 403):
         return LLMFatal(f"HTTP {code} from the LLM server: check the API key and model access")
     transient = code in (408, 409, 429) or code >= 500

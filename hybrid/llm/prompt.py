@@ -17,6 +17,8 @@ from hybrid.ingest.keys import label_key, plain_tag
 from hybrid.taxonomy import Taxonomy
 
 _WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+_KEPT_ITEMS = 32  # of each list in an answer; far more than any limit asks for
+_KEPT_CHARS = 200  # of each name or tag; longer ones are no name and no tag
 
 
 @dataclass
@@ -106,6 +108,20 @@ def build_messages(taxonomy: Taxonomy, text: CleanText, hints: list[tuple[str, f
                    article_tokens: int) -> list[dict[str, str]]:
     return [{"role": "system", "content": system_prompt(taxonomy, max_categories, n_tags)},
             {"role": "user", "content": user_prompt(text, hints, examples, article_tokens)}]
+
+
+def answer_fields(data: dict[str, Any]) -> dict[str, list[str]]:
+    """The part of an answer worth keeping (the LLM cache stores this): its categories and
+    tags as lists of short strings, which `validate` checks again on every use. Whatever else
+    a server sends is dropped."""
+    def strings(value: Any) -> list[str]:
+        return [v for v in value if isinstance(v, str) and len(v) <= _KEPT_CHARS][:_KEPT_ITEMS]
+
+    categories = data.get("categories")
+    tags = data.get("tags")
+    return {"categories": strings([categories] if isinstance(categories, str) else
+                                  categories if isinstance(categories, list) else []),
+            "tags": strings(tags if isinstance(tags, list) else [])}
 
 
 def validate(data: dict[str, Any], taxonomy: Taxonomy, max_categories: int, n_tags: int,

@@ -49,7 +49,8 @@ class Selection:
             return "tag"
         teacher = state.get("teacher")
         if (isinstance(teacher, dict) and teacher.get("content_hash") == text_hash
-                and teacher.get("categories") and teacher["categories"] != categories):
+                and teacher.get("categories")
+                and (teacher["categories"] != categories or state.get("source") != "llm")):
             return "tag"  # labelled by a teacher since it was tagged: show the teacher's
         if self.mode == "affected":
             stored = categories if isinstance(categories, list) else [categories]
