@@ -6,6 +6,7 @@
     python scripts/bench_suggest.py --sets jiegec --seeds 1 --no-joined --no-timing
     python scripts/bench_suggest.py --sheet /work/notes/sheets/names/sheet.md \\
         --key /work/notes/keys/names/key.json           # and the blind sheet of names
+    python scripts/bench_suggest.py --runs OUT --sheet SHEET --key KEY  # a sheet from --out
     python scripts/bench_suggest.py --score-names KEY VERDICTS   # the judge's names score
 
 For each dev set of ../shared/data and each seed:
@@ -226,19 +227,29 @@ def timing(work: Path, config: Config, n: int, seed: int = 0) -> dict[str, Any]:
 
 
 def names_sheet(runs: list[dict[str, Any]], sheet: Path, key: Path, seed: int = 0) -> int:
-    """A blind sheet of the names proposed for the recovered categories, and its key apart:
-    the judge sees each proposal's name, keywords and titles, never the hidden name."""
-    items = [(run, row) for run in runs for row in run["proposals"]
-             if row["status"] == "recovered"]
+    """A blind sheet of every proposal of the hidden-category runs, and its key apart: the
+    judge sees each proposal's name, keywords and titles and the list it was proposed for,
+    never the hidden names nor which proposals the match found. The names of the recovered
+    ones are scored; for the others, whether they are a real subject the list lacks (the
+    issue's exception to junk)."""
+    items = [(run, row) for run in runs for row in run["proposals"]]
     random.Random(seed).shuffle(items)
-    lines = [SHEET_HEAD.format(n=len(items))]
+    lists: dict[tuple[str, int], str] = {}
+    for run in runs:
+        lists.setdefault((run["set"], run["seed"]), f"L{len(lists) + 1}")
+    lines = [SHEET_HEAD.format(n=len(items)), "## The lists", ""]
+    for (name, seed_), label in lists.items():
+        run = next(r for r in runs if (r["set"], r["seed"]) == (name, seed_))
+        shown = [e["name"] for e in entries(name) if e["name"] not in run["hidden"]]
+        lines += [f"{label}: {', '.join(shown)}", ""]
     answers = {}
     for number, (run, row) in enumerate(items, 1):
-        lines += [f"## {number}", "", f"Name: {row['name']}", "",
-                  f"Keywords: {', '.join(row['keywords'])}", "", "Titles:", "",
-                  *(f"- {title}" for title in row["examples"]), ""]
+        lines += [f"## {number}", "", f"List: {lists[(run['set'], run['seed'])]}", "",
+                  f"Name: {row['name']}", "", f"Keywords: {', '.join(row['keywords'])}", "",
+                  "Titles:", "", *(f"- {title}" for title in row["examples"]), ""]
         answers[str(number)] = {"set": run["set"], "seed": run["seed"],
-                                "hidden_category": row["best"], "proposed_name": row["name"],
+                                "status": row["status"], "hidden_category": row["best"],
+                                "proposed_name": row["name"], "size": row["size"],
                                 "purity": row["purity"], "coverage": row["coverage"]}
     sheet.parent.mkdir(parents=True, exist_ok=True)
     key.parent.mkdir(parents=True, exist_ok=True)
@@ -249,7 +260,8 @@ def names_sheet(runs: list[dict[str, Any]], sheet: Path, key: Path, seed: int = 
 
 def score_names(key: Path, verdicts: Path) -> dict[str, Any]:
     """The share of recovered categories whose proposed name the judge accepted, overall and
-    per set; every item of the key must have exactly one well-formed verdict."""
+    per set; and the junk left once the proposals the judge found a real subject the list
+    lacks are set aside. Every item of the key must have exactly one well-formed verdict."""
     answers = json.loads(key.read_text("utf-8"))
     judged: dict[str, dict[str, Any]] = {}
     for n, line in enumerate(verdicts.read_text("utf-8").splitlines(), 1):
@@ -260,27 +272,42 @@ def score_names(key: Path, verdicts: Path) -> dict[str, Any]:
             raise ValueError(f"{verdicts}:{n}: unknown or repeated id {v.get('id')!r}")
         if v.get("verdict") not in ("ACCEPT", "REJECT"):
             raise ValueError(f"{verdicts}:{n}: verdict must be ACCEPT or REJECT")
+        if v.get("subject") not in ("REAL", "NOT"):
+            raise ValueError(f"{verdicts}:{n}: subject must be REAL or NOT")
         judged[v["id"]] = v
     if missing := sorted(set(answers) - set(judged), key=int):
         raise ValueError(f"{verdicts}: no verdict for items {missing}")
     by_set: dict[str, list[bool]] = {}
     for item, answer in answers.items():
-        by_set.setdefault(answer["set"], []).append(judged[item]["verdict"] == "ACCEPT")
+        if answer["status"] == "recovered":
+            by_set.setdefault(answer["set"], []).append(judged[item]["verdict"] == "ACCEPT")
     every = [ok for oks in by_set.values() for ok in oks]
-    return {"accepted": round(sum(every) / len(every), 3), "names": len(every),
+    unmatched = [i for i, a in answers.items() if a["status"] in ("junk", "known")]
+    real = [i for i in unmatched if judged[i]["subject"] == "REAL"]
+    recovered = [i for i, a in answers.items() if a["status"] == "recovered"]
+    return {"accepted": round(sum(every) / len(every), 3) if every else None,
+            "names": len(every),
             "per_set": {s: round(sum(v) / len(v), 3) for s, v in by_set.items()},
-            "reasons": dict(Counter(v["reason"] for v in judged.values() if v["reason"]))}
+            "reasons": dict(Counter(judged[i]["reason"] for i in recovered
+                                    if judged[i]["reason"])),
+            "junk_before_reader": len(unmatched), "judged_real_subjects": len(real),
+            "junk_after_reader": len(unmatched) - len(real),
+            "junk_per_recovered_after_reader": round((len(unmatched) - len(real))
+                                                     / len(recovered), 2) if recovered else None,
+            "partial_judged_real": sum(judged[i]["subject"] == "REAL"
+                                       for i, a in answers.items() if a["status"] == "partial")}
 
 
-SHEET_HEAD = """# Category name sheet: {n} proposed categories
+SHEET_HEAD = """# Category sheet: {n} proposed categories
 
 A website's category list is missing some subjects. For each numbered item below, a program
-found a group of articles that no category on the list fits, and proposed a NAME for the new
-category that would hold them. You see the proposed name, the group's most distinctive
-keywords and the titles of five typical articles of the group.
+found a group of articles that no category on the site's list fits well, and proposed a NAME
+for a new category that would hold them. You see the list it was proposed for (under "The
+lists", by its label), the proposed name, the group's most distinctive keywords and the
+titles of five typical articles of the group. Answer two questions per item.
 
-Judge the name as a reader of the site would, who browses by category: would you accept it
-as the name of a category holding these articles?
+1. The NAME. Judge it as a reader of the site would, who browses by category: would you
+accept it as the name of a category holding these articles?
 
 ACCEPT when the name says what the articles are about, at the level of a category (a
 subject a reader would browse), even if you would word it differently.
@@ -293,17 +320,24 @@ REJECT, with one reason, when the name is
 - ODD: no name a person would give a category: a sentence piece, a code token, a file
   name, a number, two unrelated words glued together.
 
+2. The SUBJECT, whatever you thought of the name: is the group a real subject that the list
+lacks? "REAL" when most titles share one subject a reader would browse as a category, and no
+category on the list already names it; else "NOT" (the titles share no subject, or the list
+already has a category for it).
+
 ## What to write
 
 One JSON line per item (all {n}) and nothing else, for example (made up):
 
-{{"id": "1", "verdict": "ACCEPT", "reason": null, "better_name": null}}
-{{"id": "2", "verdict": "REJECT", "reason": "GENERIC", "better_name": "数据库调优"}}
+{{"id": "1", "verdict": "ACCEPT", "reason": null, "better_name": null, "subject": "REAL"}}
+{{"id": "2", "verdict": "REJECT", "reason": "GENERIC", "better_name": "数据库", "subject": "REAL"}}
+{{"id": "3", "verdict": "REJECT", "reason": "WRONG", "better_name": null, "subject": "NOT"}}
 
 - "id": the item's number on this sheet, as a string.
 - "verdict": "ACCEPT" or "REJECT"; "reason": null for ACCEPT, else one of "FRAGMENT",
   "GENERIC", "NARROW", "WRONG", "ODD".
 - "better_name": for a REJECT, the name you would give the group (or null).
+- "subject": "REAL" or "NOT".
 """
 
 
@@ -324,9 +358,17 @@ def main() -> None:
     parser.add_argument("--key", type=Path, help="...and its key here.")
     parser.add_argument("--score-names", nargs=2, type=Path, metavar=("KEY", "VERDICTS"),
                         help="Only score a judge's verdicts on the sheet of names.")
+    parser.add_argument("--runs", type=Path,
+                        help="Only write --sheet and --key from a finished run's --out.")
     args = parser.parse_args()
     if args.score_names:
         print(json.dumps(score_names(*args.score_names), ensure_ascii=False, indent=1))
+        return
+    if args.runs:
+        if not (args.sheet and args.key):
+            parser.error("--runs writes a sheet: give --sheet and --key")
+        runs = json.loads(args.runs.read_text("utf-8"))["runs"]
+        print(f"{names_sheet(runs, args.sheet, args.key)} items on {args.sheet}")
         return
     one_thread_per_process()  # as the commands run: processes, not thread pools, share cores
     config = Config()
