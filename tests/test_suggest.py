@@ -245,3 +245,32 @@ def test_a_hidden_category_of_a_dev_set_comes_back(tmp_path, config):
             if sum(h in gold[i] for i in new.articles) >= 0.6 * new.size
             and sum(h in gold[i] for i in new.articles) >= 0.5 * size[h]}
     assert back
+
+
+def _oof_model(given: list[list[str]], proba: np.ndarray):
+    """What `find_merges` reads of a model: its list, training labels and out-of-fold record."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        taxonomy=parse_taxonomy(["A", "B", "C", "D"]), train_categories=given,
+        train_ids=[f"a{i}" for i in range(len(given))],
+        train_titles=[f"t{i}" for i in range(len(given))],
+        classifier=SimpleNamespace(oof_rows_=np.arange(len(given)), oof_proba_=proba))
+
+
+def test_merges_are_the_confused_pairs_not_the_labels_given_together():
+    from hybrid.taxonomy.suggest.merges import find_merges
+
+    rng = np.random.default_rng(0)
+    given, rows = [], []
+    for _ in range(40):  # A and B always together (a field and its discipline): both right
+        given.append(["A", "B"])
+        rows.append([0.9, 0.9, 0.05, 0.05])
+    for i in range(40):  # C and D: the model takes every third for the other
+        name = "C" if i % 2 else "D"
+        given.append([name])
+        sure = [0.05, 0.05, 0.9, 0.1] if name == "C" else [0.05, 0.05, 0.1, 0.9]
+        rows.append(sure[:2] + sure[2:][::-1] if i % 3 == 0 else sure)
+    proba = np.clip(np.array(rows) + rng.normal(scale=0.01, size=(80, 4)), 0.01, 1.0)
+    found = find_merges(_oof_model(given, proba))
+    assert [{m.into, m.merged} for m in found.merges] == [{"C", "D"}]

@@ -49,11 +49,15 @@ def find_merges(model: HybridModel) -> Overlaps:
     column = {names[j]: k for k, j in enumerate(present)}
     proba = np.clip(clf.oof_proba_[:, present].astype(float), 1e-6, 1.0)
     # cleanlab compares one given label with the rest: an article with several labels
-    # counts once per label, each time against its probabilities as a distribution
+    # counts once per label, each time against its probabilities as a distribution in which
+    # its other given labels have no part (they are right too, not confused with this one)
     pairs = [(k, column[c]) for k, cats in enumerate(given) for c in cats]
+    spread = proba[[k for k, _ in pairs]]
+    for r, (k, label) in enumerate(pairs):
+        spread[r, [column[c] for c in given[k] if column[c] != label]] = 1e-6
     table = find_overlapping_classes(
         labels=np.array([label for _, label in pairs]),
-        pred_probs=(proba / proba.sum(axis=1, keepdims=True))[[k for k, _ in pairs]],
+        pred_probs=spread / spread.sum(axis=1, keepdims=True),
         class_names=[names[j] for j in present])
     support = Counter(c for cats in given for c in cats)
     top = [names[present[j]] for j in proba.argmax(axis=1)]
