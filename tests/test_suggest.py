@@ -274,3 +274,10 @@ def test_merges_are_the_confused_pairs_not_the_labels_given_together():
     proba = np.clip(np.array(rows) + rng.normal(scale=0.01, size=(80, 4)), 0.01, 1.0)
     found = find_merges(_oof_model(given, proba))
     assert [{m.into, m.merged} for m in found.merges] == [{"C", "D"}]
+    # a category of one article, which the model hardly gives it: by cleanlab's threshold
+    # (its mean probability) most articles would "overlap" with it
+    given = [["A"]] * 40 + [["C"]] * 40 + [["D"]]
+    rows = [[0.9, 0.02, 0.1, 0.05]] * 40 + [[0.05, 0.02, 0.9, 0.05]] * 40 + [[0.6, 0.02, 0.3, 0.03]]
+    proba = np.clip(np.array(rows) + rng.normal(scale=0.01, size=(81, 4)), 0.01, 1.0)
+    assert [m.merged for m in find_merges(_oof_model(given, proba)).merges] == ["D"]
+    assert find_merges(_oof_model(given, proba), min_articles=5).merges == []

@@ -3,7 +3,10 @@ out-of-fold probabilities the classifier kept from its training (`oof_proba_`).
 
 A pair is proposed for merging when the overlap is a large share of the smaller category
 (`MERGE_SHARE`); each category is in one merge at most, the most overlapping first. The
-larger category keeps its name; the smaller one becomes its alias.
+larger category keeps its name; the smaller one becomes its alias. A category with fewer
+out-of-fold articles than `min_articles` is left out: cleanlab's per-class threshold is the
+mean probability over its few articles, so nearly every article passes it (one-article
+categories came out "overlapping" with 56 articles), and it is a dead category's case anyway.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ class Overlaps:
     note: str | None = None  # why there is nothing to say, when there is not
 
 
-def find_merges(model: HybridModel) -> Overlaps:
+def find_merges(model: HybridModel, min_articles: int = 1) -> Overlaps:
     clf = model.classifier
     if getattr(clf, "oof_proba_", None) is None:
         return Overlaps(note="the model keeps no out-of-fold probabilities (zero-shot, or "
@@ -66,7 +69,7 @@ def find_merges(model: HybridModel) -> Overlaps:
         a, b = row["Class Name A"], row["Class Name B"]
         overlap = int(row["Num Overlapping Examples"])
         share = overlap / max(min(support[a], support[b]), 1)
-        if overlap <= 0:
+        if overlap <= 0 or min(support[a], support[b]) < min_articles:
             continue
         if len(out.pairs) < SHOWN_PAIRS:
             out.pairs.append({"a": a, "b": b, "overlapping": overlap, "share_of_smaller":

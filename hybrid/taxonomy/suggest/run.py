@@ -58,7 +58,7 @@ def suggest(model: HybridModel, read: Articles, config: Config, namer: Namer | N
             namer.name(new, name_taken(taxonomy, named))
             named.add(label_key(new.name))
     progress("looking for confused and unused categories")
-    overlaps = find_merges(model)
+    overlaps = find_merges(model, config.dead_min_articles)
     merging = {n for m in overlaps.merges for n in (m.into, m.merged)}
     removals = [r for r in dead_categories(corpus, taxonomy, config.dead_min_articles,
                                            config.dead_months) if r.name not in merging]
