@@ -19,7 +19,8 @@ from hybrid.cli import main
 from hybrid.errors import Exit
 from hybrid.learn.artifacts import read_manifest
 
-RECORDS = 1050  # generated records, through each path
+RECORDS = 1050  # records asked of hypothesis, through each path
+AT_LEAST = 1000  # it may stop a few short (an example it already ran is not run again)
 FIELDS = ["id", "title", "description", "content", "categories", "tags"]
 HUGE_HTML = ("<div><p>Kubernetes 集群网络策略与 Pod 调度 <b>Redis</b></p><table><tr><td>"
              "持久化</td></tr></table></div>\n" * 50_000).encode()  # 5 MB
@@ -125,7 +126,7 @@ def tagged(hostile_lines, sample_model_dir, cache_dir, tmp_path_factory) -> list
 
 def test_tag_file_accounts_for_every_record(hostile_lines, tagged, authorized):
     records = records_in(hostile_lines)
-    assert len(records) >= RECORDS
+    assert len(records) >= AT_LEAST
     check_rows(tagged, len(records), authorized)
     kinds = {"error": sum("error" in r for r in tagged), "tagged": sum("error" not in r
                                                                       for r in tagged)}
