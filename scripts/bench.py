@@ -446,17 +446,20 @@ def _runs(runs: list[dict], key: str) -> str:
 
 def print_tables(results: list[dict], trees: dict[str, Path]) -> None:
     print(f"{'case':<48} {'tree':<14} {'articles':>8} {'cold art/s':>14} {'first art.':>11} "
-          f"{'warm art/s':>11} {'peak RSS':>9} {'CPU/wall':>8} {'load':>11}")
+          f"{'warm art/s':>11} {'peak RSS':>9} {'CPU ms/art.':>13} {'CPU/wall':>8} "
+          f"{'load':>11}")
     for r in results:
         for tree in trees:
             runs = r["end_to_end"][tree]
             warm = r.get("end_to_end_warm", {}).get(tree, [])
             busy = np.mean([run["cpu_seconds"] / run["seconds"] for run in runs])
+            # CPU per article: what the code costs, whatever else the machine was running
+            cpu = " / ".join(f"{1000 * run['cpu_seconds'] / run['articles']:.0f}" for run in runs)
             print(f"{r['case'][:48]:<48} {tree:<14} {r['articles']:>8} "
                   f"{_runs(runs, 'articles_per_second'):>14} "
                   f"{_runs(runs, 'first_article_seconds'):>11} "
                   f"{_runs(warm, 'articles_per_second') or '-':>11} "
-                  f"{max(run['peak_rss_mb'] for run in runs + warm):>6} MB {busy:>8.2f} "
+                  f"{max(run['peak_rss_mb'] for run in runs + warm):>6} MB {cpu:>13} {busy:>8.2f} "
                   f"{_runs(runs, 'load_before'):>11}")
     print("\ntrees: " + ", ".join(f"{k} = {describe(v)}" for k, v in trees.items()))
     staged = [r for r in results if "stage_articles_per_second" in r]
