@@ -15,12 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybrid.batch.processes import (
-    die_with_parent,
-    fork_server,
-    one_thread_per_process,
-    start_fork_server,
-)
+from hybrid.batch.processes import die_with_parent, fork_server, one_thread_per_process
 from hybrid.config import Config
 from hybrid.errors import EnvironmentFault, HybridError
 from hybrid.ingest.article import Article, ArticleError, article_id_of, parse_article
@@ -110,7 +105,6 @@ class Predictor:
 
             self._model = HybridModel.load(self.model_dir, config=config)
         else:
-            start_fork_server()  # it imports the model's code while the model is verified
             artifacts.verify(self.model_dir, key=config.model_key)
             self._pool = self._new_pool()
 
