@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hybrid.ingest.article import parse_article
-from hybrid.ingest.clean import clean, prefix, without_addresses
+from hybrid.ingest.clean import READ_CHARS, clean, head_lines, prefix, without_addresses
 
 
 def article(**fields):
@@ -68,3 +68,17 @@ def test_addresses_stay_for_the_classifier_and_go_from_tag_candidates():
     text = clean(article(content="原文见 https://blog.csdn.net/u1/article/details/42 ，转载。"))
     assert "blog.csdn.net" in text.lexical_text()
     assert without_addresses(text.body).split() == ["原文见", ",转载。"]
+
+
+def test_a_long_post_is_read_up_to_a_whole_line_so_its_cost_is_bounded():
+    """Every stage after cleaning reads the body: a 100k-character post costs what a
+    `READ_CHARS` one does, and the cut falls after a whole line, never inside a word."""
+    paragraph = "第{}段讲负载均衡与 Kubernetes Ingress 的配置方法。\n\n"
+    content = "".join(paragraph.format(i) for i in range(4000))
+    assert len(content) > 5 * READ_CHARS
+    text = clean(article(content=content))
+    assert "第0段" in text.body and "第3999段" not in text.body
+    assert len(text.body) <= READ_CHARS and text.body.endswith("的配置方法。")
+    assert head_lines("短文", 10) == "短文"
+    assert head_lines("a" * 20 + "\nbbb", 22) == "a" * 20
+    assert head_lines("word " * 10, 12) == "word word "  # no line end: cut at a word

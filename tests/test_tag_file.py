@@ -14,7 +14,7 @@ from helpers import pool_workers, records
 from llm_stub import answer
 
 from hybrid import data
-from hybrid.batch.tag_file import tag_file
+from hybrid.batch.tag_file import ramped, tag_file
 from hybrid.cli import main
 from hybrid.errors import Exit
 
@@ -154,3 +154,11 @@ def test_dash_writes_the_lines_to_stdout_and_the_summary_to_stderr(sample_model_
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["id"] for r in rows] == [f"u00{i}" for i in range(1, 7)]
     assert "tagged 6 articles" in result.stderr and not list(tmp_path.iterdir())
+
+
+def test_batches_start_small_so_the_first_article_comes_early():
+    """A first batch of 64 long posts is seconds of work before anything is written."""
+    assert [len(b) for b in ramped(range(200), 64)] == [4, 8, 16, 32, 64, 64, 12]
+    assert [len(b) for b in ramped(range(5), 2)] == [2, 2, 1]
+    assert [x for b in ramped(range(200), 64) for x in b] == list(range(200))
+    assert list(ramped([], 64)) == []

@@ -9,7 +9,7 @@ import rjieba
 from hybrid.ingest import commonness
 from hybrid.ingest.segment import Segmenter
 from hybrid.ingest.shapes import odd
-from hybrid.ingest.terms import term_like
+from hybrid.ingest.terms import term_like, times_in
 
 
 def test_pieces_of_a_name_jieba_does_not_know_grow_back_into_it():
@@ -77,3 +77,12 @@ def test_commonness_table_is_kept_in_the_cache_and_a_broken_cache_only_costs_tim
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
     assert commonness._table(str(not_a_folder / "cache")) == table  # built, not kept
+
+
+def test_times_in_counts_latin_keys_as_whole_words_only():
+    text = "c++ 与 c 语言; node.js 不是 node. 用docker, docker-compose, docker 和 docker."
+    assert times_in(text, "c") == 1  # not in "c++"
+    assert times_in(text, "node") == 1  # "node." ends a sentence; "node.js" is another word
+    assert times_in(text, "docker") == 3  # not after a CJK letter ("用docker")
+    assert times_in("aaa", "aa") == 0 and times_in("aa aa", "aa") == 2
+    assert times_in("知识图谱与图谱", "图谱") == 2

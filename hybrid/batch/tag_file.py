@@ -3,13 +3,12 @@ streamed in batches, in order, whatever any one record holds."""
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from more_itertools import chunked
 
 from hybrid.batch.predictor import Predictor, refine_batch
 from hybrid.config import Config
@@ -63,7 +62,7 @@ def tag_file(infile: str | Path, outfile: str | Path, model_dir: str | Path, con
     with (open_output(outfile, inputs=[infile]) as out,
           _predictor(model_dir, config, workers) as predictor,
           open_refiner(config, model_dir) as refiner):
-        for records, predictions in predictor.map(chunked(read_jsonl(infile), batch_size)):
+        for records, predictions in predictor.map(ramped(read_jsonl(infile), batch_size)):
             if refiner is not None:
                 predictions = refine_batch(refiner.refine_pairs, records, predictions, config)
             for p in predictions:
@@ -75,6 +74,17 @@ def tag_file(infile: str | Path, outfile: str | Path, model_dir: str | Path, con
             summary.llm = refiner.stats
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def ramped(records: Iterable[Any], batch_size: int, first: int = 4) -> Iterator[list[Any]]:
+    """Batches of `batch_size`, the first ones smaller (4, 8, 16, ...): the first article is
+    written after a batch of a few, not after a full one (64 long posts are seconds of
+    work), and later batches still spread the per-batch cost."""
+    records = iter(records)
+    size = min(first, batch_size)
+    while batch := list(itertools.islice(records, size)):
+        yield batch
+        size = min(2 * size, batch_size)
 
 
 def _predictor(model_dir: str | Path, config: Config, workers: int | None) -> Any:

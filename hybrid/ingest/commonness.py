@@ -41,8 +41,6 @@ def load(cache_dir: str | None = None) -> dict[str, float]:
 
 
 def _table(cache_dir: str | None) -> dict[str, float]:
-    import wordfreq
-
     folder = Path(cache_dir or os.environ.get("HYBRID_CACHE_DIR")
                   or Path.home() / ".cache" / "hybrid")
     path = folder / f"commonness-{version('wordfreq')}-{FLOOR}.json"
@@ -50,6 +48,8 @@ def _table(cache_dir: str | None) -> dict[str, float]:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         pass
+    import wordfreq  # only to build the table: importing it alone is ~1 s of a worker's start
+
     table: dict[str, float] = {}
     for language in _LANGUAGES:
         for word, freq in wordfreq.get_frequency_dict(language, wordlist="best").items():

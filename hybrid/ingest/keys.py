@@ -17,7 +17,13 @@ _WORD_SEPARATORS = re.compile(r"[\s\-_]+")
 @lru_cache(maxsize=200_000)
 def label_key(label: str) -> str:
     """Width-, case- and whitespace-insensitive (cached: the same words recur)."""
-    return " ".join(unicodedata.normalize("NFKC", label).casefold().split())
+    return text_key(label)
+
+
+def text_key(text: str) -> str:
+    """`label_key` of an article's text, not cached: each text is new, and a cache of
+    200,000 of them would hold gigabytes on a long run."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def hidden_character(text: str, allowed: str = "") -> str | None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from hybrid.embed import Embedder
 from hybrid.ingest.clean import CleanText, prefix, without_addresses
-from hybrid.ingest.keys import label_key
+from hybrid.ingest.keys import text_key
 from hybrid.ingest.segment import Segmenter
 
 
@@ -71,7 +71,7 @@ class Featurizer:
                 phrases=phrases,
                 names=names,
                 everyday=everyday,
-                text=label_key("\n".join((text.title, text.description, text.body, text.code))),
-                heads=label_key("\n".join((text.title, text.description, text.headings))),
+                text=text_key("\n".join((text.title, text.description, text.body, text.code))),
+                heads=text_key("\n".join((text.title, text.description, text.headings))),
             ))
         return out

@@ -174,5 +174,7 @@ def site_spellings(found: Sequence[dict[str, Candidate]]) -> dict[str, str]:
 def _spelling(surface: str, title: str) -> str:
     """A new tag as the title spells it ("Docker Compose", where the commands in the body say
     `docker compose`), else as the text first did."""
+    if surface.lower() not in title.lower():  # mostly: then no pattern is compiled
+        return surface
     found = re.search(re.escape(surface), title, re.IGNORECASE)
     return found.group(0) if found else surface
