@@ -21,9 +21,11 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 # The body is read from at most this many characters of an article's content, cut at a
 # line: every stage after it (segmentation, features, tag checks) then costs at most so
 # much, however long the post (real sites' p99 is 30-50k characters, the longest 195k).
-# It is past the 90th percentile of real long posts; the embedding reads 400 characters
-# and the tag candidates 3,000, and what a post is about is said well before it.
-READ_CHARS = 12_000
+# It is near the 99th percentile of real long posts; the embedding reads 400 characters
+# and the tag candidates 3,000. At 12,000 the classifier lost words it uses on jiegec's 46
+# longer posts (top-1 0.703 -> 0.696, label-set F1 0.708 -> 0.699); at 30,000 (11 posts
+# cut) top-1 and macro-F1 stay within 0.001 (scripts/bench_quality.py, docs/speed.md).
+READ_CHARS = 30_000
 _ADDRESS = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'\u3000-\u303f\uff01-\uff5e]+", re.IGNORECASE)
 # markdown-it-pyrs, the Rust port of markdown-it: the same CommonMark output ~12x faster.
 # It panics on a few inputs (e.g. "[`]\n```"); markdown-it-py then renders the article.
