@@ -27,8 +27,9 @@ from hybrid.ingest.records import load_articles
 from hybrid.labels.ledger import FileLedger, Label, StoreLedger
 from hybrid.labels.review import MONGO_ID, rows_from_predictions, write_rows
 from hybrid.labels.select import choose
-from hybrid.labels.teacher import Estimate, LLMTeacher
+from hybrid.labels.teacher import LLMTeacher
 from hybrid.learn.model import HybridModel
+from hybrid.llm.cost import Estimate
 from hybrid.llm.prompt import Example
 from hybrid.mongo.store import Store
 from hybrid.output import refuse_inputs
