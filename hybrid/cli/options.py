@@ -84,9 +84,10 @@ field_options = _stack(
     click.option("--results-collection",
                  help="Keep labels in this collection (by article _id), not in the articles."))
 
-llm_unchecked_option = click.option(
-    "--llm-unchecked", is_flag=True, default=None,
-    help="Use the LLM without a passing `hybrid llm check` (the report says so).")
+def llm_unchecked_option(help: str = "Use the LLM as a fallback without a passing `hybrid "
+                                     "llm check` (the report says so).") -> Decorator:
+    return click.option("--llm-unchecked", is_flag=True, default=None, help=help)
+
 
 llm_options = _stack(
     click.option("--llm-mode", type=click.Choice(["off", "fallback", "review-only"]),
@@ -98,7 +99,7 @@ llm_options = _stack(
     click.option("--llm-threshold", type=float,
                  help="Confidence under which an article goes out (review-only, or "
                       "fallback with --llm-unchecked; a checked fallback uses its check's)."),
-    llm_unchecked_option)
+    llm_unchecked_option())
 
 
 
