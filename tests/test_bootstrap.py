@@ -331,26 +331,28 @@ def test_bootstrap_never_writes_over_its_articles(tmp_path, run):
     assert articles.read_bytes() == before and not (tmp_path / "model").exists()
 
 
-def test_a_teacher_worse_than_the_zero_shot_model_is_stopped_after_the_first_round(
-        tmp_path, stub):
-    """A teacher that names the same category whatever the article: after the first round
-    (2 per category) nothing more is asked, the numbers are shown, and the model is the
-    zero-shot one; a rerun stops there again without a call; --llm-unchecked goes on."""
+def test_a_teacher_worse_than_the_zero_shot_model_is_stopped_before_more_is_spent(
+        tmp_path, stub, monkeypatch):
+    """A teacher that names the same category whatever the article. The check comes after
+    the first round, or after CHECK_AFTER labels when that round is longer (here 12 of its
+    16): nothing more is asked, the numbers are shown, the model is the zero-shot one; a
+    rerun stops there again without a call; --llm-unchecked goes on."""
+    monkeypatch.setattr("hybrid.labels.bootstrap.CHECK_AFTER", 12)
     unlabelled(tmp_path)
     s = stub(lambda body, n: answer({"categories": ["数据库"], "tags": []}))
     result = bootstrap(tmp_path, s.url, "--per-category", "3", "--json")
     assert result.exit_code == 0, result.output
     outcome = json.loads(result.stdout)
-    assert len(s.requests) == len(FileLedger(tmp_path / "labels.jsonl").labels()) \
-        == 2 * CATEGORIES
+    assert len(s.requests) == len(FileLedger(tmp_path / "labels.jsonl").labels()) == 12
     teacher = outcome["teacher"]
-    assert teacher["how"] == "agreement" and teacher["articles"] == 2 * CATEGORIES
+    assert teacher["how"] == "agreement" and teacher["articles"] == 12
     assert teacher["teacher"]["high"] < teacher["zero_shot"]["value"]
     assert "estimated worse than the zero-shot model" in outcome["stopped"]
-    assert f"the other {CATEGORIES} labels" in outcome["stopped"]
+    assert f"the other {3 * CATEGORIES - 12} labels" in outcome["stopped"]
+    assert outcome["rounds"][0]["new"] == 12 and not outcome["rounds"][0]["trained"]
     assert read_manifest(tmp_path / "model")["zero_shot"]
     again = bootstrap(tmp_path, s.url, "--per-category", "3")
-    assert again.exit_code == 0 and len(s.requests) == 2 * CATEGORIES
+    assert again.exit_code == 0 and len(s.requests) == 12
     assert "teacher accuracy" in again.stdout and "stopped:" in again.stdout
     anyway = bootstrap(tmp_path, s.url, "--per-category", "3", "--llm-unchecked")
     assert anyway.exit_code == 0 and len(s.requests) == 3 * CATEGORIES

@@ -56,9 +56,9 @@ def bootstrap(obj: HybridContext, taxonomy: str, data: str | None, labels: str |
     Rounds at 2, 5, 10, 20, 50, 100 labels per category, up to --per-category: the first
     covers every category and the corpus, later ones what the model is least sure of. The
     cost is printed before any call. Killed or rerun, it resumes from its labels and pays
-    nothing twice. An LLM teacher is checked after the first round (its agreement with the
-    zero-shot model beyond chance, or --audit): one estimated worse than the zero-shot model
-    stops there, and the zero-shot model is kept.
+    nothing twice. An LLM teacher is checked after the first round, or its first 40 labels
+    (its agreement with the zero-shot model beyond chance, or --audit): one estimated worse
+    than the zero-shot model stops there, and the zero-shot model is kept.
     """
     if (data is None) != (labels is None):
         raise UsageError("--data and --labels go together (else the MongoDB collection)")

@@ -9,10 +9,11 @@ cost of the whole budget is estimated before the first call. A rerun, or a run a
 starts from what the ledger holds: the budget counts every label ever paid for, answers
 come from the LLM cache, and nothing is paid twice.
 
-An LLM teacher is checked after the first round, before the rest of the budget is spent
-(`hybrid.labels.teacher_check`: from its agreement with the zero-shot model, or from a
-person's audit sheet): one estimated worse than the zero-shot model stops the rounds, and
-the zero-shot model is kept, unless `llm_unchecked`.
+An LLM teacher is checked after the first round (after `CHECK_AFTER` labels if that round is
+longer), before the rest of the budget is spent (`hybrid.labels.teacher_check`: from its
+agreement with the zero-shot model, or from a person's audit sheet): one estimated worse
+than the zero-shot model stops the rounds, and the zero-shot model is kept, unless
+`llm_unchecked`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ from hybrid.output import refuse_inputs
 from hybrid.taxonomy import Taxonomy
 
 SCHEDULE = (2, 5, 10, 20, 50, 100)  # labels per category at the end of each round
+# an LLM teacher is checked after the first round, or after this many of its labels if the
+# first round is longer (a long list of categories): enough to tell, and less to pay
+CHECK_AFTER = 40
 
 
 class Ledger(Protocol):
@@ -145,7 +149,8 @@ class Bootstrap:
             return outcome
         check = (lambda: self._stop_teacher(teacher, labels, outcome, plan[-1], audit, ids)
                  ) if teacher is not None else (lambda: False)
-        if todo and len(labels) >= plan[0] and check():  # resumed past the first round
+        check_at = min(plan[0], CHECK_AFTER)  # the teacher's labels it is checked on
+        if todo and len(labels) >= check_at and check():  # resumed past that point
             return outcome
         model = self._train(labels)  # the model of what is labelled so far, written to `out`
         if not labels:
@@ -164,10 +169,23 @@ class Bootstrap:
             if teacher is None:
                 outcome.waiting = [self.articles[i] for i in picked]
                 return outcome
-            new, calls, tokens, errors, outcome.stopped = self._ask(teacher, picked, labels,
-                                                                    embeddings)
+            parts, held = [picked], False
+            if outcome.teacher is None and len(labels) < check_at < len(labels) + len(picked):
+                cut = check_at - len(labels)  # the check comes within this round
+                parts = [picked[:cut], picked[cut:]]
+            new = calls = tokens = errors = 0
+            for part in parts:
+                got = self._ask(teacher, part, labels, embeddings)
+                new, calls, tokens, errors = (new + got[0], calls + got[1], tokens + got[2],
+                                              errors + got[3])
+                outcome.stopped = got[4]
+                if outcome.stopped:
+                    break
+                if outcome.teacher is None and len(labels) >= check_at and check():
+                    held = True
+                    break
             usable = sum(1 for label in labels.values() if label.categories)
-            if outcome.teacher is None and not outcome.stopped and check():
+            if held:
                 outcome.rounds.append(Round(number, target, usable, new, calls, tokens, {},
                                             errors, trained=False))
                 self.progress(outcome.rounds[-1].text())

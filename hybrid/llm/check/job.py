@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,22 +28,39 @@ from hybrid.llm.check.record import CheckResult
 from hybrid.llm.cost import estimate
 from hybrid.llm.refine import LLMRefiner, ranked
 
+if TYPE_CHECKING:
+    from hybrid.learn.model import HybridModel
+
 ANSWERED = ("ok", "empty")  # an answer without an authorized category is a wrong one
+Predicted = tuple[str, list[Article], dict[str, Any]]
+
+
+def predicted_for(model: HybridModel, articles: Sequence[Article], config: Config,
+                  n_folds: int = 5, seed: int = 0,
+                  progress: Callable[[str], None] = lambda _: None) -> Predicted:
+    """(how, the labelled articles, the model's outputs for them): out of fold if the model
+    trained on them (`hybrid.evaluation.quality.outputs_for`)."""
+    from hybrid.evaluation.quality import outputs_for  # pandas: only for a check
+
+    return outputs_for(model, articles, config, n_folds, seed, progress)
 
 
 def check_llm(model_dir: str | Path, config: Config, articles: Sequence[Article],
               labelled_from: str, budget: int, n_folds: int = 5, seed: int = 0,
               progress: Callable[[str], None] = lambda _: None,
-              announce: Callable[[str], None] = print) -> CheckResult:
+              announce: Callable[[str], None] = print,
+              predicted: Predicted | None = None) -> CheckResult:
     """Measure the configured LLM as the fallback of the model in `model_dir`, on
-    `articles`, sending at most `budget` requests; keep the result beside the model."""
-    from hybrid.evaluation.quality import outputs_for
+    `articles`, sending at most `budget` requests; keep the result beside the model.
+    `predicted`: what `predicted_for` gives for them, when the caller has it already
+    (checking several LLMs for one model)."""
     from hybrid.learn.model import HybridModel
 
     if not (config.llm_base_url and config.llm_model):
         raise UsageError("the check needs the LLM: --llm-base-url and --llm-model")
     model = HybridModel.load(model_dir, config=config)
-    how, articles, outputs = outputs_for(model, articles, config, n_folds, seed, progress)
+    how, articles, outputs = predicted or predicted_for(model, articles, config, n_folds,
+                                                        seed, progress)
     if not articles:
         raise UsageError(f"none of the {labelled_from} articles has a category of the model's "
                          "taxonomy: nothing to measure on")
