@@ -204,17 +204,37 @@ def fallback(name: str, args: argparse.Namespace, config: Config, work: Path,
             "seconds": round(time.perf_counter() - started), "teachers": rows}
 
 
-def today_curves(name: str, args: argparse.Namespace, budgets: list[int]) -> list[dict]:
-    """bench_bootstrap's active curves, seed 0, with today's code (main's checkout)."""
+TODAY = """
+import json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1] + "/scripts")
+from bench_bootstrap import DESCRIBED, SHARED, curve, split
+from hybrid.config import load_config
+from hybrid.ingest.records import load_articles
+from hybrid.taxonomy import load_taxonomy
+name, cache, work, budgets = sys.argv[2], sys.argv[3], Path(sys.argv[4]), json.loads(sys.argv[5])
+config = load_config().with_overrides(cache_dir=cache)
+described = load_taxonomy(DESCRIBED / f"{name}.json")
+pool, test = split(load_articles(SHARED / f"{name}.jsonl", config), described)
+print(json.dumps([row for noise in (0.0, 0.2)
+                  for row in curve(pool, test, described, config, budgets, "active", noise, 0,
+                                   work)]))
+"""
+
+
+def today_curves(name: str, args: argparse.Namespace, budgets: list[int], work: Path
+                 ) -> list[dict]:
+    """The same active curves (seed 0) with today's code: bench_bootstrap's `curve` from a
+    checkout of main, in a process of its own, on the same cache."""
     if not args.today:
         return []
-    script = Path(args.today) / "scripts" / "bench_bootstrap.py"
-    cmd = [sys.executable, str(script), "--sets", name, "--budgets", *map(str, budgets),
-           "--seeds", "1", "--real-llm", "0", "--cache-dir", args.cache_dir, "--json"]
+    work.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-c", TODAY, str(args.today), name, args.cache_dir, str(work),
+           json.dumps(budgets)]
     env = {**os.environ, "PYTHONPATH": str(args.today)}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=6 * 3600,
                           check=True)
-    return [c for c in json.loads(done.stdout)[0]["curves"] if c["strategy"] == "active"]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def bootstrap_part(name: str, args: argparse.Namespace, config: Config, work: Path,
@@ -232,7 +252,7 @@ def bootstrap_part(name: str, args: argparse.Namespace, config: Config, work: Pa
     if any(t in args.teachers for t in ("perfect", "noisy20")):
         out["today"] = [{k: r[k] for k in ("budget", "noise", "labels", "top1",
                                            "label_set_f1", "tag_f1_at_5")}
-                        for r in today_curves(name, args, budgets)]
+                        for r in today_curves(name, args, budgets, work / "today" / name)]
     if "qwen" in args.teachers and qwen_url:
         out["qwen"] = qwen_bootstrap(pool, test, described, config, work / name, qwen_url)
     return out
