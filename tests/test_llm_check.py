@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -233,6 +234,20 @@ def test_articles_the_model_learned_are_predicted_out_of_fold_and_never_their_ow
         assert "Similar labelled articles" in examples and f"- {title} →" not in examples
 
 
+def test_a_zero_shot_model_is_checked_on_its_own_predictions(tmp_path, sample_articles,
+                                                             sample_taxonomy, config, stub):
+    """Day one's model learned no category from any article: cross-validating supervised
+    models would measure another classifier than the one the fallback backs up."""
+    model_dir = tmp_path / "zero-shot"
+    unlabelled = [replace(a, categories=[], tags=[]) for a in sample_articles]
+    HybridModel.train(unlabelled, sample_taxonomy, config).save(model_dir)
+    s = stub(lambda body, n: answer({"categories": ["数据库"], "tags": []}))
+    done = check(tmp_path, model_dir, s.url, "stub", "--budget", "5")
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    assert result["how"].startswith("held out") and result["articles"] == len(sample_articles)
+
+
 def test_an_answer_outside_the_top_k_is_kept_for_review_not_applied(tmp_path, stub):
     from hybrid.llm.check.gate import FallbackPolicy
 
@@ -270,3 +285,11 @@ def test_the_measure_of_a_small_set_by_hand():
     assert under_04[2].gain.value == pytest.approx(0.1)  # "c" is third: held
     every = {r.top_k: r for r in m.routes if r.routed == 4}
     assert every[None].gain.value == pytest.approx(0.1)  # "x" broke the fourth
+
+
+def test_the_check_measures_against_peoples_labels_only(tmp_path, half):
+    refused = CliRunner().invoke(main, [
+        "-q", "--cache-dir", str(tmp_path), "llm", "check", "--model", str(half[0]),
+        "--label-source", "manual,llm", "--llm-base-url", "http://127.0.0.1:9/v1",
+        "--llm-model", "m"])
+    assert refused.exit_code == Exit.USAGE and "people's labels" in refused.output

@@ -75,12 +75,13 @@ def outputs_for(model: HybridModel, articles: Sequence[Article], config: Config,
                 n_folds: int = 5, seed: int = 0, progress: Progress = lambda _: None
                 ) -> tuple[str, list[Article], dict[str, Any]]:
     """(how, the labelled articles, our model's outputs for them): out of fold, from models
-    trained as `model` was, if it trained on any of these articles; else its own. Author
-    labels go through the model's taxonomy change first, so old names never show."""
+    trained as `model` was, if it learned categories from any of these articles; else its
+    own (a zero-shot model learned none). Author labels go through the model's taxonomy
+    change first, so old names never show."""
     migration = Migration.from_manifest(model.manifest)
     if migration is not None:
         articles = [replace(a, categories=migration.apply(a.categories)) for a in articles]
-    if not set(model.train_ids).intersection(a.id for a in articles):
+    if model.zero_shot or not set(model.train_ids).intersection(a.id for a in articles):
         articles = _labelled(articles, model.taxonomy)
         outputs = predict_split(model, [], articles, None, [clean(a) for a in articles],
                                 model.taxonomy)["hybrid"]
