@@ -231,7 +231,8 @@ class Bootstrap:
         else:
             outcome.teacher = teacher_check.by_agreement(
                 proba[[self.index[x.id] for x in taught]],
-                [[names.index(c) for c in x.categories] for x in taught], proba, self.seed)
+                [[names.index(c) for c in x.categories if c in names] for x in taught], proba,
+                self.seed)
         if outcome.teacher is not None:
             self.progress(outcome.teacher.text())
             if outcome.teacher.below and self.config.llm_unchecked:
