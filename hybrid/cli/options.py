@@ -84,6 +84,7 @@ field_options = _stack(
     click.option("--results-collection",
                  help="Keep labels in this collection (by article _id), not in the articles."))
 
+
 def llm_unchecked_option(help: str = "Use the LLM as a fallback without a passing `hybrid "
                                      "llm check` (the report says so).") -> Decorator:
     return click.option("--llm-unchecked", is_flag=True, default=None, help=help)
