@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: setup demo test lint llm
+.PHONY: setup demo test lint llm browser
 
 setup: $(VENV)/.installed
 
@@ -23,8 +23,15 @@ demo: setup
 llm: setup
 	PATH=$(abspath $(VENV))/bin:$$PATH bash scripts/setup_llm.sh >/dev/null
 
+# Debian's Chromium and a CJK font for the test of hybrid serve's page: Playwright drives
+# /usr/bin/chromium (its own browser download needs a network we do not have).
+browser:
+	@command -v chromium >/dev/null && fc-list :lang=zh-cn | grep -q . || { \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+
 lint: setup
 	$(VENV)/bin/ruff check hybrid tests scripts
 
-test: setup llm lint
+test: setup llm browser lint
 	$(VENV)/bin/pytest

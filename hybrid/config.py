@@ -64,6 +64,15 @@ def _collection(name: str) -> str:
     return name
 
 
+def _origins(value: str) -> str:
+    """CORS origins, comma-separated: each `*` or scheme://host[:port], as browsers send it."""
+    for origin in filter(None, (o.strip() for o in _text(value).split(","))):
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise ValueError(f"{origin!r} is not an origin: '*' or http(s)://host[:port], "
+                             "with no path")
+    return value
+
+
 def _http_url(url: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
@@ -145,6 +154,22 @@ class Config:
     # below the zero-shot model kept on: the report says so
     llm_unchecked: bool = False
 
+    # `hybrid serve` (docs/serve.md); its API key is read from the environment only
+    serve_host: Text = "127.0.0.1"
+    serve_port: Annotated[int, Field(ge=0, le=65_535)] = 8000  # 0: a free port
+    serve_workers: Annotated[int, Field(ge=1, le=1024)] = 1  # worker processes, a model each
+    serve_suggest_access: Literal["open", "key"] = "open"  # "key": suggest needs the API key
+    serve_max_body: Annotated[int, Field(ge=1_024, le=1_000_000_000)] = 8_000_000  # bytes; 413
+    serve_max_batch: Annotated[int, Field(ge=1, le=10_000)] = 64  # per suggest-batch; 422
+    serve_model_batch: Annotated[int, Field(ge=1, le=10_000)] = 32  # one worker's batch
+    serve_batch_window: Annotated[float, Field(ge=0, le=1)] = 0.002  # seconds a free worker
+    # waits for more articles while others are busy
+    serve_max_queue: Annotated[int, Field(ge=1, le=1_000_000)] = 512  # waiting articles; 503
+    serve_timeout: Seconds = 30.0  # seconds a request may take, its body's arrival included
+    serve_llm_deadline: Seconds = 2.0  # seconds the LLM fallback may add to a suggestion
+    serve_cors_origins: Annotated[str, Field(max_length=4096), AfterValidator(_origins)] = ""
+    # origins CORS allows; empty: CORS off
+
     @model_validator(mode="after")
     def _consistent(self) -> Config:
         if self.min_categories > self.max_categories:
@@ -156,6 +181,12 @@ class Config:
     def llm_api_key(self) -> str | None:
         """Read from the environment only, so it never lands in a file or a log."""
         return os.environ.get("HYBRID_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+
+    @property
+    def api_key(self) -> str | None:
+        """`hybrid serve`'s bearer key (feedback, admin; suggest with serve_suggest_access
+        "key"), from the environment only, like the LLM's."""
+        return os.environ.get("HYBRID_API_KEY") or None
 
     @property
     def model_key(self) -> str | None:

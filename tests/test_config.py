@@ -117,10 +117,29 @@ def test_a_bad_value_in_the_file_names_the_file_and_the_key(tmp_path, toml, key)
     ("HYBRID_MONGO_TIMEOUT", "0"), ("HYBRID_LLM_TIMEOUT", "nan"), ("HYBRID_EMBED_BUDGET", "-1"),
     ("HYBRID_LLM_THRESHOLD", "-0.1"), ("HYBRID_LLM_BASE_URL", "127.0.0.1:8000"),
     ("HYBRID_CACHE_DIR", ""), ("HYBRID_MIN_CATEGORIES", "4"),
+    ("HYBRID_SERVE_PORT", "70000"), ("HYBRID_SERVE_PORT", "http"), ("HYBRID_SERVE_HOST", ""),
+    ("HYBRID_SERVE_WORKERS", "0"), ("HYBRID_SERVE_SUGGEST_ACCESS", "keys"),
+    ("HYBRID_SERVE_BATCH_WINDOW", "5"), ("HYBRID_SERVE_MAX_BODY", "10"),
+    ("HYBRID_SERVE_CORS_ORIGINS", "https://cms.example/admin"),
+    ("HYBRID_SERVE_CORS_ORIGINS", "cms.example"),
 ])
 def test_a_bad_environment_variable_is_named(variable, value):
     with pytest.raises(ConfigError, match=f"environment variable {variable}"):
         load_config(env={**NO_FILE, variable: value})
+
+
+def test_serve_settings_are_typed_and_its_api_key_is_no_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYBRID_API_KEY", "s3cret")
+    config = load_config(env={**NO_FILE, "HYBRID_SERVE_PORT": "0",
+                              "HYBRID_SERVE_SUGGEST_ACCESS": "key", "HYBRID_SERVE_CORS_ORIGINS":
+                              "https://cms.example, http://127.0.0.1:8080"})
+    assert (config.serve_port, config.serve_suggest_access) == (0, "key")
+    assert config.api_key == "s3cret"  # from the environment only, like the LLM's key
+    file = tmp_path / "hybrid.toml"
+    file.write_text('api_key = "s3cret"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown setting 'api_key'") as caught:
+        load_config(file, env={})
+    assert "s3cret" not in caught.value.message
 
 
 def test_environment_values_are_parsed_by_type_and_empty_unsets_an_optional_one():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from bson import Decimal128
@@ -12,8 +13,10 @@ from helpers import env, records
 
 from hybrid import data
 from hybrid.cli import main
-from hybrid.errors import Exit
+from hybrid.errors import Exit, LeaseHeld
 from hybrid.ingest.ids import id_key
+from hybrid.labels.corrections import Refused, correction, write_to_ledger
+from hybrid.labels.ledger import FileLedger
 from hybrid.labels.review import COLUMNS
 from hybrid.labels.review_file import from_cell, read_table, to_cell
 from hybrid.mongo.store import Store
@@ -101,14 +104,22 @@ def test_corrections_in_mongo_are_manual_and_survive_runs(sample_model_dir, mong
 
 def test_export_with_low_confidence_only_takes_articles_under_the_setting(
         sample_model_dir, cache_dir, tmp_path):
-    review = tmp_path / "review.jsonl"
-    result = CliRunner().invoke(main, [
-        "--quiet", "--cache-dir", str(cache_dir), "review", "export", "--low-confidence",
-        "--model", str(sample_model_dir), "--data", str(data.path("sample_unseen.jsonl")),
-        "--out", str(review)], env={"MONGODB_URI": "", "HYBRID_LOW_CONFIDENCE": "0.99"})
-    assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in review.read_text(encoding="utf-8").splitlines()]
-    assert rows and all(r["confidence"] < 0.99 and r["categories"] == [] for r in rows)
+    """The setting is read from the environment; the cut sits between two articles'
+    confidences, so the test holds however sure the sample model is."""
+    def export(path: Path, *flags: str, env: dict[str, str] | None = None) -> list[dict]:
+        result = CliRunner().invoke(main, [
+            "--quiet", "--cache-dir", str(cache_dir), "review", "export", *flags,
+            "--model", str(sample_model_dir), "--data", str(data.path("sample_unseen.jsonl")),
+            "--out", str(path)], env={"MONGODB_URI": "", **(env or {})})
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+    everything = sorted(r["confidence"] for r in export(tmp_path / "all.jsonl"))
+    cut = (everything[2] + everything[3]) / 2
+    rows = export(tmp_path / "review.jsonl", "--low-confidence",
+                  env={"HYBRID_LOW_CONFIDENCE": str(cut)})
+    assert [r["confidence"] for r in rows] == everything[:3]
+    assert all(r["categories"] == [] for r in rows)
     assert isinstance(rows[0]["suggested_categories"], list)
 
 
@@ -348,3 +359,30 @@ def test_cells_round_trip_whatever_they_begin_with():
     for text in ["", "'", "''", "=1", "'=1", "''=1", "-1", "plain", "'plain", "\t", "@@"]:
         assert from_cell(to_cell(text)) == text
         assert not to_cell(text).startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+@pytest.mark.parametrize("categories, tags, field, said", [
+    (["数据库", "人工智能", "编程语言", "前端开发"], [], "categories", "at most 3"),
+    (["区块链"], [], "categories", "not in the taxonomy: 区块链"),
+    (["DB"], ["redis", "<script>alert(1)</script>"], "tags", "<script>"),
+    (["DB"], ["=cmd|calc"], "tags", "=cmd|calc"),
+])
+def test_a_persons_labels_are_checked_once_for_every_path(sample_taxonomy, categories, tags,
+                                                          field, said):
+    """`correction` is what `review import` and `hybrid serve`'s feedback both call."""
+    with pytest.raises(Refused, match=f"field '{field}'.*{said}") as caught:
+        correction("a1", categories, tags, sample_taxonomy, max_categories=3)
+    assert caught.value.field == field
+
+
+def test_labels_go_into_a_ledger_under_its_lock_as_every_writers_do(sample_taxonomy, tmp_path):
+    ledger = FileLedger(tmp_path / "labels.jsonl")
+    fix = correction("a1", ["DB"], [" Redis ", "redis", "ＳＱＬ"], sample_taxonomy, 3)
+    assert (fix.categories, fix.tags) == (["数据库"], ["Redis", "SQL"])
+    with FileLedger(ledger.path).lock(), pytest.raises(LeaseHeld, match="labelling with"):
+        write_to_ledger(ledger, [fix], wait=0.2)  # a bootstrap holds it: nothing written
+    assert ledger.labels() == {}
+    write_to_ledger(ledger, [fix], wait=0.2)
+    stored = ledger.labels()["a1"]
+    assert (stored.categories, stored.tags, stored.source) == (["数据库"], ["Redis", "SQL"],
+                                                               "manual")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import hybrid.learn.tag_rules as rules_module
+import hybrid.learn.tag_select as select_module
 import hybrid.learn.tagger as tagger_module
 from hybrid import data
 from hybrid.ingest.article import Article, parse_article
@@ -108,7 +110,7 @@ def test_names_stay_whole_and_their_words_are_no_tags(sample_model):
     article = parse_article({
         "id": "g", "title": "在 GitHub 上托管静态博客",
         "content": "把博客放在 GitHub Pages 上，GitHub Actions 每次推送后自动构建静态页面。"
-                   "GitHub 的免费额度足够个人博客使用。"})
+                   "GitHub 的免费额度足够个人博客使用，GitHub Actions 的日志也能看到构建过程。"})
     keys = [label_key(t) for t in sample_model.predict([article])[0].tags]
     assert "github actions" in keys
     assert not {"pages", "actions"} & set(keys)
@@ -135,7 +137,7 @@ def test_a_neighbour_tag_is_never_a_piece_of_a_longer_word(sample_model, monkeyp
     X = sample_model.featurize([clean(article(9, []))])
     assert "go" not in [t.tag for t in tagger.suggest(X)[0]]
     # were "go" a word of the text, it would be
-    monkeypatch.setattr(tagger_module, "mentions", lambda text, key: True)
+    monkeypatch.setattr(rules_module, "mentions", lambda text, key: True)
     assert "go" in [t.tag for t in tagger.suggest(X)[0]]
 
 
@@ -146,15 +148,15 @@ def test_of_two_near_duplicates_the_reader_keeps_the_right_one(sample_model):
     stays, however often the site uses the shorter one, unless the text says the shorter one
     only inside the longer. A site's phrase the text does not say loses to its word the text
     says (the book tag "CLR via C#" on an article about C#)."""
-    from hybrid.learn.tagger import _Shown
+    from hybrid.learn.tag_select import _Shown
 
-    tagger = sample_model.tagger
+    tagger = sample_model.tagger.chooser()
     text = "web api 与 c# 的 api"
     web_api, api = _Shown("webapi", "web api", True), _Shown("api", "api", True)
     assert not tagger._prefer(api, web_api, text) and tagger._prefer(web_api, api, text)
     book, c_sharp = _Shown("clr via c#", "clr via c#", False), _Shown("c#", "c#", True)
     assert tagger._prefer(c_sharp, book, text) and not tagger._prefer(book, c_sharp, text)
-    tagger.tag_count_["沥青"] = 50
+    sample_model.tagger.tag_count_["沥青"] = 50
     try:
         short, long = _Shown("沥青", "沥青", True), _Shown("沥青混合料", "沥青混合料", True)
         text = "沥青混合料的配比：沥青用量与沥青混合料的空隙率"
@@ -162,22 +164,84 @@ def test_of_two_near_duplicates_the_reader_keeps_the_right_one(sample_model):
         text = "沥青混合料的配比与沥青混合料的空隙率"  # 沥青 is said only inside 沥青混合料
         assert tagger._prefer(long, short, text) and not tagger._prefer(short, long, text)
     finally:
-        del tagger.tag_count_["沥青"]
+        del sample_model.tagger.tag_count_["沥青"]
 
 
 def test_a_neighbour_tag_the_text_does_not_support_needs_a_likely_score(sample_model,
                                                                           monkeypatch):
-    """Every neighbour carries 思考 and the text never says it: shown only when the ranker
+    """Every neighbour carries 自律 and the text never says it: shown only when the ranker
     finds it more likely right than not."""
     def article(i: int, tags: list[str]) -> Article:
         return parse_article({"id": f"s{i}", "title": f"关于写作习惯的一点体会 {i}", "tags": tags,
                               "content": "每天早起写五百字，坚持了一年，记录下来。" * (i + 1)})
-    train = [article(i, ["思考", "写作"]) for i in range(8)]
+    train = [article(i, ["自律", "写作"]) for i in range(8)]
     tagger = TagSuggester(embedder=sample_model.featurizer.embedder).fit(
         sample_model.featurize([clean(a) for a in train]), [a.tags for a in train])
     X = sample_model.featurize([clean(article(9, []))])
     monkeypatch.setattr(tagger_module, "_AGREEING_NEIGHBOURS", 99)  # no close agreement
-    monkeypatch.setattr(tagger_module, "_LIKELY", 1.01)
-    assert "思考" not in [t.tag for t in tagger.suggest(X)[0]]
-    monkeypatch.setattr(tagger_module, "_LIKELY", 0.0)
-    assert "思考" in [t.tag for t in tagger.suggest(X)[0]]
+    monkeypatch.setattr(select_module, "_LIKELY", 1.01)
+    assert "自律" not in [t.tag for t in tagger.suggest(X)[0]]
+    monkeypatch.setattr(select_module, "_LIKELY", 0.0)
+    assert "自律" in [t.tag for t in tagger.suggest(X)[0]]
+
+
+def test_everyday_words_and_genre_words_are_no_tags(sample_model):
+    """平台, 问题 and `network` are said again and again, and no reader clicks them; 研究进展
+    says what kind of text it is. The article's subjects remain."""
+    article = parse_article({
+        "id": "e", "title": "etcd 集群运维问题研究进展",
+        "content": "etcd 是分布式键值存储。平台上的问题很多，问题一个接一个：network 抖动、"
+                   "network 分区。etcd 的 raft 日志、etcd 的快照、平台的问题与 network 的问题。"
+                   * 3})
+    pred = sample_model.predict([article], explain=True)[0]
+    keys = {label_key(t) for t in pred.tags}
+    assert "etcd" in keys
+    assert not {"平台", "问题", "network", "研究进展"} & keys
+    reasons = {d["tag"]: d["reason"] for d in pred.dropped_tags}
+    assert reasons.get("平台") == "an everyday word"
+
+
+def test_explain_says_why_each_tag_was_kept_and_why_strong_candidates_were_not(sample_model):
+    article = parse_article({
+        "id": "x", "title": "在 k8s 中部署 Prometheus 监控",
+        "content": "用 Helm 在 Kubernetes 集群中部署 Prometheus 和 Grafana。Prometheus 抓取指标，"
+                   "Grafana 展示。配置 ServiceMonitor 让 Prometheus 发现服务，告警规则写在 "
+                   "PrometheusRule 里。"})
+    pred = sample_model.predict([article], explain=True)[0]
+    assert [k["tag"] for k in pred.keyword_scores] == pred.tags
+    assert all(k["reason"] for k in pred.keyword_scores)
+    named = {k["tag"]: k["reason"] for k in pred.keyword_scores}
+    assert "named in the title" in named["Prometheus"]
+    dropped = {d["tag"]: d["reason"] for d in pred.dropped_tags}
+    assert dropped["ServiceMonitor"] == "looks like an identifier"
+    assert "Helm" not in dropped or "everyday" not in dropped["Helm"]  # a name, not a word
+
+
+def test_one_spelling_per_concept_across_the_site(sample_model):
+    """The site's articles write `Prometheus`; one that writes `prometheus` gets the site's
+    spelling, so both land on one tag page."""
+    def article(i: int, name: str) -> Article:
+        return parse_article({"id": f"p{i}", "title": f"{name} 监控笔记 {i}", "tags": ["监控"],
+                              "content": f"{name} 抓取指标，{name} 告警。" * 3})
+    train = [article(i, "Prometheus") for i in range(6)]
+    tagger = TagSuggester(embedder=sample_model.featurizer.embedder).fit(
+        sample_model.featurize([clean(a) for a in train]), [a.tags for a in train])
+    X = sample_model.featurize([clean(article(9, "prometheus"))])
+    assert "Prometheus" in [t.tag for t in tagger.suggest(X)[0]]
+
+
+def test_the_site_tag_model_reads_the_sites_own_tags_off_the_embedding():
+    import numpy as np
+
+    from hybrid.learn.site_tags import SiteTagModel
+
+    rng = np.random.default_rng(0)
+    E = rng.normal(size=(60, 8)).astype(np.float32)
+    tags = [["a"] if e[0] > 0 else ["b"] for e in E]
+    model = SiteTagModel(min_uses=3, alpha=1.0).fit(E, tags + [["rare"]] * 0)
+    assert model.vocabulary_ == ["a", "b"]
+    scores = model.decision_function(E)
+    right = [model.vocabulary_[j] for j in scores.argmax(axis=1)]
+    assert np.mean([r == t[0] for r, t in zip(right, tags, strict=True)]) > 0.9
+    oof = model.out_of_fold(E, tags, np.arange(10))
+    assert oof.shape == (10, 2)

@@ -12,11 +12,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybrid.batch.processes import die_with_parent, one_thread_per_process
+from hybrid.batch.processes import die_with_parent, fork_server, one_thread_per_process
 from hybrid.config import Config
 from hybrid.errors import EnvironmentFault, HybridError
 from hybrid.ingest.article import Article, ArticleError, article_id_of, parse_article
@@ -29,11 +28,11 @@ if TYPE_CHECKING:
 
 Record = dict[str, Any] | ArticleError
 log = logging.getLogger("hybrid.batch")
-# what a worker needs, imported once by the fork server instead of by every worker
-WORKER_MODULES = ["hybrid.learn.model"]
 
 
-def predict_records(model: HybridModel, records: list[Record], config: Config) -> list[Prediction]:
+def predict_records(model: HybridModel, records: list[Record], config: Config,
+                    explain: bool = False) -> list[Prediction]:
+    """`explain`: with what `predict --explain` shows (neighbours, keyword scores)."""
     out: list[Prediction | None] = [None] * len(records)
     articles, slots = [], []
     for i, raw in enumerate(records):
@@ -47,19 +46,19 @@ def predict_records(model: HybridModel, records: list[Record], config: Config) -
             out[i] = Prediction(article_id, error=f"article {shown(article_id)!r}: "
                                                   f"{type(exc).__name__}: {str(exc)[:200]}")
     try:
-        predictions = model.predict(articles)
+        predictions = model.predict(articles, explain)
     except EnvironmentFault:  # no article's fault: the run stops, and marks none
         raise
     except Exception:  # isolate the article that broke the batch
-        predictions = [_predict_one(model, a) for a in articles]
+        predictions = [_predict_one(model, a, explain) for a in articles]
     for i, pred in zip(slots, predictions, strict=True):
         out[i] = pred
     return out  # type: ignore[return-value]
 
 
-def _predict_one(model: HybridModel, article: Article) -> Prediction:
+def _predict_one(model: HybridModel, article: Article, explain: bool) -> Prediction:
     try:
-        return model.predict([article])[0]
+        return model.predict([article], explain)[0]
     except EnvironmentFault:
         raise
     except Exception as exc:
@@ -110,13 +109,7 @@ class Predictor:
             self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        """Workers forked from a fork server: they start clean (not inheriting this process's
-        threads and sockets, as with spawn), but the server imported scikit-learn and the
-        rest once, so a worker starts in milliseconds instead of seconds, and this process
-        never imports them at all."""
-        context = get_context("forkserver")
-        context.set_forkserver_preload(WORKER_MODULES)
-        return ProcessPoolExecutor(self.workers, mp_context=context,
+        return ProcessPoolExecutor(self.workers, mp_context=fork_server(),
                                    initializer=_init_worker,
                                    initargs=(self.model_dir, self.config, os.getpid()))
 

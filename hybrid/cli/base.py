@@ -151,7 +151,8 @@ COMMANDS = {"train": "train:train", "retrain": "train:retrain",
             "bootstrap": "bootstrap:bootstrap", "predict": "tag:predict",
             "tag-file": "tag:tag_file", "eval": "evaluate:eval_command", "cv": "evaluate:cv",
             "report": "evaluate:report", "run": "run:run", "mongo": "mongo:mongo",
-            "review": "review:review", "taxonomy": "taxonomy:taxonomy_group", "llm": "llm:llm",
+            "review": "review:review", "serve": "serve:serve",
+            "taxonomy": "taxonomy:taxonomy_group", "llm": "llm:llm",
             "demo": "demo:demo"}
 
 

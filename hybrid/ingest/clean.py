@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import markdown_it
 import markdown_it_pyrs
@@ -14,8 +15,10 @@ from hybrid.ingest.article import Article
 
 _DROP_TAGS = ["script", "style", "nav", "noscript", "iframe", "svg", "head", "template"]
 _BLOCK_SEPARATOR = " "
+_HEADINGS = "h1, h2, h3, h4, h5, h6"
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
+_ADDRESS = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'\u3000-\u303f\uff01-\uff5e]+", re.IGNORECASE)
 # markdown-it-pyrs, the Rust port of markdown-it: the same CommonMark output ~12x faster.
 # It panics on a few inputs (e.g. "[`]\n```"); markdown-it-py then renders the article.
 _markdown = markdown_it_pyrs.MarkdownIt("commonmark").enable("table")
@@ -32,24 +35,32 @@ def render_markdown(text: str) -> str:
 
 
 def normalize(text: str) -> str:
-    """NFKC folds full-width forms (ＡＰＩ，：) into their ordinary ones; then tidy whitespace."""
-    text = unicodedata.normalize("NFKC", text)
+    """NFKC folds full-width forms (ＡＰＩ，：) into their ordinary ones; then tidy whitespace.
+    An address is no prose: its `https`, hosts and paths would pass for words."""
+    text = _ADDRESS.sub(" ", unicodedata.normalize("NFKC", text))
     text = _SPACES.sub(" ", text)
     text = _BLANK_LINES.sub("\n", text)
     return "\n".join(line.strip() for line in text.split("\n")).strip()
 
 
-def html_to_text(html: str) -> tuple[str, str]:
-    """Return (prose, code) from an HTML fragment."""
+class HtmlText(NamedTuple):
+    prose: str
+    code: str
+    headings: str  # the headings' text, one per line (also in `prose`)
+
+
+def html_to_text(html: str) -> HtmlText:
+    """Prose, code and headings of an HTML fragment."""
     tree = LexborHTMLParser(html)
     tree.strip_tags(_DROP_TAGS)
     code_parts = []
     for node in tree.css("pre"):
         code_parts.append(node.text(deep=True))
         node.decompose()
+    headings = "\n".join(node.text(deep=True, separator=" ") for node in tree.css(_HEADINGS))
     root = tree.body or tree.root
     prose = root.text(deep=True, separator=_BLOCK_SEPARATOR) if root else ""
-    return normalize(prose), normalize("\n".join(code_parts))
+    return HtmlText(normalize(prose), normalize("\n".join(code_parts)), normalize(headings))
 
 
 _WORD_END = re.compile(r"[A-Za-z0-9_]+$")
@@ -71,6 +82,7 @@ class CleanText:
     body: str
     code: str
     flags: list[str] = field(default_factory=list)
+    headings: str = ""  # the body's headings, one per line: what the article is about
 
     def embedding_input(self, budget: int) -> str:
         """Title and description first: they say most about the topic per character."""
@@ -86,11 +98,12 @@ class CleanText:
 
 
 def clean(article: Article) -> CleanText:
-    body, code = html_to_text(render_markdown(article.content)) if article.content else ("", "")
+    body = html_to_text(render_markdown(article.content)) if article.content else None
     return CleanText(
-        title=html_to_text(article.title)[0] if article.title else "",
-        description=html_to_text(article.description)[0] if article.description else "",
-        body=body,
-        code=code,
+        title=html_to_text(article.title).prose if article.title else "",
+        description=html_to_text(article.description).prose if article.description else "",
+        body=body.prose if body else "",
+        code=body.code if body else "",
         flags=list(article.flags),
+        headings=body.headings if body else "",
     )

@@ -12,6 +12,7 @@ The key is never cut: two long ids that share a beginning are two articles.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bson import json_util
@@ -40,6 +41,21 @@ def id_value(key: str) -> Any:
     """The id a key stands for, with its type (an ObjectId, a number, a sub-document...)."""
     value = _parse(key)
     return key if value is _NOT_JSON else value
+
+
+def json_key(value: Any) -> str:
+    """The key of an id given as a JSON value in Extended JSON, relaxed or canonical (a
+    JSONL review row's `_id`, a request's): `1` the number, `"1"` the string,
+    `{"$oid": "…"}` an ObjectId, `{"$numberLong": "…"}` a 64-bit number."""
+    return id_key(id_value(json.dumps(value)))
+
+
+def typed_json(key: str) -> Any:
+    """The id a key stands for as canonical Extended JSON: a JSON value whose type survives
+    any JSON parser, a web page's too (`{"$numberLong": "…"}` keeps digits a JavaScript number
+    loses, `{"$numberDouble": "1.0"}` stays no integer); `json_key` gives the key back."""
+    return json.loads(json_util.dumps(id_value(key),
+                                      json_options=json_util.CANONICAL_JSON_OPTIONS))
 
 
 def shown(key: str) -> str:

@@ -102,6 +102,12 @@ def mentions(text: str, key: str) -> bool:
             and _respelt(bare).search(text) is not None)
 
 
+def times_said(text: str, key: str) -> int:
+    """How often `text` says `key` (both keys) as a whole word, or anywhere where it is
+    Chinese (`mentions`, counted; respellings not counted)."""
+    return len(_whole_word(key).findall(text)) if key.isascii() else text.count(key)
+
+
 _SPELLING_SEPARATORS = re.compile(r"[\s.\-_]+")
 _MIN_RESPELT = 4  # shorter keys respelt would match too much ("a i" for "ai")
 # `libc` is no word of "libc++", nor `f` of "f#" (but `editme` is one of "###editme###")

@@ -13,10 +13,23 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from operator import itemgetter
 from pathlib import Path
+from typing import NamedTuple
 
 import rjieba
 
 from hybrid import data
+from hybrid.ingest import commonness
+from hybrid.ingest.terms import (
+    COMMON_WORD,
+    across,
+    clause_verb,
+    everyday_word,
+    joins,
+    lone_char,
+    pieces_of,
+    term_like,
+    whole_terms,
+)
 
 _CANDIDATE_POS = {"n", "nr", "ns", "nt", "nz", "nw", "vn", "eng", "l", "j", "an"}
 _COMPOUND_POS = {"n", "nz", "vn", "l", "j"}
@@ -24,7 +37,8 @@ _COMPOUND_POS = {"n", "nz", "vn", "l", "j"}
 # words and verbs (大角度机动, 强化学习)
 _PHRASE_POS = _CANDIDATE_POS | {"a", "b", "ng", "nrt", "v"}
 _MAX_PHRASE_CHARS = 12
-_LATIN = re.compile(r"^[a-z0-9][a-z0-9.+#_\-]*$", re.IGNORECASE)
+_NAME_POS = {"nr", "ns", "nt", "nrt", "nrfg"}
+_LATIN = re.compile(r"^\.?[a-z0-9][a-z0-9.+#_\-]*$", re.IGNORECASE)  # .NET too
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _MAX_KNOWN_TOKENS = 500_000
 _NUMBERISH = re.compile(r"^[\d.,:%+\-/][\d.,:%+\-/x]*$", re.IGNORECASE)  # 1920x1080, not x86
@@ -34,9 +48,19 @@ _ADDRESS = re.compile(r"^(?:www\..+|.+\.(?:com|org|cn|edu|gov)|(?=.*\d)(?=.*[a-f
                       re.IGNORECASE)
 _PARTS = re.compile(r"[._\-]")
 _SEPARATOR = "\x00"
-# a token goes on the Latin word before it when it continues it (`virtual|box`), or ends it
-# with a symbol that is part of the name (`libc|++`, `F|#`; not `page|#|intro`)
-_GLUE = re.compile(r"(?<=[A-Za-z0-9])\x00(?=[A-Za-z0-9]|(?:\+\+|#)(?:\x00(?![A-Za-z0-9])|$))")
+# a token goes on the Latin word before it when it continues it (`virtual|box`), ends it
+# with a symbol that is part of the name (`libc|++`, `F|#`; not `page|#|intro`), or is a
+# dot and a word that make it a dotted name (`Node|.|js`, `sql|.|Date`: the name is one
+# word, whatever is then made of it); and `.|NET` is one word
+_GLUE = re.compile(r"(?<=[A-Za-z0-9])\x00(?:\.\x00(?=[A-Za-z])|(?=[A-Za-z0-9]|(?:\+\+|#)"
+                   r"(?:\x00(?![A-Za-z0-9])|$)))|(?<![^\x00])\.\x00(?=(?i:net)(?:\x00|$))")
+
+
+class Candidates(NamedTuple):
+    tokens: list[str]  # in order of appearance, repeats kept
+    phrases: set[str]  # joined from words the text repeats together
+    names: set[str]  # of places, people and bodies (哈尔滨, 华为): proper nouns, however common
+    everyday: set[str]  # joined from everyday words only (研究进展, 社会环境): phrases, not terms
 
 
 def whole_words(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -62,10 +86,11 @@ def _pieces(tokens: list[str]) -> list[tuple[int, int]]:
     for match in _GLUE.finditer(joined):
         index += joined.count(_SEPARATOR, counted, match.start())
         counted = match.start()
+        last = index + match.group().count(_SEPARATOR)  # a dotted name glues two tokens on
         if runs and runs[-1][1] == index:
-            runs[-1] = (runs[-1][0], index + 1)
+            runs[-1] = (runs[-1][0], last)
         else:
-            runs.append((index, index + 1))
+            runs.append((index, last))
     return runs
 
 
@@ -97,6 +122,8 @@ class Segmenter:
         self._jieba: rjieba.Jieba | None = None
         self._stop: frozenset[str] | None = None
         self._verdicts: _Verdicts | None = None
+        self._terms: _Verdicts | None = None
+        self.own_words: set[str] = set()  # of the bundled and user dictionaries and the site
 
     def __getstate__(self) -> dict:
         # rjieba objects do not pickle: only the parameters, the rest is rebuilt on first use
@@ -117,6 +144,7 @@ class Segmenter:
             for path in dictionaries:
                 self._add_dictionary(path)
             for term in self.vocabulary:
+                self.own_words.add(term.casefold())
                 if not self._jieba.has_word(term):
                     self._jieba.add_word(term, 2000, "eng" if _LATIN.match(term) else "nz")
         return self._jieba
@@ -129,6 +157,7 @@ class Segmenter:
             freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 2000
             pos = parts[2] if len(parts) > 2 else ("eng" if _LATIN.match(parts[0]) else "nz")
             self._jieba.add_word(parts[0], freq, pos)
+            self.own_words.add(parts[0].casefold())
 
     @property
     def stopwords(self) -> frozenset[str]:
@@ -156,6 +185,16 @@ class Segmenter:
             self._verdicts = _Verdicts(self._verdict)
         return self._verdicts
 
+    @property
+    def _term_like(self) -> _Verdicts:
+        if self._terms is None:
+            self._terms = _Verdicts(self._looks_like_term)
+        return self._terms
+
+    def _looks_like_term(self, token: str) -> bool:
+        jieba = self.jieba  # loads the dictionaries, and with them `own_words`
+        return token.casefold() in self.own_words or term_like(token, jieba)
+
     def _verdict(self, token: str) -> str | None:
         """The token as a lower-cased content word, or None."""
         stripped = token.strip()
@@ -169,9 +208,9 @@ class Segmenter:
             tokens[first:last + 1] = ["".join(tokens[first:last + 1])]
         return [w for t in tokens if (w := word_of[t]) is not None]
 
-    def candidates(self, text: str) -> tuple[list[str], set[str]]:
-        """Tag candidates in order of appearance, repeats kept so counts mean frequency, and
-        which of them are repeated phrases.
+    def candidates(self, text: str) -> Candidates:
+        """Tag candidates in order of appearance, repeats kept so counts mean frequency, which
+        of them are repeated phrases, and which are names of places, people or bodies.
 
         Nouns, named entities and English/version tokens pass the part-of-speech filter;
         adjacent Chinese nouns also form a compound candidate (容器 + 编排 → 容器编排).
@@ -180,9 +219,16 @@ class Segmenter:
         their keywords.
         """
         raw = whole_words(self.jieba.tag(text))
+        everyday: set[str] = set()
+        self._everyday_phrases: set[str] = set()
         word_of = self._word_of
         words = [word_of[token] for token, _ in raw]  # every pass below reads these verdicts
         tagged = [(token.strip(), pos) for token, pos in raw]
+        terms = whole_terms([token for token, _ in tagged],
+                            lambda i: tagged[i][1] in _CANDIDATE_POS and words[i] is not None,
+                            lambda i: self._joins(*tagged[i]))
+        in_term = {k for end, start in terms.items() for k in range(start, end)}
+        grown = {"".join(t for t, _ in tagged[start:end + 1]) for end, start in terms.items()}
         phrases = self._repeated_phrases(tagged, words)
         latin, inside = self._latin_phrases(raw, words)
         for end, found in latin.items():
@@ -190,19 +236,33 @@ class Segmenter:
         out: list[str] = []
         previous: tuple[str, str] | None = None
         for end, (token, pos) in enumerate(tagged):
+            if end in terms:  # the whole term where the text says it, not its pieces
+                token, pos = "".join(t for t, _ in tagged[terms[end]:end + 1]), "nz"
             # a word, but no notation of single letters (`C-a`, `e.g`) for a tag
-            keep = (pos in _CANDIDATE_POS and words[end] is not None
-                    and max(map(len, _PARTS.split(token))) >= 2 and not _ADDRESS.match(token))
+            keep = (end not in in_term and (end in terms or (
+                pos in _CANDIDATE_POS and words[end] is not None
+                and max(map(len, _PARTS.split(token))) >= 2 and not _ADDRESS.match(token)
+                and self._term_like[token])))
             if keep and end not in inside:
                 out.append(token)
                 if (previous and pos in _COMPOUND_POS and previous[1] in _COMPOUND_POS
                         and _CJK.search(token) and _CJK.search(previous[0])
-                        and len(previous[0]) + len(token) <= 6):
+                        and len(previous[0]) + len(token) <= 6 and not lone_char(previous[0])):
                     out.append(previous[0] + token)
+                    if everyday_word(previous[0]) and everyday_word(token):
+                        everyday.add(out[-1])
             if end in phrases:
-                out.extend(p for p in phrases[end] if not out or p != out[-1])
+                out.extend(p for p in phrases[end] if (not out or p != out[-1])
+                           and not any(across(p, term) for term in grown))
             previous = (token, pos) if keep else None
-        return out, {p for found in phrases.values() for p in found}
+        joined = grown | {p for found in phrases.values() for p in found}
+        names = {token for token, pos in tagged if pos in _NAME_POS}
+        everyday |= self._everyday_phrases
+        pieces = pieces_of(joined, grown, set(out) - names, text)
+        return Candidates([c for c in out if c not in pieces], joined, names, everyday)
+
+    def _joins(self, token: str, pos: str) -> bool:
+        return token.casefold() not in self.stopwords and joins(token, pos, self.jieba)
 
     def _latin_phrases(self, raw: list[tuple[str, str]], words: list[str | None]
                        ) -> tuple[dict[int, list[str]], set[int]]:
@@ -220,9 +280,13 @@ class Segmenter:
 
         def term(phrase: str) -> bool:
             """A term's later words are plain words (Spring Boot, GitHub Pages); names with
-            digits or inner capitals make a list (Laravel11 InertiaJs Vue3)."""
-            return all(w.isalpha() and (w[1:].islower() or w.isupper())
-                       for w in phrase.split()[1:])
+            digits or inner capitals make a list (Laravel11 InertiaJs Vue3); and words of
+            everyday English in lower case make a piece of a sentence (`lock failed`,
+            `properly initialized`), not a term (`functional programming`)."""
+            words = phrase.split()
+            return (all(w.isalpha() and (w[1:].islower() or w.isupper()) for w in words[1:])
+                    and not (phrase.islower() and any(commonness.zipf(w) >= COMMON_WORD
+                                                      for w in words)))
 
         def name(start: int, end: int) -> bool:
             """Capitalised words alone amid Chinese: a name, not a piece of an English
@@ -269,10 +333,14 @@ class Segmenter:
             start = end
             while (start > 0 and end - start < 2 and tagged[start - 1][1] in _PHRASE_POS
                    and self._is_phrase_part(tagged[start - 1][0])):
+                if clause_verb(*tagged[start - 1]):
+                    break  # a clause (纳洛酮治疗急性, 提高公司), not a term
                 start -= 1
                 phrase = "".join(t for t, _ in tagged[start:end + 1])
-                if len(phrase) <= _MAX_PHRASE_CHARS:
+                if len(phrase) <= _MAX_PHRASE_CHARS and not lone_char(tagged[start][0]):
                     spans[phrase].append(end)
+                    if all(everyday_word(t) for t, _ in tagged[start:end + 1]):
+                        self._everyday_phrases.add(phrase)
         repeated = {p: ends for p, ends in spans.items() if len(ends) > 1}
         out: dict[int, list[str]] = defaultdict(list)
         for phrase, ends in repeated.items():

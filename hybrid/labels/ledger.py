@@ -135,14 +135,15 @@ class FileLedger:
             os.fsync(fh.fileno())
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self, wait: float = 0) -> Iterator[None]:
         """This process alone labels with the ledger: a lock file beside it (an OS lock, so
-        a killed bootstrap leaves none behind)."""
+        a killed bootstrap leaves none behind). `wait`: seconds to wait for another holder,
+        for a writer of a few lines (people's labels), which a bootstrap still shuts out."""
         path = self.path.with_name(self.path.name + ".lock")
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(path)
         try:
-            lock.acquire(timeout=0)
+            lock.acquire(timeout=wait)
         except Timeout:
             raise LeaseHeld(f"another bootstrap is labelling with {self.path} (it holds "
                             f"{path}): let it finish, or stop it, then run this again; two at "

@@ -32,16 +32,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bson import ObjectId
-from bson.regex import Regex
 
 from hybrid.config import Config
 from hybrid.ingest.article import Article, article_id_of
 from hybrid.ingest.clean import clean
-from hybrid.ingest.ids import id_key, id_value, shown
-from hybrid.ingest.keys import MAX_TAG_CHARS, plain_tags
+from hybrid.ingest.ids import id_key, id_value, json_key
 from hybrid.ingest.records import load_articles, parse_json, to_json
-from hybrid.labels.ledger import FileLedger, Label, StoreLedger
+from hybrid.labels.corrections import (
+    Correction,
+    Refused,
+    correction,
+    write_to_ledger,
+    write_to_store,
+)
+from hybrid.labels.ledger import FileLedger, StoreLedger
 from hybrid.labels.review_file import is_csv, read_table, write_table
 from hybrid.labels.select import diverse, uncertain
 from hybrid.learn.model import HybridModel
@@ -67,14 +71,6 @@ class Row:
     suggested_tags: list[str]
     categories: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Correction:
-    id: str  # the article's key; from an `_id` column, `id_key` of the `_id`
-    categories: list[str]
-    tags: list[str] | None  # None: keep the article's tags
-    typed: bool = False  # from an `_id` column (else an `id` column: bare text)
 
 
 def _top(scores: dict[str, float]) -> dict[str, float]:
@@ -146,7 +142,9 @@ def _row_id(row: dict[str, Any], csv_file: bool) -> tuple[str, bool]:
     `id` column (bare text, as files from before ids carried their type hold it)."""
     if MONGO_ID in row:
         value = row[MONGO_ID]
-        text = str(value or "").strip() if csv_file else "" if value is None else to_json(value)
+        if not csv_file:
+            return ("" if value is None else json_key(value)), True
+        text = str(value or "").strip()
         return (id_key(id_value(text)) if text else "", True)
     return str(row.get("id") or "").strip(), False
 
@@ -176,12 +174,13 @@ def read_corrections(path: str | Path, taxonomy: Taxonomy, max_categories: int =
         if not article_id:
             _add(errors, where, "no id")
             continue
-        fix = _correction(article_id, given, _cell_list(row.get("tags")), taxonomy,
-                          max_categories, typed)
-        if isinstance(fix, str):
-            _add(errors, article_id, f"{where}, {fix}")
-        else:
-            found.setdefault(article_id, []).append((where, fix))
+        try:
+            fix = correction(article_id, given, _cell_list(row.get("tags")), taxonomy,
+                             max_categories, typed)
+        except Refused as exc:
+            _add(errors, article_id, f"{where}, {exc}")
+            continue
+        found.setdefault(article_id, []).append((where, fix))
     corrections = []
     for article_id, rows in found.items():
         if any(fix != rows[0][1] for _, fix in rows):
@@ -190,24 +189,6 @@ def read_corrections(path: str | Path, taxonomy: Taxonomy, max_categories: int =
         else:
             corrections.append(rows[0][1])
     return corrections, errors
-
-
-def _correction(article_id: str, given: list[str], raw_tags: list[str], taxonomy: Taxonomy,
-                max_categories: int, typed: bool = False) -> Correction | str:
-    """The correction a row asks for, or what is wrong with it (field first)."""
-    names, unknown = taxonomy.map_labels(given)
-    if unknown:
-        return (f"field 'categories': not in the taxonomy: {', '.join(unknown)} (known: "
-                f"{', '.join(taxonomy.names)})")
-    if len(names) > max_categories:
-        return (f"field 'categories': {len(names)} categories ({', '.join(names)}), at most "
-                f"{max_categories} (the max_categories setting)")
-    tags, refused = plain_tags(raw_tags)
-    if refused:
-        return (f"field 'tags': {refused[0][:80]!r} is no tag a site can show (a tag is plain "
-                f"text of at most {MAX_TAG_CHARS} characters: no markup, link, control "
-                "character or formula)")
-    return Correction(article_id, names, tags or None, typed)
 
 
 def _add(errors: dict[str, str], key: str, message: str) -> None:
@@ -237,37 +218,6 @@ def correct_file(data: str | Path, out: str | Path, corrections: Sequence[Correc
     return {c.id: f"not in {data}" for c in corrections if c.id not in seen}
 
 
-def _id_candidates(raw: str) -> list[Any]:
-    """The id as a CSV cell holds it, and as the ObjectId or number it may have been."""
-    out: list[Any] = [raw]
-    if ObjectId.is_valid(raw):
-        out.append(ObjectId(raw))
-    if re.fullmatch(r"-?\d+", raw):
-        out.append(int(raw))
-    return out
-
-
-def write_to_store(store: Store, corrections: Sequence[Correction]) -> dict[str, str]:
-    """Write each correction as manual labels, on the one article its id names; returns
-    errors by article id."""
-    errors = {}
-    for fix in corrections:
-        value = id_value(fix.id) if fix.typed else None
-        if isinstance(value, list | Regex | re.Pattern):  # no _id: a query would match many
-            errors[fix.id] = f"_id {shown(fix.id)} is a {type(value).__name__}, not an _id"
-            continue
-        found = store.find_ids([value] if fix.typed else _id_candidates(fix.id))
-        if not found:
-            errors[fix.id] = f"no article with _id {shown(fix.id)} in {store.where}"
-        elif len(found) > 1:
-            errors[fix.id] = (f"id {shown(fix.id)} names {len(found)} articles ("
-                              f"{', '.join(shown(id_key(f)) for f in found)}): this review "
-                              "file is from before ids carried their type; export it again")
-        else:
-            store.set_manual(found[0], fix.categories, fix.tags)
-    return errors
-
-
 def export(out: str | Path, config: Config, below: float | None, limit: int | None,
            model_dir: str | Path | None = None, data: str | Path | None = None,
            choose: str | None = None) -> int:
@@ -277,15 +227,7 @@ def export(out: str | Path, config: Config, below: float | None, limit: int | No
     refuse_inputs(out, [data, model_dir])
     if choose is not None:
         model = HybridModel.load(model_dir, config=config)
-        if data is not None:
-            articles = load_articles(data, config)
-        else:
-            with Store(config) as store:
-                ledger = StoreLedger(store)
-                labelled = ledger.labels()
-                articles = [replace(a, categories=labelled[a.id].categories)
-                            if a.id in labelled else a for a in ledger.articles()]
-        rows = chosen_rows(model, articles, choose, limit or 100)
+        rows = chosen_rows(model, review_articles(config, data), choose, limit or 100)
     elif data is not None:
         model = HybridModel.load(model_dir, config=config)
         rows = select(rows_from_file(model, data, config), below, limit)
@@ -294,6 +236,23 @@ def export(out: str | Path, config: Config, below: float | None, limit: int | No
             rows = rows_from_store(store, below, limit)
     write_rows(rows, out, "id" if data is not None else MONGO_ID, inputs=[data, model_dir])
     return len(rows)
+
+
+def review_articles(config: Config, data: str | Path | None = None,
+                    labels: str | Path | None = None) -> list[Article]:
+    """The articles to choose from, those already labelled with their categories (so they
+    are not chosen again): `data` (JSONL) with the labels of the ledger `labels`, else the
+    collection with its manual and teacher labels."""
+    if data is not None:
+        labelled = FileLedger(labels).labels() if labels is not None else {}
+        articles = load_articles(data, config)
+    else:
+        with Store(config) as store:
+            ledger = StoreLedger(store)
+            labelled = ledger.labels()
+            articles = ledger.articles()
+    return [replace(a, categories=labelled[a.id].categories) if a.id in labelled else a
+            for a in articles]
 
 
 def chosen_rows(model: HybridModel, articles: Sequence[Article], choose: str, limit: int
@@ -325,9 +284,7 @@ def import_corrections(infile: str | Path, taxonomy: Taxonomy, config: Config,
     refuse_inputs(labels, [infile, data])
     corrections, errors = read_corrections(infile, taxonomy, config.max_categories)
     if labels is not None:
-        ledger = FileLedger(labels)
-        for fix in corrections:
-            ledger.add(Label(fix.id, fix.categories, fix.tags or [], "manual"))
+        write_to_ledger(FileLedger(labels), corrections)
         return len(corrections), errors, str(labels)
     if data is not None:
         failed = correct_file(data, out, corrections, config)

@@ -48,7 +48,7 @@ from hybrid.ingest.records import to_json
 from hybrid.output import output_dir, write_text
 from hybrid.taxonomy import Taxonomy, TaxonomyError, parse_taxonomy
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 FILES = ("classifier.pickle", "tagger.pickle", "segmenter.pickle", "training.json",
          "neighbours.faiss", "taxonomy.json")
 MANIFEST = "manifest.json"
@@ -64,6 +64,7 @@ ALLOWED = frozenset({
     "hybrid.learn.char_ngrams.CharNgramCounts",
     "hybrid.learn.classifier.CategoryClassifier",
     "hybrid.learn.classifier.EmbeddingColumns",
+    "hybrid.learn.site_tags.SiteTagModel",
     "hybrid.learn.features.doc_head_words",
     "hybrid.learn.features.doc_text",
     "hybrid.learn.features.doc_words",

@@ -23,6 +23,9 @@ class Features:
     lexical: str
     phrases: set[str] = field(default_factory=set)  # candidates joined from repeated words
     text: str = ""  # the whole article as a key (`label_key`): what a reader sees, code included
+    heads: str = ""  # title, description and headings as a key: what the article is about
+    names: set[str] = field(default_factory=set)  # candidates that name a place, person, body
+    everyday: set[str] = field(default_factory=set)  # candidates joined from everyday words
 
 
 def doc_words(doc: Features) -> list[str]:
@@ -55,7 +58,8 @@ class Featurizer:
         for text, embedding in zip(texts, embeddings, strict=True):
             prose = text.lexical_text()
             head = f"{text.title}\n{text.description}\n{prefix(text.body, self.tag_prefix_chars)}"
-            candidates, phrases = (self.candidate_segmenter or self.segmenter).candidates(head)
+            candidates, phrases, names, everyday = (self.candidate_segmenter or self.segmenter
+                                                    ).candidates(head)
             out.append(Features(
                 embedding=embedding,
                 words=self.segmenter.words(prose),
@@ -64,6 +68,9 @@ class Featurizer:
                 title=text.title,
                 lexical=prose,
                 phrases=phrases,
+                names=names,
+                everyday=everyday,
                 text=label_key("\n".join((text.title, text.description, text.body, text.code))),
+                heads=label_key("\n".join((text.title, text.description, text.headings))),
             ))
         return out

@@ -190,11 +190,13 @@ class HybridModel:
         probabilities = self.classifier.predict_proba(X)
         chosen = self.classifier.categories(probabilities)
         confidence = self.classifier.confidence(probabilities)
-        tags = self.tagger.suggest(X)
+        tags = (self.tagger.suggest_explained(X) if explain
+                else [(t, []) for t in self.tagger.suggest(X)])
         names = self.taxonomy.names
         neighbours = self.tagger.neighbours(X) if explain else None
         preds = []
-        for i, (row, cols, tag_scores) in enumerate(zip(probabilities, chosen, tags, strict=True)):
+        for i, (row, cols, (tag_scores, dropped)) in enumerate(zip(probabilities, chosen, tags,
+                                                                    strict=True)):
             pred = Prediction(
                 id=ids[i],
                 categories=[names[j] for j in cols],
@@ -211,6 +213,7 @@ class HybridModel:
                      "tags": self.tagger.train_tags_[j]}
                     for s, j in zip(sims, idx, strict=True) if j >= 0]
                 pred.keyword_scores = [asdict(t) for t in tag_scores]
+                pred.dropped_tags = [asdict(t) for t in dropped]
             preds.append(pred)
         return preds
 

@@ -16,7 +16,8 @@ class Prediction:
     flags: list[str] = field(default_factory=list)
     error: str | None = None
     neighbours: list[dict[str, Any]] = field(default_factory=list)
-    keyword_scores: list[dict[str, Any]] = field(default_factory=list)
+    keyword_scores: list[dict[str, Any]] = field(default_factory=list)  # each tag, and why
+    dropped_tags: list[dict[str, Any]] = field(default_factory=list)  # strong candidates, and why
     source: str = "model"  # "llm" when an LLM answer replaced the classifier's (hybrid.llm)
     llm: dict[str, Any] | None = None  # LLM provenance: model, tokens, latency, suggestion
     zero_shot: bool = False  # from a model trained without labelled articles

@@ -8,77 +8,51 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import NamedTuple
 
 import faiss
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from hybrid import data
 from hybrid.embed import Embedder
+from hybrid.ingest import commonness
 from hybrid.ingest.keys import (
     label_key,
-    mentions,
-    near_duplicates,
-    plain_tag,
     words_of,
 )
 from hybrid.learn.features import Features
+from hybrid.learn.site_tags import SiteTagModel
 from hybrid.learn.tag_ranker import tag_ranker
+from hybrid.learn.tag_rules import Candidate, verdict
+from hybrid.learn.tag_select import Chooser, DroppedTag, TagScore, site_spellings
 
 _AGREEING_NEIGHBOURS = 2  # of the `_CLOSE` nearest: two articles, to carry a tag the text lacks
 _CLOSE = 5
 _SHARED = 2  # neighbours that carry a tag the article does not otherwise support, to rank it
-_LIKELY = 0.5  # the ranker's probability such a tag needs to be shown: more likely right than not
+_EXPLAINED = 8
+_SITE_CANDIDATES = 5  # the site tag model's best tags for an article join its candidates
+_SITE_SURE = 0.5  # its score for a tag the text does not support to be shown when likely
 # The ranker learns from this many candidates that are an article's tag and as many that are
 # not, of this many in all (its trees hold a tenth out); with fewer, the untrained scoring ranks.
 _MIN_RANKER_TAGS, _MIN_RANKER_CANDIDATES = 5, 20
-_YEAR = re.compile(r"^(19|20)\d\d$")
-_SEPARATORS = str.maketrans("", "", " -_")  # what a spelling of a tag may differ by
+_SEPARATORS = str.maketrans("", "", " -_.")  # what a spelling of a tag may differ by
 FEATURE_NAMES = ["keybert_sim", "log_tf", "in_title", "first_pos", "idf",
                  "in_vocab", "log_tag_count", "prior", "neighbour_vote", "neighbour_share",
-                 "in_text", "is_latin", "n_chars", "is_phrase", "mentioned", "close_share"]
+                 "in_text", "is_latin", "n_chars", "is_phrase", "mentioned", "close_share",
+                 "commonness", "named", "said", "site_model"]
 
 
 @dataclass
-class TagScore:
-    tag: str
-    score: float
-    from_text: bool
-    neighbour_vote: float
-
-
-@dataclass
-class _Candidate:
-    key: str
-    surface: str
-    count: int = 0
-    first: int = 0  # position of first occurrence; -1 for a neighbour's tag not in the text
-    phrase: bool = False  # joined from words the text repeats together
-    supported: bool = True  # by the text or agreeing close neighbours; else it must be likely
-    mentioned: bool = False  # the text says it (a neighbour's tag too)
-
-
-class _Shown(NamedTuple):
-    """A chosen tag as near-duplicates are judged: by key and as shown."""
-
-    key: str
-    shown: str  # the key of the tag as shown
-    said: bool  # the text says it
-
-
-@dataclass
-class _Pool:
+class Pool:
     doc: Features
-    candidates: list[_Candidate]
+    candidates: list[Candidate]
     votes: dict[str, float]
     shares: dict[str, float]
     close: dict[str, int]  # how many of the `_CLOSE` nearest, if close, carry each tag
+    dropped: list[Candidate]  # the strongest candidates that may not be tags here, and why
+    site_scores: np.ndarray  # the site tag model's score of each of its tags
 
 
 class TagSuggester(BaseEstimator):
@@ -140,6 +114,7 @@ class TagSuggester(BaseEstimator):
         self.n_docs_ = len(X)
         text_candidates = [self._text_candidates(d) for d in X]
         self.df_ = Counter(k for cands in text_candidates for k in cands)
+        self.spelling_ = site_spellings(text_candidates)
         self.seen_ = Counter()
         self.hits_ = Counter()
         for cands, g in zip(text_candidates, gold, strict=True):
@@ -155,10 +130,13 @@ class TagSuggester(BaseEstimator):
             sample = np.sort(np.random.default_rng(self.random_state).choice(
                 len(X), self.max_ranker_articles, replace=False))
         sims, ids = self._neighbours(embeddings[sample], exclude=sample)
+        self.site_model_ = SiteTagModel().fit(embeddings, gold)
+        site_scores = self.site_model_.out_of_fold(embeddings, gold, sample,
+                                                   random_state=self.random_state)
         # "close" is relative to the site: as similar as the typical article's 5th neighbour
         self.close_similarity_ = (float(np.median(sims[:, min(_CLOSE, sims.shape[1]) - 1]))
                                   if sims.size else 0.0)
-        pools = [self._pool(X[i], text_candidates[i], sims[n], ids[n])
+        pools = [self._pool(X[i], text_candidates[i], sims[n], ids[n], site_scores[n])
                  for n, i in enumerate(sample)]
         sample_gold = [gold[i] for i in sample]
         rows, labels = [], []
@@ -169,6 +147,7 @@ class TagSuggester(BaseEstimator):
                 rows.append(table)
                 labels.extend(int(c.key in g) for c in pool.candidates)
         labels_arr = np.array(labels, dtype=int)
+        self.base_rate_ = float(labels_arr.mean()) if len(labels_arr) else 0.0
         self.ranker_ = None
         if (np.bincount(labels_arr, minlength=2).min() >= _MIN_RANKER_TAGS
                 and len(labels_arr) >= _MIN_RANKER_CANDIDATES):
@@ -186,18 +165,18 @@ class TagSuggester(BaseEstimator):
         return column["keybert_sim"] * column["log_tf"] * column["idf"]
 
     # ---- shared candidate table ----------------------------------------------------------
-    def _text_candidates(self, doc: Features) -> dict[str, _Candidate]:
-        found: dict[str, _Candidate] = {}
+    def _text_candidates(self, doc: Features) -> dict[str, Candidate]:
+        found: dict[str, Candidate] = {}
         for pos, token in enumerate(doc.candidates):
             key = self.canonical(token)
             cand = found.get(key)
             if cand is None:
-                cand = found[key] = _Candidate(key, token, 0, pos, token in doc.phrases)
+                cand = found[key] = Candidate(key, token, 0, pos, token in doc.phrases)
             cand.count += 1
         if self.phrases_:  # the site's multi-word tags ("Spring Boot") the text says
             for key in self.phrases_:
                 if key not in found and (n := doc.text.count(key)):
-                    found[key] = _Candidate(key, self.display_[key], n, len(doc.candidates),
+                    found[key] = Candidate(key, self.display_[key], n, len(doc.candidates),
                                             True)
         return found
 
@@ -211,8 +190,8 @@ class TagSuggester(BaseEstimator):
             ids = np.array([i[m][: k - 1] for i, m in zip(ids, keep, strict=True)])
         return sims, ids
 
-    def _pool(self, doc: Features, found: dict[str, _Candidate], sims: np.ndarray,
-              ids: np.ndarray) -> _Pool:
+    def _pool(self, doc: Features, found: dict[str, Candidate], sims: np.ndarray,
+              ids: np.ndarray, site_scores: np.ndarray) -> Pool:
         """The candidates a reader could be shown (see `_fits`): the doc's text candidates,
         shortlisted, and its neighbours' tags that the article supports or that `_SHARED`
         neighbours carry (those are shown only when likely). The rest are never embedded,
@@ -228,26 +207,38 @@ class TagSuggester(BaseEstimator):
                 votes[key] += max(float(sim), 0.0) / total
                 shares[key] += 1
                 close[key] += rank < _CLOSE and sim >= self.close_similarity_
-        candidates = self._shortlist(found.values(), lambda c: self._fits(c, close, doc.text))
-        listed = {c.key for c in candidates}
-        for key in votes:
-            c = _Candidate(key, self.display_.get(key, key), 0, -1)
-            if key not in listed and self._fits(c, close, doc.text) and (
-                    c.supported or shares[key] >= _SHARED):
-                candidates.append(c)
-        return _Pool(doc, candidates, votes, {k: v / max(len(ids), 1) for k, v in shares.items()},
-                     close)
+        dropped: list[Candidate] = []
 
-    def _shortlist(self, found: Iterable[_Candidate], fits: Callable[[_Candidate], bool]
-                   ) -> list[_Candidate]:
+        def fits(c: Candidate) -> bool:
+            c.reason = verdict(c, self.tag_count_.get(c.key, 0),
+                               close.get(c.key, 0) >= _AGREEING_NEIGHBOURS, doc)
+            if c.reason is not None and len(dropped) < _EXPLAINED and all(
+                    d.key != c.key for d in dropped):
+                dropped.append(c)
+            return c.reason is None
+
+        site = {self.site_model_.vocabulary_[j]: float(site_scores[j])
+                for j in np.argsort(-site_scores)[:_SITE_CANDIDATES] if site_scores[j] > 0}
+        candidates = self._shortlist(found.values(), fits)
+        listed = {c.key for c in candidates}
+        for key in dict.fromkeys([*votes, *site]):
+            c = Candidate(key, self.display_.get(key, key), 0, -1)
+            if key not in listed and fits(c) and (
+                    c.supported or shares.get(key, 0) >= _SHARED or site.get(key, 0) >= _SITE_SURE):
+                candidates.append(c)
+        return Pool(doc, candidates, votes, {k: v / max(len(ids), 1) for k, v in shares.items()},
+                     close, dropped, site_scores)
+
+    def _shortlist(self, found: Iterable[Candidate], fits: Callable[[Candidate], bool]
+                   ) -> list[Candidate]:
         """The `max_candidates` best by a plain tf-idf weight that fit: bounds the work on a
         long post, and only the ones looked at are checked."""
-        def weight(c: _Candidate) -> float:
+        def weight(c: Candidate) -> float:
             return math.log1p(c.count) * math.log((self.n_docs_ + 1) / (self.df_.get(c.key, 0) + 1))
         ranked = sorted(found, key=weight, reverse=True)
         return list(itertools.islice(filter(fits, ranked), self.max_candidates))
 
-    def _tables(self, pools: list[_Pool], gold: list[list[str]] | None = None) -> list[np.ndarray]:
+    def _tables(self, pools: list[Pool], gold: list[list[str]] | None = None) -> list[np.ndarray]:
         """FEATURE_NAMES rows per pool. With `gold` (training), each doc's own contribution is
         taken out of the corpus statistics: leave-one-out, so training matches prediction."""
         words = list(dict.fromkeys(c.surface for p in pools for c in p.candidates))
@@ -288,9 +279,17 @@ class TagSuggester(BaseEstimator):
                     float(c.phrase),
                     float(c.mentioned),
                     pool.close.get(c.key, 0) / _CLOSE,
+                    commonness.zipf(c.key),
+                    float(c.named),
+                    math.log1p(c.said),
+                    self._site_score(pool, c.key),
                 ])
             tables.append(np.array(rows, dtype=float).reshape(-1, len(FEATURE_NAMES)))
         return tables
+
+    def _site_score(self, pool: Pool, key: str) -> float:
+        j = self.site_model_.index_.get(key)
+        return 0.0 if j is None else float(pool.site_scores[j])
 
     def _embed_words(self, words: list[str]) -> np.ndarray:
         if self.embedder is None:
@@ -299,102 +298,35 @@ class TagSuggester(BaseEstimator):
 
     # ---- prediction ----------------------------------------------------------------------
     def suggest(self, X: Sequence[Features]) -> list[list[TagScore]]:
+        return [tags for tags, _ in self.suggest_explained(X)]
+
+    def suggest_explained(self, X: Sequence[Features]
+                          ) -> list[tuple[list[TagScore], list[DroppedTag]]]:
+        """Each article's tags, and the strongest candidates it did not get, with why."""
         if not X:
             return []
         embeddings = np.vstack([d.embedding for d in X]).astype(np.float32)
         sims, ids = self._neighbours(embeddings)
         found = [self._text_candidates(d) for d in X]
-        pools = [self._pool(d, found[i], sims[i], ids[i]) for i, d in enumerate(X)]
+        site_scores = self.site_model_.decision_function(embeddings)
+        pools = [self._pool(d, found[i], sims[i], ids[i], site_scores[i])
+                 for i, d in enumerate(X)]
         tables = self._tables(pools)
+        chooser = self.chooser()
         stacked = np.vstack(tables)
         scores = self._score(stacked)
         out, start = [], 0
         for pool, table in zip(pools, tables, strict=True):
             end = start + len(table)
-            out.append(self._select(pool, table, scores[start:end]))
+            out.append(chooser.select(pool, table, scores[start:end]))
             start = end
         return out
+
+    def chooser(self) -> Chooser:
+        return Chooser(self.display_, self.spelling_, self.tag_count_, self.base_rate_,
+                       self.ranker_ is not None, self.n_tags,
+                       FEATURE_NAMES.index("neighbour_vote"), _EXPLAINED)
 
     def neighbours(self, X: Sequence[Features]) -> tuple[np.ndarray, np.ndarray]:
         embeddings = np.vstack([d.embedding for d in X]).astype(np.float32)
         return self._neighbours(embeddings)
-
-    def _select(self, pool: _Pool, rows: np.ndarray, scores: np.ndarray) -> list[TagScore]:
-        """Best first, each tag one a reader would keep: plain text, supported by the article
-        or more likely right than not, and no near-duplicate of a tag already chosen, by key
-        or as shown (the site's `webapi`, shown "Web API", and "API" are one; which stays:
-        `_prefer`)."""
-        vote = FEATURE_NAMES.index("neighbour_vote")
-        chosen: list[TagScore] = []
-        keys: list[_Shown] = []  # of each chosen
-        for j in np.argsort(-scores, kind="stable"):
-            c = pool.candidates[j]
-            display = plain_tag(self.display_.get(c.key) or _spelling(c.surface, pool.doc.title))
-            if display is None or (not c.supported and scores[j] < _LIKELY):
-                continue
-            new = _Shown(c.key, label_key(display), c.first >= 0 or c.mentioned)
-            twins = [n for n, old in enumerate(keys) if any(
-                near_duplicates(a, b, self.tag_count_)
-                for a, b in ((old.key, new.key), (old.shown, new.shown)))]
-            if twins:
-                if all(self._prefer(new, keys[n], pool.doc.text) for n in twins):
-                    chosen[twins[0]].tag, keys[twins[0]] = display, new
-                    for n in reversed(twins[1:]):
-                        del chosen[n], keys[n]
-                continue
-            keys.append(new)
-            chosen.append(TagScore(display, float(scores[j]), c.first >= 0, float(rows[j, vote])))
-            if len(chosen) == self.n_tags:
-                break
-        return chosen
-
-    def _prefer(self, new: _Shown, old: _Shown, text: str) -> bool:
-        """Of two near-duplicates: a phrase over one of its words ("Web Components" over
-        "Web"), unless only the word is said (the site's book tag "CLR via C#" on an article
-        that says C#); of two spellings of one English word (plural, case, abbreviation), the
-        one the site uses more; of two Chinese terms one inside the other (沥青, 沥青混合料),
-        the longer where the text never says the shorter outside it (博客 of 博客系统), else
-        the ranker's choice, which came first."""
-        if old.shown in words_of(new.shown):
-            return new.said or not old.said
-        if new.shown in words_of(old.shown):
-            return new.said and not old.said
-        if not (new.shown.isascii() and old.shown.isascii()):
-            short, long = sorted((new.shown, old.shown), key=len)
-            return (new.shown == long and short in long
-                    and text.count(short) == text.count(long) > 0)
-        return self.tag_count_.get(new.key, 0) > self.tag_count_.get(old.key, 0)
-
-    def _fits(self, c: _Candidate, close: Counter, text: str) -> bool:
-        """Whether `c` may be a tag here, and (`c.supported`) whether the article supports
-        it. Never a piece of a longer word of the text; a year or a generic word only where
-        the site uses it on similar articles (and a year, where the text says it). A word of
-        the text is supported; a site tag only the neighbours bring, where the text mentions
-        it or close neighbours agree, else only the ranker's confidence can show it."""
-        agree = close.get(c.key, 0) >= _AGREEING_NEIGHBOURS
-        # a word the segmenter cut from the text, under its own key and ending in letters or
-        # digits (not `C#` of "C#3.0"), is said: no regex needed
-        said = c.mentioned = ((c.first >= 0 and not c.phrase and c.key == label_key(c.surface)
-                               and c.surface[:1].isalnum() and c.surface[-1:].isalnum())
-                              or mentions(text, c.key))
-        c.supported = c.first >= 0 or agree or said
-        if not said and c.key.isascii() and c.key in text:  # `git` where the text says "github"
-            return False
-        if _YEAR.match(c.key):
-            return agree and c.first >= 0
-        if c.key in _generic_words():
-            return agree
-        return True
-
-
-def _spelling(surface: str, title: str) -> str:
-    """A new tag as the title spells it ("Docker Compose", where the commands in the body say
-    `docker compose`), else as the text first did."""
-    found = re.search(re.escape(surface), title, re.IGNORECASE)
-    return found.group(0) if found else surface
-
-
-@lru_cache(maxsize=1)
-def _generic_words() -> frozenset[str]:
-    lines = data.path("generic_tags.txt").read_text(encoding="utf-8").splitlines()
-    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))

@@ -1,0 +1,151 @@
+"""Whole terms out of a segmented Chinese text. jieba cuts a name it does not know into
+pieces (苯达莫司汀 → 苯达 + 莫司 + 汀, 银河麒麟 → 银河 + 麒麟), and a piece is no tag: a reader
+calls `图谱` of 知识图谱 a fragment. A word the text repeats, always beside the same word, is
+part of a longer term: grown to where its occurrences part ways, it is the term the text
+uses, and the word alone is not a candidate where the text never says it apart."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+import rjieba
+
+from hybrid.ingest import commonness
+
+MAX_TERM_CHARS = 10
+# what jieba tags the pieces of a name it does not know (苯达/nz 莫司/nr 汀/ns): such words
+# may grow a term
+_TERM_POS = {"n", "nr", "ns", "nt", "nz", "nw", "eng", "l", "j", "ng", "nrt", "x"}
+# a word beginning so is a pronoun or a quantity with a noun (我妹, 几句话, 每个人)
+_NOT_TERM_START = frozenset("我你他她它咱您几某每各该此这那")
+_EVERYDAY_VERB = 5.0  # Zipf: 提高, 使用 (not 强化, 知识: 强化学习 and 知识图谱 are terms)
+COMMON_WORD = 4.5  # Zipf: a word this common is an ordinary word of the language
+_FAMILIAR_WORD = 4.0  # Zipf: a word this common makes, with another, no term of its own
+_CLAUSE_POS = {"v", "vd", "vi", "d", "ad", "p", "c"}
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def whole_terms(tokens: Sequence[str], candidate: Callable[[int], bool],
+                joins: Callable[[int], bool]) -> dict[int, int]:
+    """For each occurrence of a grown term, its last token index → its first: grown from a
+    repeated Chinese `candidate` token, one neighbouring token at a time, while every
+    occurrence has the same neighbour and that neighbour `joins` a term (a content word, not
+    a verb like 治疗 that starts a clause); at most `MAX_TERM_CHARS`."""
+    places: dict[str, list[int]] = defaultdict(list)
+    for i, token in enumerate(tokens):
+        if candidate(i) and _CJK.search(token):
+            places[token].append(i)
+    found: list[tuple[int, int]] = []
+    for token, at in places.items():
+        if len(at) < 2:
+            continue
+        first, last, chars = 0, 0, len(token)  # offsets from each occurrence
+        while True:
+            right = {tokens[i + last + 1] if i + last + 1 < len(tokens) else None for i in at}
+            if (len(right) == 1 and (word := right.pop()) and _CJK.search(word)
+                    and chars + len(word) <= MAX_TERM_CHARS
+                    and all(joins(i + last + 1) for i in at)):
+                last += 1
+                chars += len(word)
+                continue
+            left = {tokens[i + first - 1] if i + first > 0 else None for i in at}
+            if (len(left) == 1 and (word := left.pop()) and _CJK.search(word)
+                    and chars + len(word) <= MAX_TERM_CHARS
+                    and all(joins(i + first - 1) for i in at)):
+                first -= 1
+                chars += len(word)
+                continue
+            break
+        if first or last:
+            found.extend((i + first, i + last) for i in at)
+    # the longest first; a span that overlaps a longer one is dropped
+    spans: dict[int, int] = {}
+    taken: set[int] = set()
+    for start, end in sorted(found, key=lambda se: se[0] - se[1]):
+        if taken.isdisjoint(range(start, end + 1)):
+            spans[end] = start
+            taken.update(range(start, end + 1))
+    return spans
+
+
+def across(phrase: str, term: str, overlap: int = 1) -> bool:
+    """A phrase that holds part of a term (at least `overlap` characters of it) and not all
+    of it (血浆中苯达 of 苯达莫司汀)."""
+    if term in phrase:
+        return False
+    return phrase in term or any(phrase.endswith(term[:n]) or phrase.startswith(term[-n:])
+                                 for n in range(overlap, len(term)))
+
+
+def lone_char(token: str) -> bool:
+    """A single Chinese character: a measure word or a suffix cut off its word (三|种|微藻,
+    安全|性|评价), no start for a term."""
+    return len(token) == 1 and bool(_CJK.match(token))
+
+
+def everyday_word(token: str) -> bool:
+    """A Chinese word common in everyday language (研究, 进展, 社会, 环境)."""
+    return commonness.zipf(token) >= _FAMILIAR_WORD
+
+
+def clause_verb(token: str, pos: str) -> bool:
+    """A verb of everyday language (治疗, 提高, 使用): it makes a clause of the words around
+    it. jieba calls some nouns verbs (知识): the bundled dictionary keeps such terms whole
+    (知识图谱)."""
+    return pos in _CLAUSE_POS and commonness.zipf(token) >= COMMON_WORD
+
+
+def pieces_of(longer: set[str], grown: set[str], candidates: set[str], text: str) -> set[str]:
+    """The candidates the text never says but inside one longer term: `图谱` of 知识图谱,
+    `functional` of "functional programming"; and pieces across the edge of a term grown
+    from pieces of a name (中苯达 of 苯达莫司汀)."""
+    folded = text.casefold()
+    out = set()
+    for term in longer:
+        key = term.casefold()
+        said = times_in(folded, key)
+        for c in candidates - {term}:
+            part = c.casefold()
+            if (part in key and times_in(folded, part) == said * times_in(key, part)) or (
+                    term in grown and across(c, term, 2)):
+                out.add(c)
+    return out
+
+
+def times_in(text: str, key: str) -> int:
+    """How often `text` says `key`: as a whole word where it is Latin."""
+    if key.isascii():
+        return len(re.findall(rf"(?<![\w.+#-]){re.escape(key)}(?![\w+#]|\.\w)", text))
+    return text.count(key)
+
+
+def term_like(token: str, jieba: rjieba.Jieba) -> bool:
+    """Whether a Chinese word of jieba's dictionary could be a term, not a phrase it lists
+    (仔细阅读, 提高效率, 几句话, 我妹): none begins with a pronoun or a quantity, or with an
+    adverb or an everyday verb before an everyday word."""
+    if not _CJK.match(token):
+        return True
+    if token[0] in _NOT_TERM_START:
+        return False
+    if len(token) < 4:
+        return True
+    first = max((p for p in jieba.cut_for_search(token) if 1 < len(p) < len(token)
+                 and token.startswith(p)), key=len, default=None)
+    if first is None:
+        return True
+    pos = jieba.tag(first)[0][1]
+    return not (pos in {"d", "ad"} or (
+        pos in _CLAUSE_POS and commonness.zipf(first) >= _EVERYDAY_VERB
+        and commonness.zipf(token[len(first):]) >= COMMON_WORD))
+
+
+def joins(token: str, pos: str, jieba: rjieba.Jieba) -> bool:
+    """Whether a neighbouring word may grow a term: a piece jieba cut from a name it does not
+    know (a word of its dictionary is a word: 松花江 does not grow into 哈尔滨), a noun's or a
+    rare adjective's (not 影响, 优化: those start clauses)."""
+    if not _CJK.search(token) or (len(token) > 1 and jieba.has_word(token)):
+        return False
+    return pos in _TERM_POS or (pos in {"vn", "an", "a", "b"}
+                                and commonness.zipf(token) < COMMON_WORD)

@@ -1,0 +1,161 @@
+"""The workers that serve: who is free, a replacement for one that dies, and the rolling
+change to a new generation.
+
+A reload goes one worker at a time. With two workers or more, an old one retires (after
+the batch it has in hand) and its replacement loads while the others serve: memory never
+holds more workers than `--workers`, and the queue absorbs the dip in capacity. A single
+worker is replaced only once its successor has loaded and tagged the probe article. Either
+way no request waits for a model to load, and none fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from hybrid.config import Config
+from hybrid.errors import ModelError
+from hybrid.serve.generation import Generation
+from hybrid.serve.metrics import Metrics
+from hybrid.serve.workers import Worker
+
+log = logging.getLogger("hybrid.serve")
+_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)  # seconds between tries to replace a dead worker
+
+
+class Pool:
+    def __init__(self, config: Config, size: int, metrics: Metrics) -> None:
+        self.config = config
+        self.size = size
+        self.metrics = metrics
+        self.generation: Generation | None = None
+        self.serving: list[Worker] = []
+        self._idle: asyncio.Queue[Worker] = asyncio.Queue()
+        self._replacing = 0
+        self._tasks: set[asyncio.Task] = set()
+        self.closed = False
+
+    @property
+    def busy(self) -> int:
+        """Workers of the generation that serves with a batch in hand."""
+        return sum(w.busy and not w.retired for w in self.serving)
+
+    @property
+    def ready(self) -> bool:
+        return not self.closed and any(not w.retired for w in self.serving)
+
+    async def start(self, generation: Generation, workers: list[Worker]) -> None:
+        """Serve with `workers` (from `launch`) once all are loaded; `ModelError` if one
+        fails."""
+        self.generation = generation
+        results = await asyncio.gather(*(w.start() for w in workers), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            for w in workers:
+                w.stop()
+            raise failed[0] if isinstance(failed[0], ModelError) else ModelError(str(failed[0]))
+        for w in workers:
+            self._serve(w)
+
+    def _serve(self, worker: Worker) -> None:
+        self.serving.append(worker)
+        self._idle.put_nowait(worker)
+        self.metrics.workers.set(sum(not w.retired for w in self.serving))
+
+    async def take(self) -> Worker:
+        """A free worker of the generation that serves, waiting for one if all are busy."""
+        while True:
+            worker = await self._idle.get()
+            if not worker.retired:
+                worker.busy = True
+                return worker
+
+    def give_back(self, worker: Worker) -> None:
+        worker.busy = False
+        if worker.retired:
+            worker.stop()
+        else:
+            self._idle.put_nowait(worker)
+
+    def _retire(self, worker: Worker) -> None:
+        worker.retired = True
+        if worker in self.serving:
+            self.serving.remove(worker)
+        if not worker.busy:
+            worker.stop()
+        self.metrics.workers.set(sum(not w.retired for w in self.serving))
+
+    def lost(self, worker: Worker) -> None:
+        """`worker`'s process died (a crash, the OOM killer): another takes its place."""
+        log.warning("event=worker_died pid=%s generation=%d", worker.pid,
+                    worker.generation.number)
+        worker.busy = False
+        self._retire(worker)
+        self._top_up()
+
+    async def roll(self, generation: Generation) -> None:
+        """Serve `generation`, one worker at a time. With two workers or more an old one
+        retires before its replacement loads (the others serve meanwhile: memory never holds
+        more workers than `size`); a single worker is replaced only once the new one serves.
+        `ModelError` if the first new worker does not load or predict: the old generation
+        then serves on, at full strength again once a replacement has loaded."""
+        old = list(self.serving)
+        for n, worker in enumerate(old):
+            if len(old) > 1:
+                self._retire(worker)
+            new = Worker(generation, self.config)
+            try:
+                await new.start()
+            except ModelError as exc:
+                if n == 0:  # the model, not the machine: refused, the old one serves
+                    self._top_up()
+                    raise
+                log.error("event=worker_start_failed error=%s", exc)  # `_top_up` retries
+            else:
+                self.generation = generation
+                self._serve(new)
+            if len(old) == 1:
+                self._retire(worker)
+        self._top_up()
+
+    def _top_up(self) -> None:
+        missing = self.size - len(self.serving) - self._replacing
+        for _ in range(max(0, missing)):
+            self._replacing += 1
+            task = asyncio.create_task(self._replace())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _replace(self) -> None:
+        try:
+            for delay in (0.0, *_BACKOFF):
+                await asyncio.sleep(delay)
+                if self.closed:
+                    return
+                generation = self.generation
+                worker = Worker(generation, self.config)
+                try:
+                    await worker.start()
+                except ModelError as exc:
+                    log.error("event=worker_start_failed error=%s", exc)
+                    continue
+                if self.closed or generation is not self.generation:
+                    worker.stop()
+                    return
+                self._serve(worker)
+                return
+            log.error("event=worker_not_replaced: serving with %d of %d workers",
+                      len(self.serving), self.size)
+        finally:
+            self._replacing -= 1
+
+    async def close(self) -> None:
+        """Stop every worker (after the requests have drained) and wait for them to exit."""
+        self.closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        workers = list(self.serving)
+        self.serving.clear()
+        for worker in workers:
+            worker.retired = True
+        await asyncio.to_thread(lambda: [w.stop(wait=True) for w in workers])
