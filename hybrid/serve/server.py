@@ -56,9 +56,10 @@ def serve(config: Config, model_dir: str, taxonomy: str | None, labels: str | No
         raise
     try:
         policy = fallback_policy(config, generation.path)  # no check: refused before it loads
-    except HybridError:
+    except HybridError as exc:  # named by the directory given, not the pinned copy
         sock.close()
         generation.discard()
+        exc.message = exc.message.replace(str(generation.path), str(model_dir))
         raise
     starting = launch(generation, config, config.serve_workers)
     import uvicorn  # the web stack, while the workers load
@@ -87,7 +88,8 @@ def serve(config: Config, model_dir: str, taxonomy: str | None, labels: str | No
     announce(f"hybrid serve: http://{shown}:{port}/ (model {model_dir}, "
              f"{config.serve_workers} worker{'s' if config.serve_workers > 1 else ''})")
     if policy.unchecked:
-        announce(f"the LLM fallback is UNCHECKED (--llm-unchecked): {policy.check}")
+        why = (policy.check or "").replace(str(generation.path), str(model_dir))
+        announce(f"the LLM fallback is UNCHECKED (--llm-unchecked): {why}")
     server.run(sockets=[sock])
     if fatal:
         raise fatal[0]
