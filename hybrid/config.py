@@ -115,6 +115,7 @@ class Config:
     title_field: FieldName = "title"
     description_field: FieldName = "description"
     content_field: FieldName = "content"
+    date_field: FieldName = "date"  # publication date, when articles have one (growth, dead)
     # MongoDB
     mongo_uri: str | None = None  # checked by the store, which can say what is wrong unseen
     mongo_db: Annotated[Text, AfterValidator(_database)] = "hybrid"
@@ -128,6 +129,11 @@ class Config:
     mongo_timeout: Seconds = 30.0  # seconds to select a server, connect, or wait for a reply
     mongo_retry_seconds: Annotated[float, Field(ge=0, le=86_400)] = 300.0  # transient errors
     low_confidence: Fraction = 0.5  # predictions below this count as low-confidence in reports
+    # `hybrid taxonomy suggest`: when the category list should change
+    suggest_confidence: Fraction = 0.9  # an unlabelled article below this fits no category
+    suggest_min_articles: Count = 5  # a proposed category's least size (and 1% of articles)
+    dead_min_articles: Count = 5  # a category with fewer articles is proposed for removal
+    dead_months: Count = 24  # ... and one with none in this many months
     # scale-out: `--engine ray` (the optional `hybrid[ray]` extra); see docs/scale.md
     engine: Literal["local", "ray"] = "local"  # "local": a process pool; "ray": Ray workers
     ray_address: Text | None = None  # "auto" or HOST:PORT; None: a Ray instance on this machine

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hybrid.ingest.article import parse_article
-from hybrid.ingest.clean import clean, prefix
+from hybrid.ingest.clean import clean, prefix, without_addresses
 
 
 def article(**fields):
@@ -60,3 +60,11 @@ def test_a_bounded_slice_never_ends_in_a_piece_of_a_word():
     assert lexical.split()[-1] in code.split()
     assert prefix("abc curve", 5) == "abc " and prefix("abc curve", 9) == "abc curve"
     assert prefix("中文测试", 2) == "中文" and prefix("Elasticsearch", 7) == ""
+
+
+def test_addresses_stay_for_the_classifier_and_go_from_tag_candidates():
+    """A `blog.csdn.net` link says where a post was written (a category on some sites); as a
+    tag candidate its `https`, host and path would pass for words."""
+    text = clean(article(content="原文见 https://blog.csdn.net/u1/article/details/42 ，转载。"))
+    assert "blog.csdn.net" in text.lexical_text()
+    assert without_addresses(text.body).split() == ["原文见", ",转载。"]

@@ -7,25 +7,25 @@ run report in `hybrid_runs` records the checkpoint. A run that dies leaves its r
 unfinished; the next run with the same selection starts after its checkpoint, so nothing is
 lost and nothing is tagged twice for the same text.
 
-Two engines run the same steps: "local" scans in this process and predicts in a process
-pool (`--workers`); "ray" (`hybrid.batch.ray_engine`) hands `_id` ranges to Ray workers that
-scan, predict and write them, with a checkpoint per range. The lease, the resume and the
-report are this module's, whatever the engine.
+Two engines run the same steps on a `Job` (`hybrid.batch.job`): "local"
+(`hybrid.batch.local_engine`) scans in this process and predicts in a process pool
+(`--workers`); "ray" (`hybrid.batch.ray_engine`) hands `_id` ranges to Ray workers that scan,
+predict and write them, with a checkpoint per range. The lease, the resume and the report are
+this module's, whatever the engine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hybrid.batch.partition import Item, Partition
-from hybrid.batch.predictor import Predictor, Refine, keep_model_answers
+from hybrid.batch import local_engine
+from hybrid.batch.job import Job
+from hybrid.batch.predictor import Refine, keep_model_answers
 from hybrid.batch.processes import Terminated, sigterm_interrupts
 from hybrid.errors import Exit, Interrupted, UsageError
 from hybrid.learn.artifacts import read_manifest
@@ -147,7 +147,7 @@ def _tag(job: Job, workers: int | None) -> None:
 
         tag_partitions(job, workers)
     else:
-        job.tag()
+        local_engine.tag_partitions(job)
 
 
 def _relabel_manual(store: Store, manifest: dict[str, Any], selection: Selection,
@@ -159,66 +159,3 @@ def _relabel_manual(store: Store, manifest: dict[str, Any], selection: Selection
         return 0
     names = [stored for name in migration.changed for stored in migration.stored_as(name)]
     return store.relabel_manual(names, migration.apply, dry_run)
-
-
-class Job:
-    """One run as the engines see it: the store, the report, and `save()`, which records the
-    report and keeps the lease (nothing with --dry-run)."""
-
-    def __init__(self, store: Store, report: RunReport, lease: Lease, runs: RunLog,
-                 model_dir: str | Path, refine: Refine, llm: LLMStats | None,
-                 progress: Callable[[int], object], show: Callable[[str], None]) -> None:
-        self.store, self.report, self.model_dir = store, report, model_dir
-        self.lease, self.runs = lease, runs
-        self.authorized = read_manifest(model_dir)["categories"]
-        self.config = store.config
-        self.refine, self.llm, self.progress, self.show = refine, llm, progress, show
-        self.in_flight: deque[list[Item]] = deque()  # batches handed to the predictor
-        self.renewed = time.monotonic()
-
-    def tag(self) -> None:
-        """The local engine: one partition from the checkpoint on, a checkpoint per batch."""
-        report = self.report
-        report.partitions = []
-        part = Partition(self.store, report, self.authorized, after=report.checkpoint,
-                         limit=report.selection.limit, refine=self.refine, show=self.show,
-                         progress=self.progress, heartbeat=self._heartbeat)
-        with Predictor(self.model_dir, self.config, report.workers) as predictor:
-            for _, predictions in predictor.map(self._records(part)):
-                items = self.in_flight.popleft()
-                part.write(items, predictions)
-                if self.llm is not None:
-                    report.llm = self.llm.as_dict()
-                self._checkpoint(items[-1].article["_id"])
-
-    def _records(self, part: Partition) -> Iterator[list[dict[str, Any]]]:
-        for batch in part.batches():
-            self.in_flight.append(batch)
-            yield [item.article for item in batch]
-
-    def save(self) -> None:
-        report = self.report
-        report.tick()
-        if report.dry_run:
-            return
-        self.runs.save(report)
-        self.lease.renew()
-        self.renewed = time.monotonic()
-        log.info("event=checkpoint run=%s checkpoint=%s %s", report.id, report.checkpoint,
-                 " ".join(f"{k}={v}" for k, v in report.counts.items()))
-
-    def _checkpoint(self, last_id: Any) -> None:
-        """Everything up to `last_id` is done: record it, and keep the lease."""
-        self.report.checkpoint = last_id
-        self.save()
-
-    def _heartbeat(self, last_id: Any, empty: bool) -> None:
-        """In long stretches with nothing to tag, keep the lease; when nothing is in flight,
-        also move the checkpoint on, so a resumed run does not rescan them."""
-        if self.report.dry_run or time.monotonic() - self.renewed < self.config.lease_seconds / 4:
-            return
-        if empty and not self.in_flight:
-            self._checkpoint(last_id)
-        else:
-            self.lease.renew()
-            self.renewed = time.monotonic()

@@ -50,7 +50,7 @@ except ModuleNotFoundError as exc:
     raise UsageError("--engine ray needs Ray, on every host: pip install 'hybrid[ray]'"
                      ) from exc
 
-from hybrid.batch.nightly import Job
+from hybrid.batch.job import Job
 from hybrid.batch.partition import Partition
 from hybrid.batch.predictor import Record, predict_records
 from hybrid.batch.processes import keeping_sigterm_handler, one_thread_per_process

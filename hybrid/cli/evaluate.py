@@ -81,14 +81,17 @@ def cv(obj: HybridContext, data: str, taxonomy: str, folds: int, seed: int, out:
 @folds_option()
 @click.option("--suspects", default=20, show_default=True, type=click.IntRange(min=0),
               help="How many likely mislabelled articles to list.")
+@click.option("--proposal", type=click.Path(exists=True, dir_okay=False),
+              help="A `hybrid taxonomy suggest` file: show its proposed changes too.")
 @json_option("Print the summary and suspects as JSON.")
 @click.pass_obj
 def report(obj: HybridContext, model_dir: str, data: str | None, label_source: str | None,
-           out: str, folds: int, suspects: int, as_json: bool, **settings: Any) -> None:
+           out: str, folds: int, suspects: int, proposal: str | None, as_json: bool,
+           **settings: Any) -> None:
     """Label quality as one static HTML page: per-category scores, confusion, confidence and
     its calibration (ECE), coverage against threshold, risk against coverage with the routing
-    ceiling, tags, and likely mislabelled articles."""
-    refuse_inputs(out, [data, model_dir])
+    ceiling, tags, likely mislabelled articles, and a proposed change of the list."""
+    refuse_inputs(out, [data, model_dir, proposal])
     label_quality_report = _report_extra()
     config = obj.settings(**settings)
     model = HybridModel.load(model_dir, config=config)
@@ -96,7 +99,7 @@ def report(obj: HybridContext, model_dir: str, data: str | None, label_source: s
              f"{Path(data).name if data else 'manual labels'}")
     with obj.steps(folds * 2, "report") as step:
         quality = label_quality_report(model, labelled_articles(config, data, label_source),
-                                       config, out, title, folds, suspects, step)
+                                       config, out, title, folds, suspects, step, proposal)
     emit(quality.as_dict(), as_json, quality.text(out))
 
 

@@ -19,10 +19,12 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 
 from hybrid.config import Config
+from hybrid.evaluation.proposal_page import proposal_html
 from hybrid.evaluation.quality import Progress, Quality, assess, predictions_for
 from hybrid.ingest.article import Article
 from hybrid.learn.model import HybridModel
 from hybrid.output import write_text
+from hybrid.taxonomy.suggest.proposal import read_proposal
 
 CJK_FONT = "Noto Sans CJK SC"
 TOP_TAGS = 25
@@ -268,7 +270,9 @@ table.t td:first-child,table.t th:first-child{text-align:left}
 img{max-width:100%}h2{border-bottom:2px solid #444;margin-top:2em}"""
 
 
-def render_html(q: Quality, title: str, low_confidence: float | None = None) -> str:
+def render_html(q: Quality, title: str, low_confidence: float | None = None,
+                proposal: str | Path | None = None) -> str:
+    """The page; with `proposal` (a `hybrid taxonomy suggest` file), its section too."""
     figs = figures(q, low_confidence)
     under = tables(q)
     summary = pd.DataFrame({"value": q.summary})
@@ -285,6 +289,8 @@ def render_html(q: Quality, title: str, low_confidence: float | None = None) -> 
     parts += ["<h2>Likely mislabelled articles</h2>",
               "<p>Ranked by cleanlab on the out-of-fold probabilities: the author labels are "
               "the ones to check.</p>", _table(q.suspects, index=False)]
+    if proposal is not None:
+        parts.append(proposal_html(proposal, _table))
     body = "\n".join(parts)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
             f"</title><style>{cjk_font_face(title + body)}{_STYLE}</style></head><body>\n"
@@ -292,15 +298,20 @@ def render_html(q: Quality, title: str, low_confidence: float | None = None) -> 
 
 
 def write_report(q: Quality, path: str | Path, title: str,
-                 low_confidence: float | None = None) -> Path:
-    return write_text(path, render_html(q, title, low_confidence))
+                 low_confidence: float | None = None, proposal: str | Path | None = None
+                 ) -> Path:
+    return write_text(path, render_html(q, title, low_confidence, proposal))
 
 
 def label_quality_report(model: HybridModel, articles: list[Article], config: Config,
                          out: str | Path, title: str, folds: int = 5, suspects: int = 20,
-                         progress: Progress = lambda _: None) -> Quality:
-    """Assess `articles`' labels with `model` and write the HTML page to `out`."""
+                         progress: Progress = lambda _: None,
+                         proposal: str | Path | None = None) -> Quality:
+    """Assess `articles`' labels with `model` and write the HTML page to `out`, with the
+    section of a category-list `proposal` file if one is given."""
+    if proposal is not None:
+        read_proposal(proposal)  # a file that is no proposal fails before the long part
     quality = assess(predictions_for(model, articles, config, folds, progress=progress),
                      suspects)
-    write_report(quality, out, title, config.low_confidence)
+    write_report(quality, out, title, config.low_confidence, proposal)
     return quality

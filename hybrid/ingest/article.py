@@ -8,6 +8,7 @@ body) give a best-effort article with `flags` saying what was done.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 from hybrid.config import Config
@@ -36,6 +37,7 @@ class Article:
     categories: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    published: date | None = None  # its date, if the record gives one readably
 
 
 def read_field(record: dict[str, Any], name: str) -> Any:
@@ -84,6 +86,22 @@ def _label_list(raw: dict[str, Any], name: str, article_id: str) -> list[str]:
     return [v.strip() for v in value if v.strip()]
 
 
+def publication_date(value: Any) -> date | None:
+    """A record's date as a day: a BSON date, or ISO 8601 text ("2023-07-14",
+    "2025-03-04T09:21:00+08:00", "2023/07/14"). Anything else is no date: only growth over
+    time and dead categories read it, and an odd one must not fail the article."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.strip().replace("/", "-")).date()
+    except ValueError:
+        return None
+
+
 def article_id_of(raw: Any, id_field: str = "id") -> str:
     """The record's id as text: its id field, else its MongoDB `_id` as `id_key` writes it
     (with its type). Whole: it is the article's identity; messages cut it (`ids.shown`)."""
@@ -123,4 +141,5 @@ def parse_article(raw: Any, config: Config | None = None, with_labels: bool = Tr
         categories=_label_list(raw, config.categories_field, article_id) if with_labels else [],
         tags=_label_list(raw, config.tags_field, article_id) if with_labels else [],
         flags=flags,
+        published=publication_date(read_field(raw, config.date_field)),
     )

@@ -35,9 +35,8 @@ def render_markdown(text: str) -> str:
 
 
 def normalize(text: str) -> str:
-    """NFKC folds full-width forms (ＡＰＩ，：) into their ordinary ones; then tidy whitespace.
-    An address is no prose: its `https`, hosts and paths would pass for words."""
-    text = _ADDRESS.sub(" ", unicodedata.normalize("NFKC", text))
+    """NFKC folds full-width forms (ＡＰＩ，：) into their ordinary ones; then tidy whitespace."""
+    text = unicodedata.normalize("NFKC", text)
     text = _SPACES.sub(" ", text)
     text = _BLANK_LINES.sub("\n", text)
     return "\n".join(line.strip() for line in text.split("\n")).strip()
@@ -47,6 +46,13 @@ class HtmlText(NamedTuple):
     prose: str
     code: str
     headings: str  # the headings' text, one per line (also in `prose`)
+
+
+def without_addresses(text: str) -> str:
+    """An address is no tag: its `https`, hosts and paths would pass for words. The
+    classifier still reads them: a `blog.csdn.net` link says where a post was written
+    (without them, jiegec's six `csdn` posts went from 0.91 to 0.50 F1)."""
+    return _ADDRESS.sub(" ", text)
 
 
 def html_to_text(html: str) -> HtmlText:

@@ -162,7 +162,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         if len(X) > self.max_inner_articles:
             inner = np.sort(np.random.default_rng(self.random_state).choice(
                 len(X), self.max_inner_articles, replace=False))
-        Y_inner = Y[inner]
+        self.oof_rows_, Y_inner = inner, Y[inner]  # which rows of X got `oof_proba_`
         oof, unseen = self._out_of_fold_scores({n: m[inner] for n, m in matrices.items()},
                                                Y_inner)
         if self.taxonomy_prior is not None:  # not learned: its scores need no folds
@@ -170,7 +170,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         self.block_weights_, self.prior_weight_ = self._best_weights(oof, Y_inner)
         scores = self._fuse(oof)
         self.calibrator_ = calibrator(scores, Y_inner)
-        probabilities = self._calibrate(scores)
+        self.oof_proba_ = probabilities = self._calibrate(scores)  # and `oof_rows_`: merges
         self.thresholds_ = np.array([best_threshold(probabilities[:, j], Y_inner[:, j])
                                      for j in range(Y.shape[1])])
         self.label_counts_ = label_counts(Y)

@@ -9,15 +9,13 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from hybrid.ingest.keys import label_key, near_duplicates, plain_tag, words_of
+from hybrid.learn.features import Features
 from hybrid.learn.tag_rules import Candidate
-
-if TYPE_CHECKING:
-    from hybrid.learn.tagger import Pool
 
 _LIKELY = 0.5  # the ranker's probability such a tag needs to be shown: more likely right than not
 _MIN_TAGS = 3  # a list shorter than this takes what is said in passing, if the ranker likes it
@@ -27,6 +25,20 @@ _WEAK_FLOOR = 0.3  # the ranker's probability for that
 # article has lower probabilities throughout than one whose authors give five. Readers
 # accepted a third of the tags below a tenth of jiegec's rate, and most above it.
 _FILL_FLOOR = 0.25
+
+
+@dataclass
+class Pool:
+    """One article's candidates and what its neighbours and the site say of them: what
+    the tagger ranks and `Chooser.select` picks from."""
+
+    doc: Features
+    candidates: list[Candidate]
+    votes: dict[str, float]
+    shares: dict[str, float]
+    close: dict[str, int]  # how many of the tagger's `_CLOSE` nearest, if close, carry each tag
+    dropped: list[Candidate]  # the strongest candidates that may not be tags here, and why
+    site_scores: np.ndarray  # the site tag model's score of each of its tags
 
 
 @dataclass

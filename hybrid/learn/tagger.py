@@ -10,7 +10,6 @@ import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 import faiss
 import numpy as np
@@ -26,7 +25,7 @@ from hybrid.learn.features import Features
 from hybrid.learn.site_tags import SiteTagModel
 from hybrid.learn.tag_ranker import tag_ranker
 from hybrid.learn.tag_rules import Candidate, verdict
-from hybrid.learn.tag_select import Chooser, DroppedTag, TagScore, site_spellings
+from hybrid.learn.tag_select import Chooser, DroppedTag, Pool, TagScore, site_spellings
 
 _AGREEING_NEIGHBOURS = 2  # of the `_CLOSE` nearest: two articles, to carry a tag the text lacks
 _CLOSE = 5
@@ -42,17 +41,6 @@ FEATURE_NAMES = ["keybert_sim", "log_tf", "in_title", "first_pos", "idf",
                  "in_vocab", "log_tag_count", "prior", "neighbour_vote", "neighbour_share",
                  "in_text", "is_latin", "n_chars", "is_phrase", "mentioned", "close_share",
                  "commonness", "named", "said", "site_model"]
-
-
-@dataclass
-class Pool:
-    doc: Features
-    candidates: list[Candidate]
-    votes: dict[str, float]
-    shares: dict[str, float]
-    close: dict[str, int]  # how many of the `_CLOSE` nearest, if close, carry each tag
-    dropped: list[Candidate]  # the strongest candidates that may not be tags here, and why
-    site_scores: np.ndarray  # the site tag model's score of each of its tags
 
 
 class TagSuggester(BaseEstimator):

@@ -15,12 +15,10 @@ between names are checked when a store opens (`check_field_names`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any
 
 from hybrid.errors import UsageError
-
-if TYPE_CHECKING:  # the settings' type checks names with `check_field_name`
-    from hybrid.config import Config
 
 STATE = "hybrid"  # our sub-document in each article
 TEXT = ("title_field", "description_field", "content_field")
@@ -46,10 +44,11 @@ def _within(a: str, b: str) -> bool:
     return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
 
-def check_field_names(config: Config) -> None:
-    """Raise `UsageError` (exit 2) naming the setting whose field cannot be written (each
-    name on its own was checked with the settings)."""
-    names = {setting: getattr(config, setting) for setting in (*TEXT, *WRITTEN)}
+def check_field_names(settings: Mapping[str, Any]) -> None:
+    """Raise `UsageError` (exit 2) naming the setting whose field cannot be written.
+    `settings`: the settings by name, `vars(config)` (not a `Config`: `hybrid.config` imports
+    this module); each name on its own was checked with the settings."""
+    names = {setting: settings[setting] for setting in (*TEXT, *WRITTEN)}
     for setting in WRITTEN:
         name = names[setting]
         if _within(name, "_id"):

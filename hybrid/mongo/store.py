@@ -93,7 +93,7 @@ class Store:
     """One collection of articles (and where their labels go) on one server."""
 
     def __init__(self, config: Config) -> None:
-        check_field_names(config)
+        check_field_names(vars(config))
         if not config.mongo_uri:
             raise StoreError("no MongoDB URI: pass --mongo-uri, set MONGODB_URI, or set "
                              "mongo_uri in the config file")
@@ -158,15 +158,17 @@ class Store:
     def estimated_count(self) -> int:
         return self.call("counting articles", self.articles.estimated_document_count)
 
-    def scan(self, after: Any = None, until: Any = None
+    def scan(self, after: Any = None, until: Any = None, extra: Sequence[str] = ()
              ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         """(article, owned) in `_id` order, `_id` in (after, until] (None: unbounded).
-        `article` is `_id` and the text fields as read; `owned` our fields as stored ({} if
-        never tagged). One cursor (paging is slow on some servers), read a batch at a time,
-        each batch a retried call; after a lost connection or a restart it reopens past the
-        last `_id` read. Every `_id` must have one BSON type: `_id` ranges compare in type."""
+        `article` is `_id`, the text fields and the `extra` fields as read; `owned` our
+        fields as stored ({} if never tagged). One cursor (paging is slow on some servers),
+        read a batch at a time, each batch a retried call; after a lost connection or a
+        restart it reopens past the last `_id` read. Every `_id` must have one BSON type:
+        `_id` ranges compare in type."""
         size = self.config.batch_size
-        wanted = text_fields(self.config) + ([] if self.separate else self._owned_fields())
+        wanted = [*text_fields(self.config), *extra,
+                  *([] if self.separate else self._owned_fields())]
         projection = dict.fromkeys(wanted, 1)
         cursor: Cursor | None = None
         last = after

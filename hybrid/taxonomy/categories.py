@@ -1,4 +1,10 @@
-"""The authorized category list: loading, validation, fingerprint, label mapping."""
+"""The authorized category list: loading, validation, fingerprint, label mapping.
+
+An entry may carry a proposal mark (`hybrid taxonomy suggest` writes them): `"proposal":
+{"action": "add" | "merge" | "remove", ...evidence}` and `"articles": [ids]`. They are read
+past, not kept: the list is what it names. An entry marked for removal is not in the list;
+deleting its mark keeps it.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ from hybrid.ingest.keys import hidden_character, label_key
 
 MAX_NAME_CHARS = 100  # a name, alias or keyword
 MAX_DESCRIPTION_CHARS = 5000
+PROPOSAL_ACTIONS = ("add", "merge", "remove")
+_ENTRY_KEYS = {"name", "description", "aliases", "keywords", "parent", "proposal", "articles"}
 # letters and symbols that show nothing (Hangul fillers, the blank Braille pattern)
 _BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
@@ -150,9 +158,13 @@ def _category(item: Any, where: str) -> Category:
         raise TaxonomyError(f"{where}: expected a name or an object, got {type(item).__name__}")
     if "name" not in item or not isinstance(item["name"], str):
         raise TaxonomyError(f"{where}: missing or non-text 'name'")
-    unknown = set(item) - {"name", "description", "aliases", "keywords", "parent"}
+    unknown = set(item) - _ENTRY_KEYS
     if unknown:
         raise TaxonomyError(f"{where}: unknown key(s) {sorted(unknown)}")
+    proposal_action(item, where)
+    articles = item.get("articles", [])
+    if not isinstance(articles, list) or not all(isinstance(v, str) for v in articles):
+        raise TaxonomyError(f"{where}: 'articles' must be a list of article ids (strings)")
     for key in ("aliases", "keywords"):
         value = item.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -166,6 +178,17 @@ def _category(item: Any, where: str) -> Category:
     )
 
 
+def proposal_action(item: Any, where: str = "taxonomy entry") -> str | None:
+    """The action an entry's proposal mark proposes, or None for an unmarked entry."""
+    if not isinstance(item, dict) or "proposal" not in item:
+        return None
+    mark = item["proposal"]
+    if not isinstance(mark, dict) or mark.get("action") not in PROPOSAL_ACTIONS:
+        raise TaxonomyError(f"{where}: 'proposal' must be an object whose 'action' is one of "
+                            f"{', '.join(PROPOSAL_ACTIONS)}")
+    return mark["action"]
+
+
 def parse_taxonomy(data: Any, source: str = "<memory>") -> Taxonomy:
     """Accept a list of names, a list of objects, {name: description}, or {"categories": [...]}."""
     if isinstance(data, dict) and "categories" in data:
@@ -177,7 +200,9 @@ def parse_taxonomy(data: Any, source: str = "<memory>") -> Taxonomy:
     if not isinstance(data, list):
         raise TaxonomyError(f"taxonomy {source}: expected a list or an object")
     cats = [_category(item, f"taxonomy {source}, entry #{i + 1}") for i, item in enumerate(data)]
-    return Taxonomy(cats, source=source)
+    kept = [cat for cat, item in zip(cats, data, strict=True)
+            if proposal_action(item) != "remove"]
+    return Taxonomy(kept, source=source)
 
 
 def load_taxonomy(path: str | Path) -> Taxonomy:

@@ -1,0 +1,168 @@
+"""Describe each group of badly fitted articles as a category a person can judge: a name
+from its most distinctive terms and most frequent tags, keywords, a draft description,
+five typical titles, its size and growth, and the existing category it is closest to."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+import numpy as np
+from sklearn.preprocessing import normalize
+
+from hybrid.ingest.keys import label_key, near_duplicates, plain_tag
+from hybrid.learn.model import HybridModel
+from hybrid.taxonomy import Taxonomy
+from hybrid.taxonomy.suggest.corpus import Corpus
+from hybrid.taxonomy.suggest.proposal import NewCategory
+from hybrid.taxonomy.suggest.terms import distinctive_terms
+
+KEYWORDS = 10
+EXAMPLES = 5
+TAGS = 5
+WITHIN_SHARE = 0.5  # of a group's articles that carry one existing category: "within" it
+_CJK = range(0x4E00, 0xA000)
+
+
+def describe(corpus: Corpus, groups: Sequence[np.ndarray], model: HybridModel,
+             prototypes: dict[str, np.ndarray]) -> list[NewCategory]:
+    """One `NewCategory` per group, in the groups' order, named apart from each other and
+    from every existing name and alias."""
+    terms = distinctive_terms([f.candidates for f in corpus.features],
+                              [*groups, *_context(corpus, groups, model.taxonomy)], KEYWORDS)
+    taken: set[str] = set()
+    is_taken = name_taken(model.taxonomy, taken)
+    out = []
+    for group, scored in zip(groups, terms[:len(groups)], strict=True):
+        keywords = [t for t, _ in scored]
+        tags = frequent_tags(corpus, group, model)
+        name = draft_name(keywords, [t["tag"] for t in tags], is_taken)
+        if name is None:  # nothing distinctive to call it: no proposal a person could use
+            continue
+        taken.add(label_key(name))
+        examples = typical_titles(corpus, group)
+        nearest, similarity = nearest_category(corpus, group, prototypes)
+        within, share = carried(corpus, group)
+        out.append(NewCategory(
+            name=name, description=draft_description(keywords, examples), keywords=keywords,
+            terms=keywords, tags=tags, examples=examples,
+            articles=[corpus.ids[i] for i in group], growth=growth(corpus, group),
+            nearest=nearest, nearest_similarity=similarity, within=within,
+            within_share=share))
+    return out
+
+
+def _context(corpus: Corpus, groups: Sequence[np.ndarray], taxonomy: Taxonomy
+             ) -> list[list[int]]:
+    """The existing categories' other articles, as further classes of the TF-IDF: a group's
+    terms must set it apart from what the site already files, not only from the other
+    groups."""
+    grouped = {int(i) for g in groups for i in g}
+    filed: dict[str, list[int]] = {name: [] for name in taxonomy.names}
+    for i in range(len(corpus)):
+        if i not in grouped:
+            for name in corpus.categories(i):
+                filed[name].append(i)
+    return [rows for rows in filed.values() if rows]
+
+
+def name_taken(taxonomy: Taxonomy, names: set[str]) -> Callable[[str], bool]:
+    """Whether a name is an existing category's (or an alias) or one of `names` (label keys,
+    the proposals named so far)."""
+    return lambda name: taxonomy.resolve(name) is not None or label_key(name) in names
+
+
+def draft_name(terms: Sequence[str], tags: Sequence[str],
+               taken: Callable[[str], bool]) -> str | None:
+    """"A / B": the most distinctive term, and the most frequent tag (or the next term)
+    that says something else; a name already used is skipped."""
+    free = [t for t in terms if not taken(t)]
+    if not free:
+        return None
+    first = free[0]
+    key = label_key(first)
+    for second in [*tags, *free[1:]]:
+        other = label_key(second)
+        if plain_tag(second) and not near_duplicates(key, other, {}):
+            name = f"{first} / {second}"
+            if not taken(name):
+                return name
+    return first
+
+
+def frequent_tags(corpus: Corpus, group: np.ndarray, model: HybridModel) -> list[dict]:
+    """The tags most of the group's articles carry: people's, else the model's."""
+    untagged = [i for i in group if not corpus.tags[i]]
+    suggested = dict(zip(untagged, model.tagger.suggest([corpus.features[i] for i in untagged]),
+                         strict=True)) if untagged else {}
+    counts: Counter = Counter()
+    spelling: dict[str, Counter] = {}
+    for i in group:
+        tags = corpus.tags[i] or [t.tag for t in suggested[i]]
+        for tag in dict.fromkeys(label_key(t) for t in tags if plain_tag(t)):
+            counts[tag] += 1
+        for t in tags:
+            spelling.setdefault(label_key(t), Counter())[t.strip()] += 1
+    return [{"tag": spelling[key].most_common(1)[0][0], "articles": n}
+            for key, n in counts.most_common(TAGS) if n >= 2]
+
+
+def _centre(corpus: Corpus, group: np.ndarray) -> np.ndarray:
+    return normalize(corpus.embeddings[group].mean(axis=0, keepdims=True))[0]
+
+
+def typical_titles(corpus: Corpus, group: np.ndarray) -> list[str]:
+    """The titles of the articles nearest the group's centre."""
+    order = np.argsort(-(corpus.embeddings[group] @ _centre(corpus, group)), kind="stable")
+    titles = [corpus.titles[group[k]].strip() for k in order]
+    return [t for t in dict.fromkeys(titles) if t][:EXAMPLES]
+
+
+def nearest_category(corpus: Corpus, group: np.ndarray, prototypes: dict[str, np.ndarray]
+                     ) -> tuple[str | None, float]:
+    if not prototypes:
+        return None, 0.0
+    names = list(prototypes)
+    sims = np.vstack([prototypes[n] for n in names]) @ _centre(corpus, group)
+    return names[int(sims.argmax())], float(sims.max())
+
+
+def carried(corpus: Corpus, group: np.ndarray) -> tuple[str | None, float]:
+    """The existing category most of the group's articles already carry (people's labels):
+    then the proposal is a part of it the list does not name."""
+    counts = Counter(name for i in group for name in corpus.labels[i])
+    if not counts:
+        return None, 0.0
+    name, n = counts.most_common(1)[0]
+    share = n / len(group)
+    return (name, share) if share >= WITHIN_SHARE else (None, 0.0)
+
+
+def growth(corpus: Corpus, group: np.ndarray) -> dict:
+    """Articles per year, the first and last date, and how many in the last year of the
+    site (counted back from its newest article)."""
+    dates = sorted(d for i in group if (d := corpus.dates[i]) is not None)
+    if not dates:
+        return {}
+    newest = max(d for d in corpus.dates if d is not None)
+    by_year = Counter(str(d.year) for d in dates)
+    return {"by_year": dict(sorted(by_year.items())), "first": dates[0].isoformat(),
+            "last": dates[-1].isoformat(), "undated": len(group) - len(dates),
+            "last_12_months": sum(d > newest - timedelta(days=365) for d in dates)}
+
+
+def _chinese(texts: Sequence[str]) -> bool:
+    chars = "".join(texts)
+    return sum(ord(c) in _CJK for c in chars) > 0.3 * max(len(chars), 1)
+
+
+def draft_description(keywords: Sequence[str], examples: Sequence[str]) -> str:
+    """One sentence in the site's language, for a person to rewrite."""
+    if _chinese(examples):
+        text = f"关于{'、'.join(keywords[:4])}等主题的文章"
+        quoted = "".join(f"《{t}》" for t in examples[:2])
+        return f"{text}，例如{quoted}。" if quoted else f"{text}。"
+    text = f"Articles about {', '.join(keywords[:4])}"
+    quoted = " and ".join(f"“{t}”" for t in examples[:2])
+    return f"{text}, such as {quoted}." if quoted else f"{text}."

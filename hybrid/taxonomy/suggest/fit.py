@@ -1,0 +1,48 @@
+"""Which articles the category list fits badly: where new categories would come from.
+
+Two kinds, both measured against the site's own habits rather than fixed rules:
+- an article without a label from people whose calibrated confidence is low: the model
+  had to put it somewhere, and is unsure where;
+- an article with one label, of a category that most articles carry together with another
+  (a discipline beside its field, say), when the model finds no other category likely for
+  it: its second label is the one the list lacks.
+
+Whether such an article is also far from every category's prototype is decided later,
+against the new category it would join (`clusters.keep_members`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from hybrid.taxonomy.suggest.corpus import Corpus
+
+# a category "comes with another" when most of its articles carry a second label
+COMPANION_SHARE = 0.5
+# another category is likely for an article when the model gives it this probability
+LIKELY = 0.5
+
+
+def companioned(corpus: Corpus) -> set[str]:
+    """Categories most of whose labelled articles carry another label too."""
+    carried = Counter(name for labels in corpus.labels for name in labels)
+    together = Counter(name for labels in corpus.labels if len(labels) > 1 for name in labels)
+    return {name for name, n in carried.items() if together[name] >= COMPANION_SHARE * n}
+
+
+def badly_fitted(corpus: Corpus, names: list[str], confidence_below: float) -> np.ndarray:
+    """Indices (into the corpus) of the articles the list fits badly, in corpus order."""
+    usually_paired = companioned(corpus)
+    column = {name: j for j, name in enumerate(names)}
+    out = []
+    for i, labels in enumerate(corpus.labels):
+        if not labels:
+            if corpus.confidence[i] < confidence_below:
+                out.append(i)
+        elif len(labels) == 1 and labels[0] in usually_paired:
+            others = np.delete(corpus.proba[i], column[labels[0]])
+            if not len(others) or others.max() < LIKELY:
+                out.append(i)
+    return np.array(out, dtype=int)

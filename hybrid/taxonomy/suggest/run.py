@@ -1,0 +1,79 @@
+"""One suggestion, start to finish: what the model says about every article, the articles
+it fits badly, their groups described as new categories (named by an LLM if one is
+given), the pairs it confuses, and the categories nobody uses."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import numpy as np
+
+from hybrid.config import Config
+from hybrid.ingest.keys import label_key
+from hybrid.learn.model import HybridModel
+from hybrid.taxonomy.suggest.articles import Articles
+from hybrid.taxonomy.suggest.clusters import cluster
+from hybrid.taxonomy.suggest.corpus import prototypes, read_corpus
+from hybrid.taxonomy.suggest.dead import dead_categories
+from hybrid.taxonomy.suggest.describe import describe, name_taken
+from hybrid.taxonomy.suggest.fit import badly_fitted
+from hybrid.taxonomy.suggest.merges import find_merges
+from hybrid.taxonomy.suggest.naming import Namer
+from hybrid.taxonomy.suggest.proposal import Proposal
+
+MIN_SHARE = 0.01  # a proposed category holds at least this share of the articles
+MAX_POOL = 5000  # the least confident badly fitted articles clustered, at most
+
+
+def min_size(articles: int, config: Config) -> int:
+    return max(config.suggest_min_articles, math.ceil(MIN_SHARE * articles))
+
+
+def suggest(model: HybridModel, read: Articles, config: Config, namer: Namer | None = None,
+            progress: Callable[[str], None] = lambda _: None) -> Proposal:
+    """The proposal for `model`'s list given `read`'s articles. Nothing is changed."""
+    started = time.perf_counter()
+    progress(f"reading {len(read.articles)} articles with the model")
+    corpus = read_corpus(model, read.articles)
+    taxonomy = model.taxonomy
+    names = taxonomy.names
+    centres = prototypes(model)
+    pool = badly_fitted(corpus, names, config.suggest_confidence)
+    if len(pool) > MAX_POOL:
+        pool = np.sort(pool[np.argsort(corpus.confidence[pool], kind="stable")[:MAX_POOL]])
+    size = min_size(len(corpus), config)
+    progress(f"grouping {len(pool)} badly fitted articles")
+    groups = cluster(corpus, pool, names,
+                     np.vstack(list(centres.values())) if centres else np.zeros((0, 1)), size)
+    progress(f"describing {len(groups)} groups")
+    additions = describe(corpus, groups, model, centres)
+    if namer is not None:
+        progress(f"asking {namer.client.model} to name them")
+        named = {label_key(a.name) for a in additions}
+        for new in additions:
+            named.discard(label_key(new.name))
+            namer.name(new, name_taken(taxonomy, named))
+            named.add(label_key(new.name))
+    progress("looking for confused and unused categories")
+    overlaps = find_merges(model, config.dead_min_articles)
+    merging = {n for m in overlaps.merges for n in (m.into, m.merged)}
+    removals = [r for r in dead_categories(corpus, taxonomy, config.dead_min_articles,
+                                           config.dead_months) if r.name not in merging]
+    about = {
+        "taxonomy": taxonomy.source, "taxonomy_fingerprint": taxonomy.fingerprint,
+        "articles_from": read.where, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "articles": len(corpus), "unreadable": [*read.failed, *corpus.failed][:100],
+        "unreadable_count": len(read.failed) + len(corpus.failed),
+        "dated": sum(d is not None for d in corpus.dates),
+        "badly_fitted": len(pool), "grouped": sum(len(g) for g in groups),
+        "min_size": size, "most_confused": overlaps.pairs,
+        **({"merges_note": overlaps.note} if overlaps.note else {}),
+        "settings": {"suggest_confidence": config.suggest_confidence,
+                     "dead_min_articles": config.dead_min_articles,
+                     "dead_months": config.dead_months},
+        **({"llm": {"model": namer.client.model, **namer.usage}} if namer else {}),
+        "seconds": round(time.perf_counter() - started, 2)}
+    return Proposal(taxonomy, additions, overlaps.merges, removals, about)

@@ -1,0 +1,74 @@
+"""Class-based TF-IDF (BERTopic's c-TF-IDF): the terms that make one group of articles
+different from the others.
+
+The terms are the tag candidates the segmenter found in each article (whole words and
+compounds, never a piece of a sentence), counted once per article: a group's term frequency
+is how many of its articles use the term. Score = (share of the group's term uses) x
+log(1 + average uses per group / the term's uses in all groups). A term needs a few
+articles of the group behind it, so one article's oddity never names a group.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer
+
+from hybrid.ingest.keys import label_key, plain_tag
+
+MIN_SHARE = 0.1  # of a group's articles that must use a term, and at least MIN_ARTICLES
+MIN_ARTICLES = 2
+MIN_CHARS = 2
+
+
+def _usable(key: str) -> bool:
+    return (len(key) >= MIN_CHARS and plain_tag(key) is not None
+            and not key.replace(".", "").isdigit())
+
+
+def _keys(terms: Sequence[str]) -> list[str]:
+    return list({key for t in terms if _usable(key := label_key(t))})
+
+
+def distinctive_terms(terms: Sequence[Sequence[str]], groups: Sequence[Sequence[int]],
+                      top: int = 10) -> list[list[tuple[str, float]]]:
+    """For each group (indices into `terms`), its `top` terms and scores, best first; the
+    spelling shown is the one its articles use most."""
+    if not groups:
+        return []
+    vectorizer = CountVectorizer(analyzer=_keys, binary=True)
+    try:
+        uses = vectorizer.fit_transform(terms).tocsr()
+    except ValueError:  # no usable term anywhere
+        return [[] for _ in groups]
+    membership = sparse.csr_matrix(
+        (np.ones(sum(len(g) for g in groups)),
+         (np.repeat(np.arange(len(groups)), [len(g) for g in groups]),
+          np.concatenate([np.asarray(g, dtype=int) for g in groups]))),
+        shape=(len(groups), len(terms)))
+    per_group = np.asarray((membership @ uses).todense(), dtype=float)
+    totals = per_group.sum(axis=1, keepdims=True)
+    tf = per_group / np.maximum(totals, 1.0)
+    idf = np.log1p(totals.mean() / np.maximum(per_group.sum(axis=0), 1.0))
+    scores = tf * idf
+    vocabulary = vectorizer.get_feature_names_out()
+    out = []
+    for g, members in enumerate(groups):
+        enough = per_group[g] >= max(MIN_ARTICLES, MIN_SHARE * len(members))
+        ranked = [j for j in np.argsort(-scores[g], kind="stable") if enough[j]][:top]
+        shown = _spellings([terms[i] for i in members])
+        out.append([(shown.get(vocabulary[j], vocabulary[j]), float(scores[g, j]))
+                    for j in ranked])
+    return out
+
+
+def _spellings(term_lists: Sequence[Sequence[str]]) -> dict[str, str]:
+    """Each term key's most used spelling."""
+    seen: dict[str, Counter] = {}
+    for terms in term_lists:
+        for t in terms:
+            seen.setdefault(label_key(t), Counter())[t.strip()] += 1
+    return {key: counts.most_common(1)[0][0] for key, counts in seen.items()}
