@@ -232,10 +232,10 @@ def today_curves(name: str, args: argparse.Namespace, budgets: list[int], work: 
     cmd = [sys.executable, "-c", TODAY, str(args.today), name, args.cache_dir, str(work),
            json.dumps(budgets)]
     env = {**os.environ, "PYTHONPATH": str(args.today)}
-    # run in the checkout: `python -c` puts the working directory first on sys.path, and from
-    # this tree's root that would import this tree's `hybrid`, not today's
+    # in `work`: `python -c` puts the working directory first on sys.path, and from this
+    # tree's root that would import this tree's `hybrid`, not today's
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=6 * 3600,
-                          check=True, cwd=args.today)
+                          check=True, cwd=work)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
