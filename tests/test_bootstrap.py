@@ -359,6 +359,27 @@ def test_a_teacher_worse_than_the_zero_shot_model_is_stopped_before_more_is_spen
     assert "teacher is worse" in anyway.stdout and "stopped" not in anyway.stdout
 
 
+def test_a_resumed_bootstrap_checks_its_teacher_on_the_first_rounds_labels(
+        tmp_path, oracle, stub):
+    """The first round passes the check; a run to a larger budget checks again on those
+    same labels, not on the later rounds' (the articles the model was least sure of, where
+    a good teacher looked worse than the zero-shot model and was stopped)."""
+    unlabelled(tmp_path)
+    first = bootstrap(tmp_path, oracle.url, "--per-category", "2", "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["teacher"]["articles"] == 2 * CATEGORIES
+    constant = stub(lambda body, n: answer({"categories": ["数据库"], "tags": []}))
+    second = bootstrap(tmp_path, constant.url, "--per-category", "3", "--llm-unchecked")
+    assert second.exit_code == 0, second.output
+    assert len(FileLedger(tmp_path / "labels.jsonl").labels()) == 3 * CATEGORIES
+    third = bootstrap(tmp_path, oracle.url, "--per-category", "5", "--json")
+    assert third.exit_code == 0, third.output
+    outcome = json.loads(third.stdout)
+    assert outcome["teacher"]["articles"] == 2 * CATEGORIES
+    assert not outcome.get("stopped")
+    assert len(FileLedger(tmp_path / "labels.jsonl").labels()) == 5 * CATEGORIES
+
+
 @pytest.mark.parametrize("good", [True, False])
 def test_an_audit_sheet_measures_the_teacher_on_a_persons_labels(tmp_path, oracle, stub,
                                                                  sample_articles, good):

@@ -147,9 +147,10 @@ class Bootstrap:
             self.progress(outcome.estimate.text())  # before any call
         if dry_run:
             return outcome
-        check = (lambda: self._stop_teacher(teacher, labels, outcome, plan[-1], audit, ids)
-                 ) if teacher is not None else (lambda: False)
         check_at = min(plan[0], CHECK_AFTER)  # the teacher's labels it is checked on
+        check = (lambda: self._stop_teacher(teacher, labels, outcome, plan[-1], audit, ids,
+                                            check_at)
+                 ) if teacher is not None else (lambda: False)
         if todo and len(labels) >= check_at and check():  # resumed past that point
             return outcome
         model = self._train(labels)  # the model of what is labelled so far, written to `out`
@@ -199,13 +200,17 @@ class Bootstrap:
         return outcome
 
     def _stop_teacher(self, teacher: LLMTeacher, labels: dict[str, Label], outcome: Outcome,
-                      budget: int, audit: str | Path | None, ids: str) -> bool:
-        """Check the teacher on its labels so far; True when the rounds must stop there (it is
-        worse than the zero-shot model, or its audit sheet waits for a person): then the
-        zero-shot model is what `out` holds."""
+                      budget: int, audit: str | Path | None, ids: str, first: int) -> bool:
+        """Check the teacher on its `first` labels (the first round's, in ledger order); True
+        when the rounds must stop there (it is worse than the zero-shot model, or its audit
+        sheet waits for a person): then the zero-shot model is what `out` holds. Later
+        rounds' labels are the articles the model was least sure of, where the zero-shot
+        model's probabilities say little: a resumed run checked on them stopped a good
+        teacher."""
         names = self.taxonomy.names
         taught = [label for label in labels.values()
-                  if label.source == "llm" and label.model == teacher.asker.client.model]
+                  if label.source == "llm" and label.model == teacher.asker.client.model
+                  ][:first]
         if not taught:
             return False
         zero = self._zero_shot()
