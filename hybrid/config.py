@@ -156,6 +156,9 @@ class Config:
     llm_retries: Annotated[int, Field(ge=0, le=20)] = 2  # after a timeout, 429, 5xx, bad JSON...
     llm_backoff: Annotated[float, Field(ge=0, le=600)] = 1.0  # first retry's wait; doubles
     llm_max_failures: Count = 5  # consecutive failed articles before the run stops calling
+    # fallback without a passing `hybrid llm check` (as configured), or a teacher estimated
+    # below the zero-shot model kept on: the report says so
+    llm_unchecked: bool = False
 
     # `hybrid serve` (docs/serve.md); its API key is read from the environment only
     serve_host: Text = "127.0.0.1"

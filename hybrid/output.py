@@ -66,9 +66,12 @@ def _mode(target: Path) -> int:
 @contextlib.contextmanager
 def open_output(path: PathLike, mode: str = "w", encoding: str | None = "utf-8",
                 newline: str | None = None, inputs: Iterable[PathLike | None] = (),
-                errors: str | None = None) -> Iterator[IO[Any]]:
+                errors: str | None = None, staging: PathLike | None = None
+                ) -> Iterator[IO[Any]]:
     """`open(path, mode)` for writing, put in place only when the block ends without an
-    error; refused when `path` is one of `inputs`."""
+    error; refused when `path` is one of `inputs`. The temporary file is written in
+    `staging` (a folder on the same file system) when the destination's own folder must
+    never hold anything else, as a model directory must not."""
     refuse_inputs(path, inputs)
     binary = "b" in mode
     if str(path) == STDOUT:
@@ -80,7 +83,7 @@ def open_output(path: PathLike, mode: str = "w", encoding: str | None = "utf-8",
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(mode, encoding=None if binary else encoding,
                                      newline=None if binary else newline, errors=errors,
-                                     dir=target.parent,
+                                     dir=staging or target.parent,
                                      prefix=f".{target.name}.", suffix=".tmp",
                                      delete=False) as fh:
         try:
@@ -95,9 +98,10 @@ def open_output(path: PathLike, mode: str = "w", encoding: str | None = "utf-8",
     os.replace(fh.name, target)
 
 
-def write_text(path: PathLike, text: str, inputs: Iterable[PathLike | None] = ()) -> Path:
+def write_text(path: PathLike, text: str, inputs: Iterable[PathLike | None] = (),
+               staging: PathLike | None = None) -> Path:
     """`Path(path).write_text(text)`, whole or not at all."""
-    with open_output(path, inputs=inputs) as fh:
+    with open_output(path, inputs=inputs, staging=staging) as fh:
         fh.write(text)
     return Path(path)
 

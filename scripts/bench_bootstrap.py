@@ -105,8 +105,8 @@ def curve(pool: list[Article], test: list[Article], taxonomy: Taxonomy, config,
         for budget in budgets:
             started = time.perf_counter()
             out = work / f"model-{strategy}-{noise}-{seed}"
-            Bootstrap(unlabelled, taxonomy, settings, ledger, out, budget, strategy,
-                      seed=seed).run(teacher)
+            outcome = Bootstrap(unlabelled, taxonomy, settings, ledger, out, budget, strategy,
+                                seed=seed).run(teacher)
             labels = ledger.labels().values()
             prompt = sum(x.prompt_tokens for x in labels)
             completion = sum(x.completion_tokens for x in labels)
@@ -115,8 +115,10 @@ def curve(pool: list[Article], test: list[Article], taxonomy: Taxonomy, config,
                          "prompt_tokens": prompt, "completion_tokens": completion,
                          "usd_gpt_4o_mini": round(gpt_4o_mini_cost(prompt, completion), 4),
                          "seconds": round(time.perf_counter() - started, 1),
+                         "stopped": outcome.stopped,
+                         "teacher_check": outcome.teacher.text() if outcome.teacher else None,
                          **score(HybridModel.load(out, config=config), test)})
-            print(json.dumps(rows[-1]), file=sys.stderr)
+            print(json.dumps(rows[-1], ensure_ascii=False), file=sys.stderr)
         teacher.close()
     return rows
 

@@ -59,6 +59,7 @@ def test_a_perfect_teacher_labels_the_budget_and_a_rerun_pays_nothing(tmp_path, 
                "teacher" and label.prompt_tokens > 0 for k, label in labels.items())
     assert "round 1:" in result.stdout
     assert "out-of-fold accuracy" in result.stdout
+    assert "the teacher is not worse than the zero-shot model" in result.stdout  # checked
     manifest = read_manifest(tmp_path / "model")
     assert not manifest["zero_shot"] and manifest["training"]["articles"] == 2 * CATEGORIES
 
@@ -328,3 +329,83 @@ def test_bootstrap_never_writes_over_its_articles(tmp_path, run):
                      "--per-category", "1", "--review-out", str(review))
         assert result.exit_code == 2 and "is the input" in result.output, result.output
     assert articles.read_bytes() == before and not (tmp_path / "model").exists()
+
+
+def test_a_teacher_worse_than_the_zero_shot_model_is_stopped_before_more_is_spent(
+        tmp_path, stub, monkeypatch):
+    """A teacher that names the same category whatever the article. The check comes after
+    the first round, or after CHECK_AFTER labels when that round is longer (here 12 of its
+    16): nothing more is asked, the numbers are shown, the model is the zero-shot one; a
+    rerun stops there again without a call; --llm-unchecked goes on."""
+    monkeypatch.setattr("hybrid.labels.bootstrap.CHECK_AFTER", 12)
+    unlabelled(tmp_path)
+    s = stub(lambda body, n: answer({"categories": ["数据库"], "tags": []}))
+    result = bootstrap(tmp_path, s.url, "--per-category", "3", "--json")
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.stdout)
+    assert len(s.requests) == len(FileLedger(tmp_path / "labels.jsonl").labels()) == 12
+    teacher = outcome["teacher"]
+    assert teacher["how"] == "agreement" and teacher["articles"] == 12
+    assert teacher["teacher"]["high"] < teacher["zero_shot"]["value"]
+    assert "estimated worse than the zero-shot model" in outcome["stopped"]
+    assert f"the other {3 * CATEGORIES - 12} labels" in outcome["stopped"]
+    assert outcome["rounds"][0]["new"] == 12 and not outcome["rounds"][0]["trained"]
+    assert read_manifest(tmp_path / "model")["zero_shot"]
+    again = bootstrap(tmp_path, s.url, "--per-category", "3")
+    assert again.exit_code == 0 and len(s.requests) == 12
+    assert "teacher accuracy" in again.stdout and "stopped:" in again.stdout
+    anyway = bootstrap(tmp_path, s.url, "--per-category", "3", "--llm-unchecked")
+    assert anyway.exit_code == 0 and len(s.requests) == 3 * CATEGORIES
+    assert "teacher is worse" in anyway.stdout and "stopped" not in anyway.stdout
+
+
+def test_a_resumed_bootstrap_checks_its_teacher_on_the_first_rounds_labels(
+        tmp_path, oracle, stub):
+    """The first round passes the check; a run to a larger budget checks again on those
+    same labels, not on the later rounds' (the articles the model was least sure of, where
+    a good teacher looked worse than the zero-shot model and was stopped)."""
+    unlabelled(tmp_path)
+    first = bootstrap(tmp_path, oracle.url, "--per-category", "2", "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["teacher"]["articles"] == 2 * CATEGORIES
+    constant = stub(lambda body, n: answer({"categories": ["数据库"], "tags": []}))
+    second = bootstrap(tmp_path, constant.url, "--per-category", "3", "--llm-unchecked")
+    assert second.exit_code == 0, second.output
+    assert len(FileLedger(tmp_path / "labels.jsonl").labels()) == 3 * CATEGORIES
+    third = bootstrap(tmp_path, oracle.url, "--per-category", "5", "--json")
+    assert third.exit_code == 0, third.output
+    outcome = json.loads(third.stdout)
+    assert outcome["teacher"]["articles"] == 2 * CATEGORIES
+    assert not outcome.get("stopped")
+    assert len(FileLedger(tmp_path / "labels.jsonl").labels()) == 5 * CATEGORIES
+
+
+@pytest.mark.parametrize("good", [True, False])
+def test_an_audit_sheet_measures_the_teacher_on_a_persons_labels(tmp_path, oracle, stub,
+                                                                 sample_articles, good):
+    """After the first round the blind sheet waits for a person; filled in, it decides."""
+    unlabelled(tmp_path)
+    url = oracle.url if good else stub(
+        lambda body, n: answer({"categories": ["数据库"], "tags": []})).url
+    sheet = tmp_path / "audit.csv"
+    first = bootstrap(tmp_path, url, "--per-category", "3", "--audit", str(sheet))
+    assert first.exit_code == 0, first.output
+    assert f"to audit → {sheet}" in first.stdout and read_manifest(tmp_path / "model")["zero_shot"]
+    assert len(FileLedger(tmp_path / "labels.jsonl").labels()) == 2 * CATEGORIES
+    rows = sheet.read_text(encoding="utf-8-sig").splitlines()
+    assert len(rows) == 1 + 2 * CATEGORIES and "数据库" not in sheet.read_text("utf-8-sig")
+    waiting = bootstrap(tmp_path, url, "--per-category", "3", "--audit", str(sheet))
+    assert "no category is filled in" in waiting.stdout
+    fill_in(sheet, {a.id: a.categories for a in sample_articles})
+    audited = bootstrap(tmp_path, url, "--per-category", "3", "--audit", str(sheet), "--json")
+    assert audited.exit_code == 0, audited.output
+    outcome = json.loads(audited.stdout)
+    assert outcome["teacher"]["how"] == "audit"
+    assert outcome["teacher"]["articles"] == 2 * CATEGORIES
+    labels = FileLedger(tmp_path / "labels.jsonl").labels()
+    if good:
+        assert outcome["teacher"]["teacher"]["value"] == 1.0 and outcome["stopped"] is None
+        assert len(labels) == 3 * CATEGORIES
+    else:
+        assert "estimated worse" in outcome["stopped"] and len(labels) == 2 * CATEGORIES
+        assert outcome["teacher"]["teacher"]["high"] < outcome["teacher"]["zero_shot"]["value"]

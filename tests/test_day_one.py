@@ -1,8 +1,8 @@
 """docs/day-one.md on MongoDB, as its reader would follow it: the commands are read from the
 page's shell blocks and run in order against a collection of unlabelled articles, with the
 teacher an OpenAI-compatible server on 127.0.0.1 that answers from held labels. Zero-shot,
-a round labelled by a person, the LLM teacher, training from the collection's labels, and
-the nightly run."""
+a round labelled by a person, the LLM teacher, training from the collection's labels, the
+nightly run, and the LLM checked as its fallback."""
 
 from __future__ import annotations
 
@@ -123,4 +123,12 @@ def test_day_one_on_mongodb_as_documented(tmp_path, monkeypatch, oracle, store, 
             assert doc["categories"] == taught[doc["_id"]]["categories"]
         else:
             assert state["source"] == "model" and doc["categories"] and doc["tags"]
+
+    # ... and the LLM as its fallback, measured first on the people's labels: 16 are too few
+    # to be sure of a gain, and the check says so
+    check = following("hybrid", "llm", "check", "--model", "models/site", "--label-source",
+                      "manual")
+    out = hybrid(check, teacher)
+    assert "on the 16 articles answered" in out and "recommendation: do not use" in out
+    assert Path("models/site/llm_checks.json").is_file()
     assert next(steps, None) is None  # every command of the page ran

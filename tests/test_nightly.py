@@ -412,9 +412,10 @@ def test_nightly_run_with_llm_fallback_reports_calls_and_blocks(tmp_path, stub, 
     result = runner.invoke(main, [
         "-q", "--cache-dir", str(tmp_path), "run", "--model", str(model_dir), *where, "--json",
         "--llm-mode", "fallback", "--llm-base-url", s.url, "--llm-model", "stub",
-        "--llm-threshold", "1.01"])
+        "--llm-threshold", "1.01", "--llm-unchecked"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
+    assert report["llm"]["unchecked"]
     assert report["llm"]["calls"] == report["counts"]["tagged"] == 6
     assert report["llm"]["blocked"] == 6
     with MongoClient(mongo_config.mongo_uri) as client:

@@ -390,6 +390,7 @@ def llm_served(sample_model_dir, tmp_path, stub):
     s = stub(respond)
     server = start(sample_model_dir, tmp_path / "cache", tmp_path, "--llm-mode", "fallback",
                    "--llm-base-url", s.url, "--llm-model", "stub", "--llm-threshold", "1.01",
+                   "--llm-unchecked",
                    env={"HYBRID_SERVE_LLM_DEADLINE": "0.5", "HYBRID_LLM_RETRIES": "0",
                         "HYBRID_SERVE_CORS_ORIGINS": "https://admin.example.org",
                         "HYBRID_SERVE_SUGGEST_ACCESS": "key"})
@@ -417,6 +418,21 @@ def test_a_slow_llm_gives_the_models_answer_in_time_flagged(llm_served):
     assert slow.status_code == 200 and took < 2.5, took
     assert slow.json()["source"] == "model" and slow.json()["llm"]["status"] == "timeout"
     assert slow.json()["categories"]
+    with llm_served.client(headers=AUTH) as c:
+        policy = c.get("/v1/model").json()["llm_policy"]
+    assert policy["unchecked"] and "has not been checked" in policy["check"]
+    assert "the LLM fallback is UNCHECKED (--llm-unchecked)" in llm_served.log.read_text()
+
+
+def test_an_unchecked_llm_fallback_is_refused_before_the_model_loads(sample_model_dir, tmp_path,
+                                                                    stub):
+    s = stub()
+    result = hybrid("serve", "--model", str(sample_model_dir), "--port", "0", "--llm-mode",
+                    "fallback", "--llm-base-url", s.url, "--llm-model", "stub",
+                    cache_dir=tmp_path)
+    assert result.exit_code == 2 and not s.requests
+    assert f"hybrid llm check --model {sample_model_dir}" in result.output
+    assert "--llm-unchecked" in result.output
 
 
 def test_a_port_in_use_and_a_corrupt_model_are_one_line_errors(sample_model_dir, tmp_path):

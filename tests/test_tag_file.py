@@ -55,9 +55,11 @@ def test_tag_file_with_llm_fallback(tmp_path, stub, sample_model_dir):
     result = CliRunner().invoke(main, [
         "-q", "--cache-dir", str(tmp_path), "tag-file", str(data.path("sample_unseen.jsonl")),
         str(out), "--model", str(model_dir), "--json", "--llm-mode", "fallback",
-        "--llm-base-url", s.url, "--llm-model", "stub", "--llm-threshold", "1.01"])
+        "--llm-base-url", s.url, "--llm-model", "stub", "--llm-threshold", "1.01",
+        "--llm-unchecked"])  # no `hybrid llm check` of the stub (tests/test_llm_check.py)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
+    assert summary["llm"]["unchecked"]
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert summary["llm"]["applied"] == len(rows) == summary["llm"]["calls"]
     assert summary["llm"]["blocked"] == len(rows)

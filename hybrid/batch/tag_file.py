@@ -59,9 +59,9 @@ def tag_file(infile: str | Path, outfile: str | Path, model_dir: str | Path, con
     put in place when every article is written, and is never `infile`."""
     summary = TagFileSummary(str(outfile))
     started = time.perf_counter()
-    with (open_output(outfile, inputs=[infile]) as out,
-          _predictor(model_dir, config, workers) as predictor,
-          open_refiner(config, model_dir) as refiner):
+    with (open_refiner(config, model_dir) as refiner,  # first: it may refuse (no check)
+          open_output(outfile, inputs=[infile]) as out,
+          _predictor(model_dir, config, workers) as predictor):
         for records, predictions in predictor.map(ramped(read_jsonl(infile), batch_size)):
             if refiner is not None:
                 predictions = refine_batch(refiner.refine_pairs, records, predictions, config)

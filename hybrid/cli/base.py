@@ -152,7 +152,7 @@ COMMANDS = {"train": "train:train", "retrain": "train:retrain",
             "tag-file": "tag:tag_file", "eval": "evaluate:eval_command", "cv": "evaluate:cv",
             "report": "evaluate:report", "run": "run:run", "mongo": "mongo:mongo",
             "review": "review:review", "serve": "serve:serve",
-            "taxonomy": "taxonomy:taxonomy_group",
+            "taxonomy": "taxonomy:taxonomy_group", "llm": "llm:llm",
             "demo": "demo:demo"}
 
 

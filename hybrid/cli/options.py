@@ -84,6 +84,12 @@ field_options = _stack(
     click.option("--results-collection",
                  help="Keep labels in this collection (by article _id), not in the articles."))
 
+
+def llm_unchecked_option(help: str = "Use the LLM as a fallback without a passing `hybrid "
+                                     "llm check` (the report says so).") -> Decorator:
+    return click.option("--llm-unchecked", is_flag=True, default=None, help=help)
+
+
 llm_options = _stack(
     click.option("--llm-mode", type=click.Choice(["off", "fallback", "review-only"]),
                  help="Send low-confidence articles to an LLM (default: the llm_mode "
@@ -92,7 +98,9 @@ llm_options = _stack(
                  help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1."),
     click.option("--llm-model", help="Model name sent to the LLM server."),
     click.option("--llm-threshold", type=float,
-                 help="Confidence under which an article goes out."))
+                 help="Confidence under which an article goes out (review-only, or "
+                      "fallback with --llm-unchecked; a checked fallback uses its check's)."),
+    llm_unchecked_option())
 
 
 

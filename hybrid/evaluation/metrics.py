@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest, bootstrap
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from hybrid.ingest.keys import label_key
@@ -103,3 +104,25 @@ def risk_coverage(confidence: Sequence[float], correct: Sequence[bool],
     correct = np.asarray(correct, float)[order]
     return [{"coverage": float(s), "accuracy": float(correct[:max(1, round(s * len(order)))]
                                                       .mean())} for s in shares]
+
+
+def wilson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (scipy's): honest for small `n` and for
+    proportions near 0 or 1, where the normal approximation is not. (0, 1) when `n` is 0."""
+    if n == 0:
+        return 0.0, 1.0
+    ci = binomtest(successes, n).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def mean_interval(values: np.ndarray, level: float = 0.95, resamples: int = 2000,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap intervals of the means of the columns of `values` (n, m), as
+    (lows, highs): every column is resampled with the same draws of rows, so columns that
+    are paired measures of the same articles stay paired."""
+    values = np.asarray(values, float)
+    if len(values) < 2 or np.all(values == values[0]):
+        return values.mean(axis=0), values.mean(axis=0)
+    ci = bootstrap((values,), np.mean, axis=0, confidence_level=level, n_resamples=resamples,
+                   method="percentile", random_state=seed).confidence_interval
+    return ci.low, ci.high

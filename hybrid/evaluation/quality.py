@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from hybrid.config import Config
-from hybrid.embed import Embedder
 from hybrid.evaluation import routing
 from hybrid.evaluation.crossval import label_matrix, out_of_fold_outputs, predict_split
 from hybrid.evaluation.metrics import (
@@ -72,40 +71,37 @@ def _labelled(articles: Sequence[Article], taxonomy: Taxonomy) -> list[Article]:
     return [a for a, y in zip(articles, label_matrix(articles, taxonomy), strict=True) if y.any()]
 
 
-def out_of_fold(articles: Sequence[Article], taxonomy: Taxonomy, config: Config,
-                n_folds: int = 5, seed: int = 0, embedder: Embedder | None = None,
-                progress: Progress = lambda _: None) -> Predictions:
-    """Every article gets probabilities from a model that never saw it, in input order."""
-    articles, outputs = out_of_fold_outputs(articles, taxonomy, config, n_folds, seed,
-                                            embedder, progress, with_baselines=False)
-    return _predictions(f"out of fold ({n_folds} folds)", articles, taxonomy,
-                        outputs["hybrid"], config)
-
-
-def held_out(model: HybridModel, articles: Sequence[Article], config: Config) -> Predictions:
-    """The model's own predictions, for articles it was not trained on."""
-    articles = _labelled(articles, model.taxonomy)
-    texts = [clean(a) for a in articles]
-    outputs = predict_split(model, [], articles, None, texts, model.taxonomy)["hybrid"]
-    return _predictions("held out (the model's predictions)", articles, model.taxonomy,
-                        outputs, config)
+def outputs_for(model: HybridModel, articles: Sequence[Article], config: Config,
+                n_folds: int = 5, seed: int = 0, progress: Progress = lambda _: None
+                ) -> tuple[str, list[Article], dict[str, Any]]:
+    """(how, the labelled articles, our model's outputs for them): out of fold, from models
+    trained as `model` was, if it learned categories from any of these articles; else its
+    own (a zero-shot model learned none). Author labels go through the model's taxonomy
+    change first, so old names never show."""
+    migration = Migration.from_manifest(model.manifest)
+    if migration is not None:
+        articles = [replace(a, categories=migration.apply(a.categories)) for a in articles]
+    if model.zero_shot or not set(model.train_ids).intersection(a.id for a in articles):
+        articles = _labelled(articles, model.taxonomy)
+        outputs = predict_split(model, [], articles, None, [clean(a) for a in articles],
+                                model.taxonomy)["hybrid"]
+        return "held out (the model's predictions)", articles, outputs
+    settings = {k: model.settings[k] for k in ("embedder", "embed_budget", "tag_prefix_chars")}
+    config = config.with_overrides(**settings, min_categories=model.classifier.min_categories,
+                                   max_categories=model.classifier.max_categories)
+    articles, outputs = out_of_fold_outputs(articles, model.taxonomy, config, n_folds, seed,
+                                            model.featurizer.embedder, progress,
+                                            with_baselines=False)
+    return f"out of fold ({n_folds} folds)", articles, outputs["hybrid"]
 
 
 def predictions_for(model: HybridModel, articles: Sequence[Article], config: Config,
                     n_folds: int = 5, seed: int = 0,
                     progress: Progress = lambda _: None) -> Predictions:
-    """Out of fold if the model trained on any of these articles, else held out. Author
-    labels go through the model's taxonomy change first, so old names never show."""
-    migration = Migration.from_manifest(model.manifest)
-    if migration is not None:
-        articles = [replace(a, categories=migration.apply(a.categories)) for a in articles]
-    if not set(model.train_ids).intersection(a.id for a in articles):
-        return held_out(model, articles, config)
-    settings = {k: model.settings[k] for k in ("embedder", "embed_budget", "tag_prefix_chars")}
-    config = config.with_overrides(**settings, min_categories=model.classifier.min_categories,
-                                   max_categories=model.classifier.max_categories)
-    return out_of_fold(articles, model.taxonomy, config, n_folds, seed,
-                       embedder=model.featurizer.embedder, progress=progress)
+    """Out of fold if the model trained on any of these articles, else held out
+    (`outputs_for`)."""
+    how, articles, outputs = outputs_for(model, articles, config, n_folds, seed, progress)
+    return _predictions(how, articles, model.taxonomy, outputs, config)
 
 
 @dataclass

@@ -10,7 +10,6 @@ the article supports), cached, and within the budget.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from hybrid.config import Config
 from hybrid.errors import UsageError
@@ -19,34 +18,11 @@ from hybrid.ingest.clean import CleanText
 from hybrid.labels.ledger import Label
 from hybrid.llm.ask import Asker
 from hybrid.llm.client import Budget
-from hybrid.llm.prompt import Example, build_messages, estimate_tokens, validate
+from hybrid.llm.cost import Estimate, estimate
+from hybrid.llm.prompt import Example, build_messages, validate
 from hybrid.llm.refine import answer_key, supported_tags
-from hybrid.llm.stats import LLMStats, gpt_4o_mini_cost
+from hybrid.llm.stats import LLMStats
 from hybrid.taxonomy import Taxonomy
-
-TYPICAL_ANSWER_TOKENS = 60  # {"categories": [...], "tags": [...]}
-
-
-@dataclass
-class Estimate:
-    """What labelling some articles will cost, worked out before any call."""
-    articles: int
-    prompt_tokens: int
-    completion_tokens: int  # at most; a typical answer takes ~60
-    cost: float  # at the configured llm_price_*_per_1k
-    gpt_4o_mini: float  # at gpt-4o-mini's list price, for reference
-
-    def scaled(self, articles: int) -> Estimate:
-        """The same per article, for `articles` of them."""
-        f = articles / max(self.articles, 1)
-        return Estimate(articles, round(self.prompt_tokens * f),
-                        round(self.completion_tokens * f), self.cost * f, self.gpt_4o_mini * f)
-
-    def text(self) -> str:
-        return (f"{self.articles} articles to label: about {self.prompt_tokens} prompt and "
-                f"at most {self.completion_tokens} completion tokens; estimated cost "
-                f"{self.cost:.4f} at the configured prices, ${self.gpt_4o_mini:.4f} at "
-                "gpt-4o-mini's ($0.15 / $0.60 per 1M tokens)")
 
 
 class LLMTeacher:
@@ -75,14 +51,7 @@ class LLMTeacher:
                               c.n_tags, c.llm_article_tokens)
 
     def estimate(self, texts: Sequence[CleanText]) -> Estimate:
-        prompt = sum(estimate_tokens(m["content"]) + 4 for t in texts
-                     for m in self._messages(t, []))
-        completion = len(texts) * min(self.config.llm_max_output_tokens,
-                                      TYPICAL_ANSWER_TOKENS)
-        c = self.config
-        cost = (prompt * c.llm_price_in_per_1k + completion * c.llm_price_out_per_1k) / 1000
-        return Estimate(len(texts), prompt, completion, cost,
-                        gpt_4o_mini_cost(prompt, completion))
+        return estimate(self.config, [self._messages(t, []) for t in texts])
 
     def label(self, article: Article, text: CleanText, examples: Sequence[Example] = ()
               ) -> Label | str:

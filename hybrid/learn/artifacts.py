@@ -4,17 +4,24 @@ A directory holds exactly `FILES` and `manifest.json` (plus `manifest.sig` when 
 The manifest records the taxonomy fingerprint, the embedder, package versions, metrics,
 the creation time, the sha256 of every file, and a digest of itself. `verify` checks, in
 this order and before a single object is built: the signature (when `HYBRID_MODEL_KEY` is
-set), the manifest's shape and digest, the exact file set, every checksum, and the
-taxonomy's fingerprint recomputed from `taxonomy.json`. Then `load` unpickles with an
-unpickler that resolves only the names in `ALLOWED`: the classes and constructors a model is
-made of. A pickle can call any name it can resolve, so a file that got past the checks (its
-checksum recomputed by whoever planted it) still cannot reach `os.system`, `eval` or
-`numpy.memmap`. The FAISS index has its own binary format, and the rest is JSON.
+set), the manifest's shape and digest, the exact file set, every checksum, the taxonomy's
+fingerprint recomputed from `taxonomy.json`, and every annex present. Then `load` unpickles
+with an unpickler that resolves only the names in `ALLOWED`: the classes and constructors a
+model is made of. A pickle can call any name it can resolve, so a file that got past the
+checks (its checksum recomputed by whoever planted it) still cannot reach `os.system`,
+`eval` or `numpy.memmap`. The FAISS index has its own binary format, and the rest is JSON.
 
 Why not skops, which does the same for scikit-learn: importing it took 3.4 s and loading the
 sample model 0.55 s, in every `hybrid predict` and every worker process; this unpickler adds
 nothing to pickle's own few milliseconds. Why a check at all when `HYBRID_MODEL_KEY` signs
 the manifest: a key is optional, and an unsigned model directory should still not run code.
+
+An annex is a JSON document written into a model directory after it was saved: the LLM
+checks of `hybrid llm check` (`ANNEXES`). It is bound to the manifest it was written for (by
+the manifest's digest), carries a digest of itself, and is signed when `HYBRID_MODEL_KEY` is
+set. `verify` checks every annex present, so an edited one is refused as an edited model
+file is; `read_annex` says whether it was written for this model, so a retrained model (a
+new manifest) never takes over its predecessor's checks.
 
 Anything wrong is a `ModelError` (exit 4) naming the file.
 """
@@ -24,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import pickle
 import platform
 from collections.abc import Callable
@@ -37,7 +45,7 @@ import faiss
 
 from hybrid.errors import ModelError
 from hybrid.ingest.records import to_json
-from hybrid.output import output_dir
+from hybrid.output import output_dir, write_text
 from hybrid.taxonomy import Taxonomy, TaxonomyError, parse_taxonomy
 
 FORMAT_VERSION = 7
@@ -45,6 +53,7 @@ FILES = ("classifier.pickle", "tagger.pickle", "segmenter.pickle", "training.jso
          "neighbours.faiss", "taxonomy.json")
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
+ANNEXES = ("llm_checks.json",)
 # Every global a model's pickles refer to: our estimators and their analyzer functions, and
 # the scikit-learn, numpy and collections classes and constructors they hold. Anything else
 # is refused. (tests/test_artifacts.py checks this is exactly what trained models need.)
@@ -127,10 +136,14 @@ def versions() -> dict[str, str]:
     return out
 
 
+def _canonical(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, ensure_ascii=False,
+                      default=str).encode("utf-8", "surrogatepass")
+
+
 def _digest(manifest: dict[str, Any]) -> str:
-    body = {k: v for k, v in manifest.items() if k != "digest"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False,
-                                     default=str).encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(_canonical({k: v for k, v in manifest.items()
+                                      if k != "digest"})).hexdigest()
 
 
 def _signature(data: bytes, key: str) -> str:
@@ -219,7 +232,7 @@ def verify(directory: str | Path, taxonomy: Taxonomy | None = None,
         raise ModelError(f"{path}: lists {sorted(listed)}, not the files of a model "
                          f"({sorted(expected)}); the model directory was edited")
     present = {p.name for p in directory.iterdir()}
-    unexpected = present - expected - {MANIFEST, SIGNATURE}
+    unexpected = present - expected - {MANIFEST, SIGNATURE, *ANNEXES}
     if unexpected:
         raise ModelError(f"{directory}: unexpected file(s) {sorted(unexpected)} in a model "
                          "directory; remove them or restore the model")
@@ -233,6 +246,9 @@ def verify(directory: str | Path, taxonomy: Taxonomy | None = None,
             or stored.names != manifest["categories"]):
         raise ModelError(f"{directory / 'taxonomy.json'}: its categories are not the ones "
                          "the model was trained for; the model directory was edited")
+    for name in ANNEXES:
+        if name in present:
+            _annex(directory / name, key)
     if taxonomy is not None and taxonomy.fingerprint != manifest["taxonomy_fingerprint"]:
         raise ModelError(
             f"model {directory} was trained for taxonomy {manifest['taxonomy_fingerprint']} "
@@ -251,6 +267,67 @@ def _check_signature(directory: Path, data: bytes, key: str) -> None:
                                _signature(data, key)):
         raise ModelError(f"{sig}: the signature does not match {MANIFEST} under "
                          "HYBRID_MODEL_KEY: the model was changed, or signed with another key")
+
+
+def _annex(path: Path, key: str | None) -> dict[str, Any]:
+    """An annex file, parsed, its digest (and with `key` its signature) checked."""
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ModelError(f"{path}: not valid JSON ({str(exc)[:120]}); it was edited or is "
+                         "corrupt: remove it and make it again") from exc
+    if not (isinstance(doc, dict) and isinstance(doc.get("model_digest"), str)
+            and isinstance(doc.get("data"), dict) and isinstance(doc.get("digest"), str)):
+        raise ModelError(f"{path}: not an annex of a model (model_digest, data, digest); it "
+                         "was edited: remove it and make it again")
+    body = {"model_digest": doc["model_digest"], "data": doc["data"]}
+    if not hmac.compare_digest(doc["digest"], hashlib.sha256(_canonical(body)).hexdigest()):
+        raise ModelError(f"{path}: its digest does not match its content: it was edited. "
+                         "Remove it and make it again.")
+    if key and not (isinstance(doc.get("signature"), str) and hmac.compare_digest(
+            doc["signature"], _signature(_canonical(body), key))):
+        raise ModelError(f"{path}: unsigned, or its signature does not match under "
+                         "HYBRID_MODEL_KEY: it was changed, or made without the key. Remove it "
+                         "and make it again with the key set.")
+    return doc
+
+
+def write_annex(directory: str | Path, name: str, data: dict[str, Any],
+                key: str | None = None) -> None:
+    """Write annex `name` into a verified model directory, bound to its manifest and signed
+    with `key`; whole or not at all (its temporary file is written beside the directory,
+    which never holds a file it does not expect)."""
+    if name not in ANNEXES:
+        raise ValueError(f"{name!r} is not one of the annexes {ANNEXES}")
+    directory = Path(os.path.realpath(directory))
+    manifest = verify(directory, key=key)
+    if (directory / SIGNATURE).is_file() and not key:
+        raise ModelError(f"{directory} is signed: set HYBRID_MODEL_KEY so that {name} is "
+                         "signed too (an unsigned one would be refused with the key set)")
+    body = {"model_digest": manifest["digest"], "data": data}
+    doc = {**body, "digest": hashlib.sha256(_canonical(body)).hexdigest()}
+    if key:
+        doc["signature"] = _signature(_canonical(body), key)
+    write_text(directory / name, to_json(doc, indent=1), staging=directory.parent)
+
+
+def read_annex(directory: str | Path, name: str, key: str | None = None
+               ) -> tuple[dict[str, Any], bool] | None:
+    """(annex `name`'s data, whether it was written for this model), checked; None when
+    the model has none. Written for another model means the model was retrained (or the file
+    copied from another): its content says nothing about this one."""
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise ModelError(f"{directory} is not a hybrid model: {MANIFEST} is missing")
+    data = path.read_bytes()
+    if key:
+        _check_signature(directory, data, key)
+    manifest = _parse_manifest(path, data)
+    if not (directory / name).is_file():
+        return None
+    doc = _annex(directory / name, key)
+    return doc["data"], hmac.compare_digest(doc["model_digest"], manifest["digest"])
 
 
 def read_taxonomy(directory: str | Path) -> Taxonomy:

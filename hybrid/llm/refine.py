@@ -1,11 +1,14 @@
 """Send the articles the classifier is unsure about to an LLM, and keep only what is authorized.
 
 `LLMRefiner.refine` takes a batch of (article, clean text, prediction) and returns the
-predictions in order. Articles at or above `llm_threshold` confidence are untouched. For the
-others, an answer (from the cache, or a call within the run's budget) is validated against the
-taxonomy; in `fallback` mode it replaces the classifier's answer (`source="llm"`), in
-`review-only` mode it is stored next to it in `prediction.llm["suggestion"]`. Any failure keeps
-the classifier's answer: this never raises for one article, so the batch never fails.
+predictions in order. Articles at or above the policy's threshold (`llm_threshold`, or in a
+checked fallback the check's: `hybrid.llm.check.gate`) are untouched. For the others, an
+answer (from the cache, or a call within the run's budget) is validated against the
+taxonomy; in `fallback` mode it replaces the classifier's answer (`source="llm"`), unless the
+policy's top k does not hold its first category: then, as in `review-only` mode, it is stored
+next to it in `prediction.llm["suggestion"]` (status "outside_top_k"), for review. Any
+failure keeps the classifier's answer: this never raises for one article, so the batch never
+fails. An article is never its own few-shot example.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from hybrid.ingest.clean import CleanText, clean
 from hybrid.ingest.keys import label_key
 from hybrid.learn.prediction import Prediction
 from hybrid.llm.ask import Asker
+from hybrid.llm.check.gate import FallbackPolicy, fallback_policy
 from hybrid.llm.client import LLMClient, Reply
 from hybrid.llm.prompt import Example, build_messages, validate
 from hybrid.llm.stats import LLMStats
@@ -68,14 +72,20 @@ def training_examples(model: HybridModel | None) -> list[Example | None] | None:
 class LLMRefiner:
     def __init__(self, config: Config, taxonomy: Taxonomy, model: HybridModel | None = None,
                  examples: Sequence[Example | None] | None = None,
-                 client: LLMClient | None = None) -> None:
+                 client: LLMClient | None = None, policy: FallbackPolicy | None = None
+                 ) -> None:
+        """`policy`: which articles go and which answers apply; by default as configured
+        (a run's comes from `fallback_policy`, which asks for a check)."""
         if config.llm_mode not in MODES:
             raise ValueError(f"llm_mode must be one of {', '.join(MODES)}, not {config.llm_mode!r}")
         self.config = config
         self.taxonomy = taxonomy
         self.model = model
+        self.policy = policy or FallbackPolicy.configured(config)
         self.enabled = config.llm_mode != "off"
-        self.stats = LLMStats(config.llm_mode, config.llm_model)
+        self.stats = LLMStats(config.llm_mode, config.llm_model, threshold=self.policy.threshold,
+                              top_k=self.policy.top_k, check=self.policy.check,
+                              unchecked=self.policy.unchecked)
         self.asker: Asker | None = None
         if not self.enabled:
             return
@@ -91,7 +101,7 @@ class LLMRefiner:
 
     def wants(self, prediction: Prediction) -> bool:
         return (self.enabled and prediction.error is None
-                and prediction.confidence < self.config.llm_threshold)
+                and prediction.confidence < self.policy.threshold)
 
     def refine_pairs(self, pairs: Sequence[tuple[Article, Prediction]]) -> list[Prediction]:
         return self.refine([(article, None, prediction) for article, prediction in pairs])
@@ -104,7 +114,7 @@ class LLMRefiner:
         started = time.perf_counter()
         self.stats.selected += len(chosen)
         texts = {i: items[i][1] or _clean(items[i][0]) for i in chosen}
-        shots = self._few_shot([texts[i] for i in chosen])
+        shots = self._few_shot([texts[i] for i in chosen], [items[i][0].id for i in chosen])
         with ThreadPoolExecutor(max(1, self.config.llm_concurrency)) as pool:
             futures = {i: pool.submit(self._safe_one, items[i][0], texts[i], out[i], shot)
                        for i, shot in zip(chosen, shots, strict=True)}
@@ -112,6 +122,14 @@ class LLMRefiner:
                 out[i] = future.result()
         self.asker.sync_stats(time.perf_counter() - started)
         return out
+
+    def requests(self, items: Sequence[Item]) -> list[list[dict[str, str]]]:
+        """The messages each article would be sent (not sending them): for the cost
+        estimate that comes before any call."""
+        texts = [text or _clean(article) for article, text, _ in items]
+        shots = self._few_shot(texts, [article.id for article, _, _ in items])
+        return [self._messages(text, pred, shot)
+                for (_, _, pred), text, shot in zip(items, texts, shots, strict=True)]
 
     def close(self) -> None:
         if self.asker is not None:
@@ -137,11 +155,7 @@ class LLMRefiner:
              examples: list[Example]) -> Prediction:
         if not (text.title or text.description or text.body):
             return replace(pred, llm={"status": "skipped", "error": "no text to send"})
-        hints = sorted(pred.scores.items(), key=lambda kv: -kv[1])[:self.config.llm_top_k]
-        messages = build_messages(self.taxonomy, text, hints, examples,
-                                  self.config.max_categories, self.config.n_tags,
-                                  self.config.llm_article_tokens)
-        answer = self.asker.ask(answer_key(article), messages)
+        answer = self.asker.ask(answer_key(article), self._messages(text, pred, examples))
         if answer.reply is None:
             return replace(pred, llm={"status": answer.status, "error": answer.error})
         return self._apply(pred, answer.reply, answer.cached, text)
@@ -164,22 +178,42 @@ class LLMRefiner:
         suggestion = {"categories": verdict.categories, "tags": verdict.tags or pred.tags}
         if self.config.llm_mode == "review-only":
             return replace(pred, llm={**info, "suggestion": suggestion})
+        k = self.policy.top_k
+        if k is not None and verdict.categories[0] not in ranked(pred)[:k]:
+            self.asker.count("outside_top_k")
+            return replace(pred, llm={**info, "status": "outside_top_k", "top_k": k,
+                                      "suggestion": suggestion})
         self.asker.count("applied")
         return replace(pred, **suggestion, source="llm",
                        llm={**info, "classifier": pred.output()})
 
     # ---- helpers -------------------------------------------------------------------------
-    def _few_shot(self, texts: list[CleanText]) -> list[list[Example]]:
+    def _messages(self, text: CleanText, pred: Prediction, examples: list[Example]
+                  ) -> list[dict[str, str]]:
+        hints = [(name, pred.scores[name]) for name in ranked(pred)[:self.config.llm_top_k]]
+        return build_messages(self.taxonomy, text, hints, examples, self.config.max_categories,
+                              self.config.n_tags, self.config.llm_article_tokens)
+
+    def _few_shot(self, texts: list[CleanText], ids: list[str]) -> list[list[Example]]:
+        """The nearest labelled articles but the article itself (a training article asked
+        about, as in a check, would otherwise show the LLM its own label)."""
         k = self.config.llm_few_shot
         if self.model is None or not self.examples or k <= 0:
             return [[] for _ in texts]
         try:
-            _, ids = self.model.tagger.neighbours(self.model.featurize(texts))
+            _, rows = self.model.tagger.neighbours(self.model.featurize(texts))
         except Exception as exc:  # few-shot is a nicety; the call goes out without it
             log.warning("no few-shot examples: %s", exc)
             return [[] for _ in texts]
-        return [[ex for j in row if j >= 0 and (ex := self.examples[j]) is not None][:k]
-                for row in ids]
+        train_ids = self.model.train_ids
+        return [[ex for j in row if j >= 0 and train_ids[j] != own
+                 and (ex := self.examples[j]) is not None][:k]
+                for row, own in zip(rows, ids, strict=True)]
+
+
+def ranked(pred: Prediction) -> list[str]:
+    """The classifier's categories, most probable first."""
+    return sorted(pred.scores, key=lambda name: -pred.scores[name])
 
 
 def supported_tags(text: CleanText, model: HybridModel | None) -> Callable[[str], str | None]:
@@ -196,13 +230,16 @@ def supported_tags(text: CleanText, model: HybridModel | None) -> Callable[[str]
 
 
 def open_refiner(config: Config, model_dir: str | Path) -> Any:
-    """An `LLMRefiner` (a context manager) when the LLM is on, else a null context."""
+    """An `LLMRefiner` (a context manager) when the LLM is on, else a null context. A
+    fallback without a passing check of its LLM is refused here, before any work
+    (`fallback_policy`)."""
     if config.llm_mode == "off":
         return contextlib.nullcontext()
     from hybrid.learn.model import HybridModel  # only with the LLM on: the parent of a pool
 
     model = HybridModel.load(model_dir, config=config)  # for few-shot neighbours
     try:
-        return LLMRefiner(config, model.taxonomy, model)
+        return LLMRefiner(config, model.taxonomy, model,
+                          policy=fallback_policy(config, model_dir))
     except ValueError as exc:
         raise UsageError(str(exc)) from exc

@@ -36,6 +36,11 @@ class LLMStats:
     unavailable: int = 0  # articles not sent because the server kept failing
     response_format: str | None = None
     seconds: float = 0.0
+    threshold: float | None = None  # the confidence under which articles went out
+    top_k: int | None = None  # fallback: answers applied only inside the classifier's top k
+    outside_top_k: int = 0  # answers not applied for that, kept as suggestions for review
+    check: str | None = None  # the `hybrid llm check` this run rests on, or why none does
+    unchecked: bool = False  # fallback run with --llm-unchecked: its answers were unmeasured
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LLMStats:
@@ -45,7 +50,13 @@ class LLMStats:
         return {**asdict(self), "cost": round(self.cost, 6), "seconds": round(self.seconds, 2)}
 
     def summary(self) -> str:
-        return (f"LLM ({self.mode}): {self.selected} low-confidence articles, {self.calls} "
+        held = (f", {self.outside_top_k} outside the classifier's top {self.top_k} kept for "
+                "review" if self.top_k is not None else "")
+        text = (f"LLM ({self.mode}): {self.selected} low-confidence articles, {self.calls} "
                 f"calls, {self.prompt_tokens + self.completion_tokens} tokens, est. cost "
-                f"{self.cost:.4f}, {self.cache_hits} cached, {self.applied} applied, "
+                f"{self.cost:.4f}, {self.cache_hits} cached, {self.applied} applied{held}, "
                 f"{self.blocked} unauthorized blocked, {self.errors} errors")
+        if self.unchecked:
+            return (f"{text}\nUNCHECKED (--llm-unchecked): its answers were applied without "
+                    f"a passing `hybrid llm check`: {self.check}")
+        return f"{text}\n{self.check}" if self.check else text

@@ -42,6 +42,7 @@ def serve(config: Config, model_dir: str, taxonomy: str | None, labels: str | No
     started = time.monotonic()
     sock = bind(config.serve_host, config.serve_port)
     start_fork_server()  # it imports the model's code while the model is verified
+    from hybrid.llm.check.gate import fallback_policy
     from hybrid.serve.generation import pin, sweep
     from hybrid.serve.workers import launch
     from hybrid.taxonomy import load_taxonomy
@@ -52,6 +53,13 @@ def serve(config: Config, model_dir: str, taxonomy: str | None, labels: str | No
         generation = pin(model_dir, 1, served, config.model_key)
     except HybridError:
         sock.close()
+        raise
+    try:
+        policy = fallback_policy(config, generation.path)  # no check: refused before it loads
+    except HybridError as exc:  # named by the directory given, not the pinned copy
+        sock.close()
+        generation.discard()
+        exc.message = exc.message.replace(str(generation.path), str(model_dir))
         raise
     starting = launch(generation, config, config.serve_workers)
     import uvicorn  # the web stack, while the workers load
@@ -79,6 +87,9 @@ def serve(config: Config, model_dir: str, taxonomy: str | None, labels: str | No
     shown = f"[{host}]" if ":" in host else host
     announce(f"hybrid serve: http://{shown}:{port}/ (model {model_dir}, "
              f"{config.serve_workers} worker{'s' if config.serve_workers > 1 else ''})")
+    if policy.unchecked:
+        why = (policy.check or "").replace(str(generation.path), str(model_dir))
+        announce(f"the LLM fallback is UNCHECKED (--llm-unchecked): {why}")
     server.run(sockets=[sock])
     if fatal:
         raise fatal[0]

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from hybrid.batch.tag_file import output_row
@@ -180,6 +181,7 @@ class Service:
         generation = self.serving()
         return {**generation.describe(), "workers": len(self.pool.serving),
                 "max_categories": self.config.max_categories, "llm_mode": self.config.llm_mode,
+                **({"llm_policy": asdict(self.fallback.refiner.policy)} if self.fallback else {}),
                 "feedback": self.feedback.where}
 
     # ---- reload ----------------------------------------------------------------------------
