@@ -214,18 +214,23 @@ def _parse_manifest(path: Path, data: bytes) -> dict[str, Any]:
     return manifest
 
 
-def verify(directory: str | Path, taxonomy: Taxonomy | None = None,
-           key: str | None = None) -> dict[str, Any]:
-    """The manifest, once signature, shape, file set, checksums and taxonomy all check out;
-    with `taxonomy`, also refuse a model trained for another list."""
-    directory = Path(directory)
+def _signed_manifest(directory: Path, key: str | None) -> tuple[Path, dict[str, Any]]:
+    """The manifest's path and content, its signature (with `key`) and digest checked."""
     path = directory / MANIFEST
     if not path.is_file():
         raise ModelError(f"{directory} is not a hybrid model: {MANIFEST} is missing")
     data = path.read_bytes()
     if key:
         _check_signature(directory, data, key)
-    manifest = _parse_manifest(path, data)
+    return path, _parse_manifest(path, data)
+
+
+def verify(directory: str | Path, taxonomy: Taxonomy | None = None,
+           key: str | None = None) -> dict[str, Any]:
+    """The manifest, once signature, shape, file set, checksums and taxonomy all check out;
+    with `taxonomy`, also refuse a model trained for another list."""
+    directory = Path(directory)
+    path, manifest = _signed_manifest(directory, key)
     expected = set(FILES)
     listed = set(manifest["files"])
     if listed != expected:
@@ -317,13 +322,7 @@ def read_annex(directory: str | Path, name: str, key: str | None = None
     the model has none. Written for another model means the model was retrained (or the file
     copied from another): its content says nothing about this one."""
     directory = Path(directory)
-    path = directory / MANIFEST
-    if not path.is_file():
-        raise ModelError(f"{directory} is not a hybrid model: {MANIFEST} is missing")
-    data = path.read_bytes()
-    if key:
-        _check_signature(directory, data, key)
-    manifest = _parse_manifest(path, data)
+    _, manifest = _signed_manifest(directory, key)
     if not (directory / name).is_file():
         return None
     doc = _annex(directory / name, key)
