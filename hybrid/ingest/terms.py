@@ -24,6 +24,14 @@ _EVERYDAY_VERB = 5.0  # Zipf: 提高, 使用 (not 强化, 知识: 强化学习 a
 COMMON_WORD = 4.5  # Zipf: a word this common is an ordinary word of the language
 _FAMILIAR_WORD = 4.0  # Zipf: a word this common makes, with another, no term of its own
 _CLAUSE_POS = {"v", "vd", "vi", "d", "ad", "p", "c"}
+# what jieba tags a single character it leaves beside a word: an adjective, a distinguishing
+# word, a prefix or suffix (大|口径, 夹带|剂): beside every occurrence of a word, part of it
+_BOUND_CHAR_POS = {"a", "b", "h", "k", "zg"}
+# a character that makes a class name of a formula or a letter before it (Fe3Al基, Ti-Al系,
+# A型): after a Latin word, it belongs to that word, not to the word after it
+_CLASS_SUFFIX = frozenset("基系型")
+_LOCANT = re.compile(r"[0-9A-Za-z′',)\]]-$")  # 5-, N-, 2′-, (2,3)-
+_BRACKETED = re.compile(r"[(\[][^()\[\]\s]*[\d\-][^()\[\]\s]*[)\]]$")  # (9-吖啶基氨基), (1,1)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -162,9 +170,40 @@ def term_like(token: str, jieba: rjieba.Jieba) -> bool:
 
 def joins(token: str, pos: str, jieba: rjieba.Jieba) -> bool:
     """Whether a neighbouring word may grow a term: a piece jieba cut from a name it does not
-    know (a word of its dictionary is a word: 松花江 does not grow into 哈尔滨), a noun's or a
-    rare adjective's (not 影响, 优化: those start clauses)."""
+    know (a word of its dictionary is a word: 松花江 does not grow into 哈尔滨), a noun's, a
+    rare adjective's (not 影响, 优化: those start clauses) or a single character jieba left
+    beside a word (大|口径 of 大口径火炮: 口径火炮 is a fragment)."""
     if not _CJK.search(token) or (len(token) > 1 and jieba.has_word(token)):
         return False
-    return pos in _TERM_POS or (pos in {"vn", "an", "a", "b"}
-                                and commonness.zipf(token) < COMMON_WORD)
+    return pos in _TERM_POS or (lone_char(token) and pos in _BOUND_CHAR_POS) or (
+        pos in {"vn", "an", "a", "b"} and commonness.zipf(token) < COMMON_WORD)
+
+
+def bound_to_names(candidates: set[str], text: str, jieba: rjieba.Jieba) -> set[str]:
+    """The Chinese candidates the text says only as a piece of a systematic name: after a
+    locant and a hyphen (甲基噻吩 of 2-氨基-5-甲基噻吩, 乙酰半胱氨酸 of N-乙酰半胱氨酸), after
+    a bracketed locant group (硝基苯 of 4-(9-吖啶基氨基)硝基苯, 模型 of GM(1,1)模型), before a
+    hyphen and a number or letter (白细胞介素 of 白细胞介素-12), or starting with the class
+    character of a formula before it (基金属间化合物 of Fe3Al基金属间化合物). A reader calls
+    such a piece a fragment, and jieba, which does not know the name, cuts it there."""
+    return {c for c in candidates if _CJK.match(c)
+            and all(_bound(text, at, c, jieba) for at in _places(text, c))}
+
+
+def _places(text: str, key: str) -> list[int]:
+    out, at = [], text.find(key)
+    while at >= 0:
+        out.append(at)
+        at = text.find(key, at + 1)
+    return out or [-1]  # a candidate the text does not say as is (a join) is not bound
+
+
+def _bound(text: str, at: int, term: str, jieba: rjieba.Jieba) -> bool:
+    if at < 0:
+        return False
+    before, end = text[max(at - 40, 0):at], at + len(term)
+    return bool(_LOCANT.search(before) or _BRACKETED.search(before)
+                or (text[end:end + 1] == "-" and text[end + 1:end + 2].isascii()
+                    and text[end + 1:end + 2].isalnum())
+                or (term[0] in _CLASS_SUFFIX and before[-1:].isascii() and before[-1:].isalnum()
+                    and len(term) >= 3 and jieba.has_word(term[1:3])))
