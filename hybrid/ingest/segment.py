@@ -27,6 +27,7 @@ from hybrid.ingest.terms import (
     everyday_word,
     joins,
     lone_char,
+    modifier_char,
     pieces_of,
     term_like,
     whole_terms,
@@ -233,7 +234,8 @@ class Segmenter:
         tagged = [(token.strip(), pos) for token, pos in raw]
         terms = whole_terms([token for token, _ in tagged],
                             lambda i: tagged[i][1] in _CANDIDATE_POS and words[i] is not None,
-                            lambda i: self._joins(*tagged[i]))
+                            lambda i: self._joins(*tagged[i]),
+                            lambda i: modifier_char(*tagged[i]))
         in_term = {k for end, start in terms.items() for k in range(start, end)}
         grown = {"".join(t for t, _ in tagged[start:end + 1]) for end, start in terms.items()}
         phrases = self._repeated_phrases(tagged, words)
@@ -280,10 +282,11 @@ class Segmenter:
         later words the text only ever says inside such a term (`Pages` of "GitHub Pages" is
         no tag on its own; `GitHub` may be)."""
         def word(i: int) -> bool:
-            """A Latin word, not a number or a notation (`t-3` of a formula)."""
+            """A Latin word, not a number or a notation (`t-3` of a formula, the flag `-e`;
+            a capital letter may end a name: "Type C")."""
             token, pos = raw[i]
             return (pos == "eng" and bool(_LATIN.match(token)) and not _NUMBERISH.match(token)
-                    and not (_PARTS.search(token) and _notation(token)))
+                    and not (_notation(token) and (_PARTS.search(token) or token.islower())))
 
         def spaced_word(space: int, at: int) -> bool:
             return 0 <= at < len(raw) and raw[space][0] == " " and word(at)

@@ -24,9 +24,7 @@ _EVERYDAY_VERB = 5.0  # Zipf: 提高, 使用 (not 强化, 知识: 强化学习 a
 COMMON_WORD = 4.5  # Zipf: a word this common is an ordinary word of the language
 _FAMILIAR_WORD = 4.0  # Zipf: a word this common makes, with another, no term of its own
 _CLAUSE_POS = {"v", "vd", "vi", "d", "ad", "p", "c"}
-# what jieba tags a single character it leaves beside a word: an adjective, a distinguishing
-# word, a prefix or suffix (大|口径, 夹带|剂): beside every occurrence of a word, part of it
-_BOUND_CHAR_POS = {"a", "b", "h", "k", "zg"}
+_MODIFIER_POS = {"a", "b", "h"}  # an adjective, a distinguishing word, a prefix
 # a character that makes a class name of a formula or a letter before it (Fe3Al基, Ti-Al系,
 # A型): after a Latin word, it belongs to that word, not to the word after it
 _CLASS_SUFFIX = frozenset("基系型")
@@ -36,11 +34,13 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def whole_terms(tokens: Sequence[str], candidate: Callable[[int], bool],
-                joins: Callable[[int], bool]) -> dict[int, int]:
+                joins: Callable[[int], bool],
+                modifies: Callable[[int], bool] = lambda i: False) -> dict[int, int]:
     """For each occurrence of a grown term, its last token index → its first: grown from a
     repeated Chinese `candidate` token, one neighbouring token at a time, while every
     occurrence has the same neighbour and that neighbour `joins` a term (a content word, not
-    a verb like 治疗 that starts a clause); at most `MAX_TERM_CHARS`."""
+    a verb like 治疗 that starts a clause), or before it `modifies` it (大|口径 of
+    大口径火炮); at most `MAX_TERM_CHARS`."""
     places: dict[str, list[int]] = defaultdict(list)
     for i, token in enumerate(tokens):
         if candidate(i) and _CJK.search(token):
@@ -61,7 +61,7 @@ def whole_terms(tokens: Sequence[str], candidate: Callable[[int], bool],
             left = {tokens[i + first - 1] if i + first > 0 else None for i in at}
             if (len(left) == 1 and (word := left.pop()) and _CJK.search(word)
                     and chars + len(word) <= MAX_TERM_CHARS
-                    and all(joins(i + first - 1) for i in at)):
+                    and all(joins(i + first - 1) or modifies(i + first - 1) for i in at)):
                 first -= 1
                 chars += len(word)
                 continue
@@ -171,12 +171,19 @@ def term_like(token: str, jieba: rjieba.Jieba) -> bool:
 def joins(token: str, pos: str, jieba: rjieba.Jieba) -> bool:
     """Whether a neighbouring word may grow a term: a piece jieba cut from a name it does not
     know (a word of its dictionary is a word: 松花江 does not grow into 哈尔滨), a noun's, a
-    rare adjective's (not 影响, 优化: those start clauses) or a single character jieba left
-    beside a word (大|口径 of 大口径火炮: 口径火炮 is a fragment)."""
+    rare adjective's (not 影响, 优化: those start clauses)."""
     if not _CJK.search(token) or (len(token) > 1 and jieba.has_word(token)):
         return False
-    return pos in _TERM_POS or (lone_char(token) and pos in _BOUND_CHAR_POS) or (
-        pos in {"vn", "an", "a", "b"} and commonness.zipf(token) < COMMON_WORD)
+    return pos in _TERM_POS or (pos in {"vn", "an", "a", "b"}
+                                and commonness.zipf(token) < COMMON_WORD)
+
+
+def modifier_char(token: str, pos: str) -> bool:
+    """A single character jieba leaves before a word, an adjective, a distinguishing word
+    or a prefix (大|口径 of 大口径火炮): before every occurrence of the word, part of its
+    term, and the word alone (口径火炮) a fragment. Only before: after a word, such a
+    character more often ends the word before it (配合|物 of 配合物近红外)."""
+    return lone_char(token) and pos in _MODIFIER_POS
 
 
 def bound_to_names(candidates: set[str], text: str, jieba: rjieba.Jieba) -> set[str]:
