@@ -198,6 +198,7 @@ def bound_to_names(candidates: set[str], text: str, jieba: rjieba.Jieba) -> set[
 
 
 def _places(text: str, key: str) -> list[int]:
+    """Where `text` says `key`, overlaps included (`str.find`: no regex per candidate)."""
     out, at = [], text.find(key)
     while at >= 0:
         out.append(at)
@@ -206,6 +207,7 @@ def _places(text: str, key: str) -> list[int]:
 
 
 def _bound(text: str, at: int, term: str, jieba: rjieba.Jieba) -> bool:
+    """Whether `term`, said at `at`, is glued there to a longer name (`bound_to_names`)."""
     if at < 0:
         return False
     before, end = text[max(at - 40, 0):at], at + len(term)
