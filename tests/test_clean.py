@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from hybrid.ingest.article import parse_article
-from hybrid.ingest.clean import READ_CHARS, clean, head_lines, prefix, without_addresses
+from hybrid.ingest.clean import (
+    READ_CHARS,
+    clean,
+    head_lines,
+    prefix,
+    without_addresses,
+    without_math,
+)
 
 
 def article(**fields):
@@ -82,3 +89,13 @@ def test_a_long_post_is_read_up_to_a_whole_line_so_its_cost_is_bounded():
     assert head_lines("短文", 10) == "短文"
     assert head_lines("a" * 20 + "\nbbb", 22) == "a" * 20
     assert head_lines("word " * 10, 12) == "word word "  # no line end: cut at a word
+
+
+def test_formulas_go_from_tag_candidates_and_prices_stay():
+    """`$\\mathrm{PHR}$` would give `mathrm` for a tag; "$5 或 $10" is prose."""
+    text = clean(article(content="寄存器 $\\mathrm{PHR}$ 的位宽是 $n$，满足\n\n"
+                                 "$$t_{AA} = 10\\mathrm{ns}$$\n\n价格 $5 或 $10。"))
+    stripped = without_math(text.body)
+    assert "mathrm" in text.body and "mathrm" not in stripped and "PHR" not in stripped
+    assert "寄存器" in stripped and "$5 或 $10" in stripped
+    assert without_math(r"设 \(x^2\) 与 \[y\] 及 \alpha 值").split() == ["设", "与", "及", "值"]

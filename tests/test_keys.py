@@ -28,6 +28,16 @@ def test_near_duplicates_are_what_a_reader_sees_as_one_tag():
     assert not near_duplicates("redis", "mysql", uses)
 
 
+def test_spellings_apart_only_by_spaces_hyphens_or_underscores_are_one_tag():
+    """`tableview` and "Table View" in one list are one concept shown twice; the
+    selection then keeps the site's spelling (`Chooser._prefer`)."""
+    for a, b in [("tableview", "table view"), ("table-view", "table_view"),
+                 ("tableviews", "table view"), ("vue 组件", "vue组件")]:
+        assert near_duplicates(a, b, {}) and near_duplicates(b, a, {})
+    assert not near_duplicates("data view", "dataflow", {})
+    assert not near_duplicates("c-sharp", "csharpener", {"c-sharp": 3, "csharpener": 3})
+
+
 def test_mentions_whole_words_and_plurals_only():
     text = label_key("We run Elasticsearch and two CPUs; see github for code")
     assert mentions(text, "cpu") and mentions(text, "elasticsearch")

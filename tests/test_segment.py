@@ -96,3 +96,11 @@ def test_english_terms_stay_whole():
     assert not {"Components", "components", "Boot"} & set(cands)  # never said alone
     phrases = seg.candidates("The Best Way To Learn Rust Is To Write It").phrases
     assert not phrases  # an English sentence is no name
+
+
+def test_notation_in_a_formula_is_no_phrase():
+    """`t-3 log` of "5 t-3 log(e^t)", said twice, is a piece of a formula, not a term."""
+    cands = Segmenter().candidates("答案 f(t) = 5 t-3 log(e^t)，导数 d(5 t-3 log(e^t))/dt").tokens
+    assert not any("t-3" in c for c in cands)
+    cands = Segmenter().candidates("run -e MYSQL_HOST=db 与 -e MYSQL_PORT=3306 的区别").tokens
+    assert not any(c.startswith("e ") for c in cands)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import numpy as np
+
 import hybrid.learn.tag_rules as rules_module
 import hybrid.learn.tag_select as select_module
 import hybrid.learn.tagger as tagger_module
@@ -13,7 +15,9 @@ from hybrid.ingest.article import Article, parse_article
 from hybrid.ingest.clean import clean
 from hybrid.ingest.keys import label_key, near_duplicates
 from hybrid.ingest.records import read_jsonl
+from hybrid.learn.features import Features
 from hybrid.learn.model import HybridModel
+from hybrid.learn.tag_rules import Candidate, verdict
 from hybrid.learn.tagger import TagSuggester
 
 
@@ -199,6 +203,24 @@ def test_everyday_words_and_genre_words_are_no_tags(sample_model):
     assert not {"平台", "问题", "network", "研究进展"} & keys
     reasons = {d["tag"]: d["reason"] for d in pred.dropped_tags}
     assert reasons.get("平台") == "an everyday word"
+
+
+def test_genre_words_are_no_tags_even_where_the_site_tags_with_them():
+    """A site whose authors tag papers 综述 and 研究现状 still gets no such tag: readers
+    reject them on the authors' own lists. 中国, the setting of most Chinese texts, is a tag
+    only where the title names it; 北京, rarer, stays a name."""
+    def doc(title: str) -> Features:
+        body = "城镇化与慢性病的关系。中国的城镇化，北京的慢性病，中国居民健康。"
+        return Features(embedding=np.zeros(1), words=[], head_words=[], candidates=[],
+                        title=title, lexical=body, text=label_key(f"{title}\n{body}"),
+                        heads=label_key(title), names={"中国", "北京"})
+    paper = doc("城镇化与慢性病关系的研究现状综述")
+    for word in ("综述", "研究现状"):
+        assert verdict(Candidate(word, word, count=2), 50, True, paper) == \
+            "says what kind of text it is, not what about"
+    assert verdict(Candidate("中国", "中国", count=2), 0, False, paper) == "an everyday word"
+    assert verdict(Candidate("北京", "北京", count=1), 0, False, paper) is None
+    assert verdict(Candidate("中国", "中国", count=2), 0, False, doc("中国的城镇化")) is None
 
 
 def test_explain_says_why_each_tag_was_kept_and_why_strong_candidates_were_not(sample_model):

@@ -21,6 +21,28 @@ def test_pieces_of_a_name_jieba_does_not_know_grow_back_into_it():
     assert not {"苯达", "莫司", "苯达莫司", "中苯达", "莫司汀"} & set(cands)
 
 
+def test_pieces_of_a_systematic_name_are_no_candidates():
+    """A name jieba does not know, cut at a locant (2-氨基-5-乙基呋喃), a bracketed group
+    (GM(1,1)模型), a hyphen and a number (干扰素-12) or a formula's class character
+    (Ni3Al基金属间化合物), leaves pieces a reader calls fragments."""
+    seg = Segmenter()
+    cands = set(seg.candidates("以丙酮为原料制得2-氨基-5-乙基呋喃，再由2-氨基-5-乙基呋喃"
+                               "与氯化亚锡反应，得到产物").tokens)
+    assert "乙基呋喃" not in cands and "氯化亚锡" in cands
+    assert "模型" not in seg.candidates("建立GM(1,1)模型预测水位，GM(1,1)模型的精度").tokens
+    assert "干扰素" not in seg.candidates("血清干扰素-12升高；干扰素-12水平").tokens
+    assert "基金属间化合物" not in seg.candidates(
+        "Ni3Al基金属间化合物的制备，Ni3Al基金属间化合物").tokens
+    assert "干扰素" in seg.candidates("干扰素-12与干扰素的作用").tokens  # said apart too
+    assert "系统调用" in " ".join(seg.candidates("Linux系统调用，Linux系统调用表").tokens)
+
+
+def test_a_character_beside_every_occurrence_of_a_word_belongs_to_it():
+    """jieba leaves 大 of 大口径火炮 alone: 口径火炮 is a fragment, the whole term is not."""
+    cands = Segmenter().candidates("大口径火炮的装药设计。大口径火炮的试验，大口径火炮发射").tokens
+    assert "口径火炮" not in cands and "大口径火炮" in cands
+
+
 def test_a_word_never_said_apart_from_its_term_is_no_candidate():
     seg = Segmenter()
     assert "图谱" not in seg.candidates("RAG与知识图谱：知识图谱的构建").tokens

@@ -27,6 +27,9 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 # cut) top-1 and macro-F1 stay within 0.001 (scripts/bench_quality.py, docs/speed.md).
 READ_CHARS = 30_000
 _ADDRESS = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'\u3000-\u303f\uff01-\uff5e]+", re.IGNORECASE)
+_MATH = re.compile(r"\$\$.+?\$\$|\\\(.+?\\\)|\\\[.+?\\\]"
+                   r"|\$[^\s$\u4e00-\u9fff](?:[^$\n\u4e00-\u9fff]*?[^\s$\\\u4e00-\u9fff])?\$(?!\d)"
+                   r"|\\[A-Za-z]+", re.DOTALL)
 # markdown-it-pyrs, the Rust port of markdown-it: the same CommonMark output ~12x faster.
 # It panics on a few inputs (e.g. "[`]\n```"); markdown-it-py then renders the article.
 _markdown = markdown_it_pyrs.MarkdownIt("commonmark").enable("table")
@@ -61,6 +64,14 @@ def without_addresses(text: str) -> str:
     classifier still reads them: a `blog.csdn.net` link says where a post was written
     (without them, jiegec's six `csdn` posts went from 0.91 to 0.50 F1)."""
     return _ADDRESS.sub(" ", text)
+
+
+def without_math(text: str) -> str:
+    """A formula is no tag: `$\\mathrm{PHR}$`, `$$…$$`, `\\(…\\)`, `\\[…\\]` and any
+    `\\command` left outside them would give `mathrm` and `t_{AA}` for words. Inline `$…$`
+    is a formula only as TeX writes one (no space inside either `$`, no digit after the
+    closing one, no Chinese in it), so prices ("$5 or $10") and prose stay."""
+    return _MATH.sub(" ", text)
 
 
 def html_to_text(html: str) -> HtmlText:

@@ -68,20 +68,29 @@ def _singular(word: str) -> str:
 
 
 def near_duplicates(a: str, b: str, uses: Mapping[str, int]) -> bool:
-    """Two tag keys a reader sees as one: equal but for a plural, one a prefix of the other
-    (Kube, Kubernetes; unless the site uses both as tags), one a word of the other (Web, Web
-    Components; docker, docker-compose), or a Chinese tag inside the other."""
-    if a == b:
+    """Two tag keys a reader sees as one: equal but for spaces, hyphens or underscores
+    (`tableview`, "table view", `table-view`: one concept, two tag pages), a plural, one a
+    prefix of the other (Kube, Kubernetes; unless the site uses both as tags), one a word of
+    the other (Web, Web Components; docker, docker-compose), or a Chinese tag inside the
+    other."""
+    if a == b or _joined(a) == _joined(b):
         return True
     if not (a.isascii() and b.isascii()):
         return a in b or b in a
-    if _singular(a) == _singular(b) or _numeronym(a) == b or _numeronym(b) == a:
+    if (_singular(_joined(a)) == _singular(_joined(b))
+            or _numeronym(a) == b or _numeronym(b) == a):
         return True
     short, long = sorted((a, b), key=len)
     if short in words_of(long):
         return True
     both_site_tags = uses.get(short, 0) >= 2 and uses.get(long, 0) >= 2
     return len(short) >= 3 and long.startswith(short) and not both_site_tags
+
+
+def _joined(key: str) -> str:
+    """A key without the separators between its words: how `tableview` and "table view"
+    compare."""
+    return _WORD_SEPARATORS.sub("", key)
 
 
 def words_of(key: str) -> list[str]:

@@ -22,10 +22,12 @@ from hybrid.ingest import commonness
 from hybrid.ingest.terms import (
     COMMON_WORD,
     across,
+    bound_to_names,
     clause_verb,
     everyday_word,
     joins,
     lone_char,
+    modifier_char,
     pieces_of,
     term_like,
     whole_terms,
@@ -92,6 +94,12 @@ def _pieces(tokens: list[str]) -> list[tuple[int, int]]:
         else:
             runs.append((index, last))
     return runs
+
+
+def _notation(token: str) -> bool:
+    """Single letters or digits, alone or joined (`C`, `e.g`, `C-a`, `t-3`): notation, no
+    word."""
+    return max(map(len, _PARTS.split(token))) < 2
 
 
 class _Verdicts(dict):
@@ -226,7 +234,8 @@ class Segmenter:
         tagged = [(token.strip(), pos) for token, pos in raw]
         terms = whole_terms([token for token, _ in tagged],
                             lambda i: tagged[i][1] in _CANDIDATE_POS and words[i] is not None,
-                            lambda i: self._joins(*tagged[i]))
+                            lambda i: self._joins(*tagged[i]),
+                            lambda i: modifier_char(*tagged[i]))
         in_term = {k for end, start in terms.items() for k in range(start, end)}
         grown = {"".join(t for t, _ in tagged[start:end + 1]) for end, start in terms.items()}
         phrases = self._repeated_phrases(tagged, words)
@@ -238,10 +247,10 @@ class Segmenter:
         for end, (token, pos) in enumerate(tagged):
             if end in terms:  # the whole term where the text says it, not its pieces
                 token, pos = "".join(t for t, _ in tagged[terms[end]:end + 1]), "nz"
-            # a word, but no notation of single letters (`C-a`, `e.g`) for a tag
+            # a word, but no notation of single letters (`C-a`, `e.g`, `C`) for a tag
             keep = (end not in in_term and (end in terms or (
                 pos in _CANDIDATE_POS and words[end] is not None
-                and max(map(len, _PARTS.split(token))) >= 2 and not _ADDRESS.match(token)
+                and not _notation(token) and not _ADDRESS.match(token)
                 and self._term_like[token])))
             if keep and end not in inside:
                 out.append(token)
@@ -258,7 +267,8 @@ class Segmenter:
         joined = grown | {p for found in phrases.values() for p in found}
         names = {token for token, pos in tagged if pos in _NAME_POS}
         everyday |= self._everyday_phrases
-        pieces = pieces_of(joined, grown, set(out) - names, text)
+        pieces = (pieces_of(joined, grown, set(out) - names, text)
+                  | bound_to_names(set(out), text, self.jieba))
         return Candidates([c for c in out if c not in pieces], joined, names, everyday)
 
     def _joins(self, token: str, pos: str) -> bool:
@@ -272,8 +282,11 @@ class Segmenter:
         later words the text only ever says inside such a term (`Pages` of "GitHub Pages" is
         no tag on its own; `GitHub` may be)."""
         def word(i: int) -> bool:
+            """A Latin word, not a number or a notation (`t-3` of a formula, the flag `-e`;
+            a capital letter may end a name: "Type C")."""
             token, pos = raw[i]
-            return pos == "eng" and bool(_LATIN.match(token)) and not _NUMBERISH.match(token)
+            return (pos == "eng" and bool(_LATIN.match(token)) and not _NUMBERISH.match(token)
+                    and not (_notation(token) and (_PARTS.search(token) or token.islower())))
 
         def spaced_word(space: int, at: int) -> bool:
             return 0 <= at < len(raw) and raw[space][0] == " " and word(at)

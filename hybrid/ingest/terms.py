@@ -24,15 +24,23 @@ _EVERYDAY_VERB = 5.0  # Zipf: 提高, 使用 (not 强化, 知识: 强化学习 a
 COMMON_WORD = 4.5  # Zipf: a word this common is an ordinary word of the language
 _FAMILIAR_WORD = 4.0  # Zipf: a word this common makes, with another, no term of its own
 _CLAUSE_POS = {"v", "vd", "vi", "d", "ad", "p", "c"}
+_MODIFIER_POS = {"a", "b", "h"}  # an adjective, a distinguishing word, a prefix
+# a character that makes a class name of a formula or a letter before it (Fe3Al基, Ti-Al系,
+# A型): after a Latin word, it belongs to that word, not to the word after it
+_CLASS_SUFFIX = frozenset("基系型")
+_LOCANT = re.compile(r"[0-9A-Za-z′',)\]]-$")  # 5-, N-, 2′-, (2,3)-
+_BRACKETED = re.compile(r"[(\[][^()\[\]\s]*[\d\-][^()\[\]\s]*[)\]]$")  # (9-吖啶基氨基), (1,1)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def whole_terms(tokens: Sequence[str], candidate: Callable[[int], bool],
-                joins: Callable[[int], bool]) -> dict[int, int]:
+                joins: Callable[[int], bool],
+                modifies: Callable[[int], bool] = lambda i: False) -> dict[int, int]:
     """For each occurrence of a grown term, its last token index → its first: grown from a
     repeated Chinese `candidate` token, one neighbouring token at a time, while every
     occurrence has the same neighbour and that neighbour `joins` a term (a content word, not
-    a verb like 治疗 that starts a clause); at most `MAX_TERM_CHARS`."""
+    a verb like 治疗 that starts a clause), or before it `modifies` it (大|口径 of
+    大口径火炮); at most `MAX_TERM_CHARS`."""
     places: dict[str, list[int]] = defaultdict(list)
     for i, token in enumerate(tokens):
         if candidate(i) and _CJK.search(token):
@@ -53,7 +61,7 @@ def whole_terms(tokens: Sequence[str], candidate: Callable[[int], bool],
             left = {tokens[i + first - 1] if i + first > 0 else None for i in at}
             if (len(left) == 1 and (word := left.pop()) and _CJK.search(word)
                     and chars + len(word) <= MAX_TERM_CHARS
-                    and all(joins(i + first - 1) for i in at)):
+                    and all(joins(i + first - 1) or modifies(i + first - 1) for i in at)):
                 first -= 1
                 chars += len(word)
                 continue
@@ -162,9 +170,49 @@ def term_like(token: str, jieba: rjieba.Jieba) -> bool:
 
 def joins(token: str, pos: str, jieba: rjieba.Jieba) -> bool:
     """Whether a neighbouring word may grow a term: a piece jieba cut from a name it does not
-    know (a word of its dictionary is a word: 松花江 does not grow into 哈尔滨), a noun's or a
+    know (a word of its dictionary is a word: 松花江 does not grow into 哈尔滨), a noun's, a
     rare adjective's (not 影响, 优化: those start clauses)."""
     if not _CJK.search(token) or (len(token) > 1 and jieba.has_word(token)):
         return False
     return pos in _TERM_POS or (pos in {"vn", "an", "a", "b"}
                                 and commonness.zipf(token) < COMMON_WORD)
+
+
+def modifier_char(token: str, pos: str) -> bool:
+    """A single character jieba leaves before a word, an adjective, a distinguishing word
+    or a prefix (大|口径 of 大口径火炮): before every occurrence of the word, part of its
+    term, and the word alone (口径火炮) a fragment. Only before: after a word, such a
+    character more often ends the word before it (配合|物 of 配合物近红外)."""
+    return lone_char(token) and pos in _MODIFIER_POS
+
+
+def bound_to_names(candidates: set[str], text: str, jieba: rjieba.Jieba) -> set[str]:
+    """The Chinese candidates the text says only as a piece of a systematic name: after a
+    locant and a hyphen (甲基噻吩 of 2-氨基-5-甲基噻吩, 乙酰半胱氨酸 of N-乙酰半胱氨酸), after
+    a bracketed locant group (硝基苯 of 4-(9-吖啶基氨基)硝基苯, 模型 of GM(1,1)模型), before a
+    hyphen and a number or letter (白细胞介素 of 白细胞介素-12), or starting with the class
+    character of a formula before it (基金属间化合物 of Fe3Al基金属间化合物). A reader calls
+    such a piece a fragment, and jieba, which does not know the name, cuts it there."""
+    return {c for c in candidates if _CJK.match(c)
+            and all(_bound(text, at, c, jieba) for at in _places(text, c))}
+
+
+def _places(text: str, key: str) -> list[int]:
+    """Where `text` says `key`, overlaps included (`str.find`: no regex per candidate)."""
+    out, at = [], text.find(key)
+    while at >= 0:
+        out.append(at)
+        at = text.find(key, at + 1)
+    return out or [-1]  # a candidate the text does not say as is (a join) is not bound
+
+
+def _bound(text: str, at: int, term: str, jieba: rjieba.Jieba) -> bool:
+    """Whether `term`, said at `at`, is glued there to a longer name (`bound_to_names`)."""
+    if at < 0:
+        return False
+    before, end = text[max(at - 40, 0):at], at + len(term)
+    return bool(_LOCANT.search(before) or _BRACKETED.search(before)
+                or (text[end:end + 1] == "-" and text[end + 1:end + 2].isascii()
+                    and text[end + 1:end + 2].isalnum())
+                or (term[0] in _CLASS_SUFFIX and before[-1:].isascii() and before[-1:].isalnum()
+                    and len(term) >= 3 and jieba.has_word(term[1:3])))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hybrid.embed import Embedder
-from hybrid.ingest.clean import CleanText, prefix, without_addresses
+from hybrid.ingest.clean import CleanText, prefix, without_addresses, without_math
 from hybrid.ingest.keys import text_key
 from hybrid.ingest.segment import Segmenter
 
@@ -57,8 +57,8 @@ class Featurizer:
         out = []
         for text, embedding in zip(texts, embeddings, strict=True):
             prose = text.lexical_text()
-            head = without_addresses(
-                f"{text.title}\n{text.description}\n{prefix(text.body, self.tag_prefix_chars)}")
+            head = without_math(without_addresses(
+                f"{text.title}\n{text.description}\n{prefix(text.body, self.tag_prefix_chars)}"))
             candidates, phrases, names, everyday = (self.candidate_segmenter or self.segmenter
                                                     ).candidates(head)
             out.append(Features(

@@ -30,9 +30,14 @@ _COMMON_LATIN = 4.5
 _FAMILIAR_LATIN = 3.5
 _COMMON_SITE_CHINESE = 4.7
 _FAMILIAR_CHINESE = 4.0
-# words that name the genre of a paper or post (研究进展, 试验研究, 主题探析): no subject
-_GENRE = re.compile(r"^(?:研究|进展|探析|探讨|探究|浅析|浅谈|初探|综述|概述|述评|评述|简析|刍议)|"
-                    r"(?:研究|进展|探析|探讨|探究|浅析|浅谈|初探|综述|概述|述评|评述|简析|刍议)$")
+# words that name the genre of a paper or post (研究进展, 试验研究, 主题探析, 研究现状): no
+# subject, even where a site's authors tag with them (readers reject 综述 and 研究进展 on the
+# authors' own lists too)
+_GENRE_WORDS = "研究|进展|现状|探析|探讨|探究|浅析|浅谈|初探|综述|概述|述评|评述|简析|刍议"
+_GENRE = re.compile(rf"^(?:{_GENRE_WORDS})|(?:{_GENRE_WORDS})$")
+# a name as common as the commonest words (中国 6.4, 美国 6.1; not 北京 5.8 or 华为 4.2) is
+# where a text is set, not what it is about: a tag only where the title or a heading says it
+_SETTING_NAME = 6.0
 
 
 @dataclass
@@ -53,8 +58,9 @@ class Candidate:
 def _everyday(c: Candidate, site: int, named: bool, agree: bool, doc: Features) -> bool:
     """A word of everyday language, no subject to click: an English one unless the site
     tags with it and the article names it (`performance`, `network`, `apple` on their
-    sites); a Chinese one unless a name (北京, 哈尔滨) or a site tag in the title that is
-    not too common (读书, 博客; never 工具, 分享, 思考)."""
+    sites); a Chinese one unless a name (北京, 哈尔滨; 中国 only where the title or a
+    heading says it) or a site tag in the title that is not too common (读书, 博客; never
+    工具, 分享, 思考)."""
     common = commonness.zipf(c.key)
     if c.key.isascii() and not c.surface.islower() and known_name(c.key):
         return False  # Helm, Spring, Go: names, however common the English word
@@ -64,7 +70,9 @@ def _everyday(c: Candidate, site: int, named: bool, agree: bool, doc: Features) 
         # `username`, `dev`, `embed`: words a reader would not click unless the article
         # is about them, or the site tags with them
         return common >= _FAMILIAR_LATIN and site < _SITE_TAG and not named
-    if common < _FAMILIAR_CHINESE or c.surface in doc.names:
+    if c.surface in doc.names:
+        return common >= _SETTING_NAME and not named
+    if common < _FAMILIAR_CHINESE:
         return False
     if common < _COMMON_CHINESE:  # a familiar word (组件, 脚本): where the title says it
         return not named
@@ -100,7 +108,7 @@ def verdict(c: Candidate, site: int, agree: bool, doc: Features) -> str | None:
         return "an everyday word"
     if c.surface in doc.everyday and site < _SITE_TAG:
         return "everyday words, no term"
-    if _GENRE.search(c.key) and site < _SITE_TAG:
+    if _GENRE.search(c.key):
         return "says what kind of text it is, not what about"
     c.said = c.count if c.first >= 0 else (said and times_said(text, c.key))
     c.named = named
