@@ -28,7 +28,9 @@ def test_sentence_transformers_model_loads_only_for_texts_the_cache_lacks(monkey
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     spec = f"sentence-transformers:{model_pkg.get_model_path()}"
     texts = ["how to configure nginx", "pasta"]
-    first = CachedEmbedder(make_embedder(spec), tmp_path).embed(texts)
+    cached = CachedEmbedder(make_embedder(spec), tmp_path)
+    first = cached.embed(texts)
+    cached.flush()
     again = CachedEmbedder(make_embedder(spec), tmp_path)
     assert len(pickle.dumps(again)) < 10_000
     np.testing.assert_allclose(again.embed(texts), first)
