@@ -359,6 +359,23 @@ def test_a_teacher_worse_than_the_zero_shot_model_is_stopped_before_more_is_spen
     assert "teacher is worse" in anyway.stdout and "stopped" not in anyway.stdout
 
 
+def test_a_teacher_that_fails_some_answers_is_checked_as_soon_as_it_was_asked_enough(
+        tmp_path, stub, monkeypatch):
+    """Three of the first 12 answers are unusable: the check still comes after 12 articles
+    asked (on the 9 labels there are), not at the end of the round, once 12 labels exist."""
+    monkeypatch.setattr("hybrid.labels.bootstrap.CHECK_AFTER", 12)
+    unlabelled(tmp_path)
+    s = stub(lambda body, n: (200, {"choices": [{"message": "hi"}]}) if n <= 3
+             else answer({"categories": ["数据库"], "tags": []}))
+    result = bootstrap(tmp_path, s.url, "--per-category", "3", "--json",
+                       env={"HYBRID_LLM_RETRIES": "0"})
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.stdout)
+    assert len(s.requests) == 12 and len(FileLedger(tmp_path / "labels.jsonl").labels()) == 9
+    assert outcome["teacher"]["articles"] == 9
+    assert "estimated worse than the zero-shot model" in outcome["stopped"]
+
+
 def test_a_resumed_bootstrap_checks_its_teacher_on_the_first_rounds_labels(
         tmp_path, oracle, stub):
     """The first round passes the check; a run to a larger budget checks again on those

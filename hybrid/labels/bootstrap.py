@@ -9,9 +9,10 @@ cost of the whole budget is estimated before the first call. A rerun, or a run a
 starts from what the ledger holds: the budget counts every label ever paid for, answers
 come from the LLM cache, and nothing is paid twice.
 
-An LLM teacher is checked after the first round (after `CHECK_AFTER` labels if that round is
-longer), before the rest of the budget is spent (`hybrid.labels.teacher_check`: from its
-agreement with the zero-shot model, or from a person's audit sheet): one estimated worse
+An LLM teacher is checked after the first round (after `CHECK_AFTER` articles asked, answered
+or not, if that round is longer), before the rest of the budget is spent
+(`hybrid.labels.teacher_check`: from its agreement with the zero-shot model, or from a
+person's audit sheet): one estimated worse
 than the zero-shot model stops the rounds, and the zero-shot model is kept, unless
 `llm_unchecked`.
 """
@@ -160,6 +161,9 @@ class Bootstrap:
             return outcome
         features = model.featurize(self.texts)
         embeddings = np.vstack([f.embedding for f in features])
+        # articles the teacher was asked, answered or not: the check comes after `check_at`
+        # of them, so a teacher that fails some answers is not checked only a round later
+        asked = len(labels)
         for number, target in enumerate(plan, 1):
             if target <= len(labels):
                 continue
@@ -171,18 +175,19 @@ class Bootstrap:
                 outcome.waiting = [self.articles[i] for i in picked]
                 return outcome
             parts, held = [picked], False
-            if outcome.teacher is None and len(labels) < check_at < len(labels) + len(picked):
-                cut = check_at - len(labels)  # the check comes within this round
+            if outcome.teacher is None and asked < check_at < asked + len(picked):
+                cut = check_at - asked  # the check comes within this round
                 parts = [picked[:cut], picked[cut:]]
             new = calls = tokens = errors = 0
             for part in parts:
                 got = self._ask(teacher, part, labels, embeddings)
+                asked += len(part)
                 new, calls, tokens, errors = (new + got[0], calls + got[1], tokens + got[2],
                                               errors + got[3])
                 outcome.stopped = got[4]
                 if outcome.stopped:
                     break
-                if outcome.teacher is None and len(labels) >= check_at and check():
+                if outcome.teacher is None and asked >= check_at and check():
                     held = True
                     break
             usable = sum(1 for label in labels.values() if label.categories)
