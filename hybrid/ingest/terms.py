@@ -193,8 +193,8 @@ def bound_to_names(candidates: set[str], text: str, jieba: rjieba.Jieba) -> set[
     hyphen and a number or letter (白细胞介素 of 白细胞介素-12), or starting with the class
     character of a formula before it (基金属间化合物 of Fe3Al基金属间化合物). A reader calls
     such a piece a fragment, and jieba, which does not know the name, cuts it there."""
-    return {c for c in candidates if _CJK.match(c)
-            and all(_bound(text, at, c, jieba) for at in _places(text, c))}
+    return {c for c in candidates if _CJK.match(c) and (places := _places(text, c))
+            and all(_bound(text, at, c, jieba) for at in places)}
 
 
 def _places(text: str, key: str) -> list[int]:
@@ -203,13 +203,11 @@ def _places(text: str, key: str) -> list[int]:
     while at >= 0:
         out.append(at)
         at = text.find(key, at + 1)
-    return out or [-1]  # a candidate the text does not say as is (a join) is not bound
+    return out  # none for a candidate the text does not say as is (a join): not bound
 
 
 def _bound(text: str, at: int, term: str, jieba: rjieba.Jieba) -> bool:
     """Whether `term`, said at `at`, is glued there to a longer name (`bound_to_names`)."""
-    if at < 0:
-        return False
     before, end = text[max(at - 40, 0):at], at + len(term)
     return bool(_LOCANT.search(before) or _BRACKETED.search(before)
                 or (text[end:end + 1] == "-" and text[end + 1:end + 2].isascii()
