@@ -29,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from hybrid.evaluation.oracle import Oracle, serve
 from hybrid.ingest.article import Article
 from hybrid.ingest.clean import clean
 from hybrid.ingest.records import load_articles
-from hybrid.labels.bootstrap import Bootstrap
+from hybrid.labels.bootstrap import Bootstrap, Outcome
 from hybrid.labels.ledger import FileLedger
 from hybrid.labels.teacher import LLMTeacher
 from hybrid.learn.model import HybridModel
@@ -51,6 +52,9 @@ from hybrid.taxonomy import Taxonomy, load_taxonomy
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 DESCRIBED = ROOT / "scripts" / "bench_taxonomies"
+sys.path.insert(0, str(ROOT / "tests"))
+from helpers import fill_in  # noqa: E402
+
 NOISE = 0.2
 
 
@@ -90,11 +94,27 @@ def zero_shot(pool: list[Article], test: list[Article], names: Taxonomy, describ
     return out
 
 
+def audited(run: Callable[[Path | None], Outcome], sheet: Path | None,
+            gold: dict[str, list[str]]) -> Outcome:
+    """`run(sheet)`; when that wrote the audit sheet and waits for a person, the authors'
+    labels fill it in, as the person would, and `run(sheet)` again decides."""
+    fresh = sheet is not None and not sheet.exists()
+    outcome = run(sheet)
+    if fresh and sheet.exists():
+        fill_in(sheet, gold)
+        outcome = run(sheet)
+    return outcome
+
+
 def curve(pool: list[Article], test: list[Article], taxonomy: Taxonomy, config,
-          budgets: list[int], strategy: str, noise: float, seed: int, work: Path) -> list[dict]:
-    """One bootstrap, stopped at each budget in turn (the ledger carries the labels on)."""
+          budgets: list[int], strategy: str, noise: float, seed: int, work: Path,
+          audit: bool = False) -> list[dict]:
+    """One bootstrap, stopped at each budget in turn (the ledger carries the labels on).
+    With `audit`, the teacher is checked on an audit sheet the authors' labels fill in."""
     oracle = Oracle(pool, taxonomy, config.llm_article_tokens, noise=noise, seed=seed)
     ledger = FileLedger(work / f"labels-{strategy}-{noise}-{seed}.jsonl")
+    sheet = work / f"audit-{strategy}-{noise}-{seed}.csv" if audit else None
+    gold = {a.id: a.categories for a in pool}
     unlabelled = [replace(a, categories=[], tags=[]) for a in pool]
     rows = []
     with serve(oracle) as url:
@@ -105,8 +125,9 @@ def curve(pool: list[Article], test: list[Article], taxonomy: Taxonomy, config,
         for budget in budgets:
             started = time.perf_counter()
             out = work / f"model-{strategy}-{noise}-{seed}"
-            outcome = Bootstrap(unlabelled, taxonomy, settings, ledger, out, budget, strategy,
-                                seed=seed).run(teacher)
+            outcome = audited(lambda at, b=budget, o=out: Bootstrap(
+                unlabelled, taxonomy, settings, ledger, o, b, strategy, seed=seed
+            ).run(teacher, audit=at), sheet, gold)
             labels = ledger.labels().values()
             prompt = sum(x.prompt_tokens for x in labels)
             completion = sum(x.completion_tokens for x in labels)
@@ -125,7 +146,6 @@ def curve(pool: list[Article], test: list[Article], taxonomy: Taxonomy, config,
 
 def real_llm(pool: list[Article], test: list[Article], taxonomy: Taxonomy, config,
              per_category: int, work: Path) -> dict:
-    sys.path.insert(0, str(ROOT / "tests"))
     from llm_server import find_model, llama_server_available, run_llama_server
 
     ok, why = llama_server_available()

@@ -25,7 +25,9 @@ Qwen2.5-Coder-0.5B through llama.cpp (tests/llm_server.py, 2 threads).
    (csl 2, 5), beside today's code (`--today`, main's checkout, run as a subprocess on the
    same cache): stopped or not, and the learning curve. The 0.5B at 5 per category with
    bench_bootstrap's settings for it: stopped after the first round or not, the estimate,
-   the budget left unspent, the model kept and its held-out top-1.
+   the budget left unspent, the model kept and its held-out top-1. With `--audit`, every
+   teacher is checked by `--audit`'s sheet instead of the estimate without gold labels: the
+   authors' labels fill the 20 articles in, as the person would.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ from hybrid.taxonomy import Taxonomy, load_taxonomy
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests"))
-from bench_bootstrap import DESCRIBED, SHARED, curve, score, split  # noqa: E402
+from bench_bootstrap import DESCRIBED, SHARED, audited, curve, score, split  # noqa: E402
 
 ORACLES = {"perfect": 0.0, "noisy20": 0.2, "noisy50": 0.5}
 QWEN = "qwen2.5-coder-0.5b"
@@ -247,7 +249,7 @@ def bootstrap_part(name: str, args: argparse.Namespace, config: Config, work: Pa
     out: dict[str, Any] = {"set": name, "pool": len(pool), "held_out": len(test)}
     for teacher in (t for t in args.teachers if t in ("perfect", "noisy20")):
         rows = curve(pool, test, described, config, budgets, "active", ORACLES[teacher], 0,
-                     work / name)
+                     work / name, args.audit)
         out[teacher] = [{k: r[k] for k in ("budget", "labels", "stopped", "teacher_check",
                                            "top1", "label_set_f1", "tag_f1_at_5")}
                         for r in rows]
@@ -256,12 +258,13 @@ def bootstrap_part(name: str, args: argparse.Namespace, config: Config, work: Pa
                                            "label_set_f1", "tag_f1_at_5")}
                         for r in today_curves(name, args, budgets, work / "today" / name)]
     if "qwen" in args.teachers and qwen_url:
-        out["qwen"] = qwen_bootstrap(pool, test, described, config, work / name, qwen_url)
+        out["qwen"] = qwen_bootstrap(pool, test, described, config, work / name, qwen_url,
+                                     args.audit)
     return out
 
 
 def qwen_bootstrap(pool: list[Article], test: list[Article], taxonomy: Taxonomy,
-                   config: Config, work: Path, url: str) -> dict[str, Any]:
+                   config: Config, work: Path, url: str, audit: bool) -> dict[str, Any]:
     ledger = FileLedger(work / "labels-qwen.jsonl")
     unlabelled = [replace(a, categories=[], tags=[]) for a in pool]
     gold = {a.id: a.categories for a in pool}
@@ -269,8 +272,10 @@ def qwen_bootstrap(pool: list[Article], test: list[Article], taxonomy: Taxonomy,
                                       **QWEN_SETTINGS)
     started = time.perf_counter()
     teacher = LLMTeacher(settings, taxonomy)
-    outcome = Bootstrap(unlabelled, taxonomy, settings, ledger, work / "model-qwen", 5,
-                        "active", progress=log).run(teacher)
+    outcome = audited(lambda at: Bootstrap(unlabelled, taxonomy, settings, ledger,
+                                           work / "model-qwen", 5, "active", progress=log
+                                           ).run(teacher, audit=at),
+                      work / "audit-qwen.csv" if audit else None, gold)
     teacher.close()
     labels = list(ledger.labels().values())
     agree = [bool(x.categories) and x.categories[0] in gold[x.id] for x in labels]
@@ -345,6 +350,9 @@ def main() -> None:
                         help="The 0.5B's check budget, in requests.")
     parser.add_argument("--today", default="/work/main" if Path("/work/main").is_dir() else None,
                         help="A checkout of today's code, for the bootstrap curves beside.")
+    parser.add_argument("--audit", action="store_true",
+                        help="Check the bootstrap's teachers by an audit sheet that the "
+                             "authors' labels fill in, not by the estimate without gold.")
     parser.add_argument("--cache-dir", help="Embedding and LLM cache (default: a temp dir).")
     parser.add_argument("--out", help="Also write the results as JSON.")
     args = parser.parse_args()
