@@ -21,8 +21,10 @@ from hybrid.taxonomy.suggest.clusters import adopt_noise, find_groups, keep_memb
 from hybrid.taxonomy.suggest.corpus import Corpus
 from hybrid.taxonomy.suggest.dead import dead_categories
 from hybrid.taxonomy.suggest.describe import draft_name, name_taken
+from hybrid.taxonomy.suggest.fit import badly_fitted
 from hybrid.taxonomy.suggest.naming import Namer, check_name
 from hybrid.taxonomy.suggest.proposal import NewCategory, read_proposal
+from hybrid.taxonomy.suggest.run import min_size
 from hybrid.taxonomy.suggest.terms import distinctive_terms
 
 TAXONOMY = parse_taxonomy([{"name": "数据库", "aliases": ["Database"]}, "前端开发", "安全"])
@@ -115,6 +117,26 @@ def test_dead_categories_are_the_rare_and_the_silent():
     assert "no article in the last 24 months" in removals["前端开发"].reason
     undated = dead_categories(corpus(labels, [None] * 14), TAXONOMY, 5, 24)
     assert [r.name for r in undated] == ["安全"]  # no date, no conclusion about silence
+
+
+def test_a_field_alone_lacks_its_discipline_even_when_most_of_its_disciplines_are_missing():
+    """数据库 is given with another category on 2 of its 10 articles (its other disciplines
+    are what the list lacks): its 8 lone articles are badly fitted. 前端开发 is never given
+    with another: alone is its habit. A confident unlabelled article fits."""
+    labels = [["数据库", "安全"]] * 2 + [["数据库"]] * 8 + [["前端开发"]] * 5 + [[]] * 2
+    n = len(labels)
+    proba = np.full((n, 3), 0.1)
+    confidence = np.array([0.95] * (n - 1) + [0.3])
+    data = Corpus([f"a{i}" for i in range(n)], [""] * n, labels, [[] for _ in labels],
+                  [None] * n, [], np.eye(n, 4), proba, confidence, [[] for _ in labels], [])
+    assert list(badly_fitted(data, TAXONOMY.names, 0.9)) == [*range(2, 10), n - 1]
+
+
+def test_a_small_subject_of_a_large_site_can_come_back():
+    """A hidden subject of 15 articles among 2,000: a group of half of it (8) at 60% purity
+    holds at most 13 articles, so the least size of a proposal must not exceed that."""
+    assert min_size(2000, Config()) <= 13
+    assert min_size(200, Config()) == Config().suggest_min_articles
 
 
 def test_groups_are_found_and_noise_joins_only_what_it_is_closer_to():

@@ -3,9 +3,11 @@
 Two kinds, both measured against the site's own habits rather than fixed rules:
 - an article without a label from people whose calibrated confidence is low: the model
   had to put it somewhere, and is unsure where;
-- an article with one label, of a category that most articles carry together with another
-  (a discipline beside its field, say), when the model finds no other category likely for
-  it: its second label is the one the list lacks.
+- an article with one label, of a category the site gives together with another (a field
+  beside its discipline, say), when the model finds no other category likely for it: its
+  second label is the one the list lacks. "Together" means for a tenth of its articles, not
+  most: when a field's disciplines are missing from the list, most of its articles carry it
+  alone, and the more of them are missing the fewer pairings are left to show it.
 
 Whether such an article is also far from every category's prototype is decided later,
 against the new category it would join (`clusters.keep_members`).
@@ -19,14 +21,15 @@ import numpy as np
 
 from hybrid.taxonomy.suggest.corpus import Corpus
 
-# a category "comes with another" when most of its articles carry a second label
-COMPANION_SHARE = 0.5
+# a category "comes with another" when this share of its articles carry a second label
+COMPANION_SHARE = 0.1
 # another category is likely for an article when the model gives it this probability
 LIKELY = 0.5
 
 
 def companioned(corpus: Corpus) -> set[str]:
-    """Categories most of whose labelled articles carry another label too."""
+    """Categories at least `COMPANION_SHARE` of whose labelled articles carry another label
+    too."""
     carried = Counter(name for labels in corpus.labels for name in labels)
     together = Counter(name for labels in corpus.labels if len(labels) > 1 for name in labels)
     return {name for name, n in carried.items() if together[name] >= COMPANION_SHARE * n}

@@ -24,7 +24,11 @@ from hybrid.taxonomy.suggest.merges import find_merges
 from hybrid.taxonomy.suggest.naming import Namer
 from hybrid.taxonomy.suggest.proposal import Proposal
 
-MIN_SHARE = 0.01  # a proposed category holds at least this share of the articles
+# a proposed category holds at least this share of the articles. A group is a subject when
+# 60% of it is that subject, so its least size sets the smallest subject that can come back
+# whole: at 1% of 2,000 articles (20) a subject of 15 needs 12 of them in one group; at 0.5%
+# (10), half of it in a group of up to 13 is enough.
+MIN_SHARE = 0.005
 MAX_POOL = 5000  # the least confident badly fitted articles clustered, at most
 
 
