@@ -43,6 +43,18 @@ def test_a_character_beside_every_occurrence_of_a_word_belongs_to_it():
     assert "口径火炮" not in cands and "大口径火炮" in cands
 
 
+def test_a_word_always_glued_to_the_same_noun_characters_grows_into_their_word():
+    """jieba cuts 偏心涡 as 偏心 + 涡 (and once 偏心 + 涡卷), and 沙冬青 as 对沙 + 冬青: the text
+    never says 偏心 or 冬青 apart, so the longer word is the candidate, not the piece. A word
+    always followed by a function character (的) stays as it is."""
+    cands = set(Segmenter().candidates(
+        "贯流风机内部偏心涡演化规律的数值分析\n贯流风机内部偏心涡增大,偏心涡卷吸的区域增强,"
+        "偏心涡的涡核移动。不同催芽方法对沙冬青种子萌发的影响,提高沙冬青的萌发率。"
+        "贯流风机的转速").tokens)
+    assert {"偏心涡", "沙冬青", "贯流风机"} <= cands
+    assert not {"偏心", "冬青"} & cands
+
+
 def test_a_word_never_said_apart_from_its_term_is_no_candidate():
     seg = Segmenter()
     assert "图谱" not in seg.candidates("RAG与知识图谱：知识图谱的构建").tokens

@@ -8,6 +8,7 @@ Each `Segmenter` owns its dictionary, so one model's vocabulary never leaks into
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -25,6 +26,7 @@ from hybrid.ingest.terms import (
     bound_to_names,
     clause_verb,
     everyday_word,
+    glued,
     joins,
     lone_char,
     modifier_char,
@@ -34,6 +36,7 @@ from hybrid.ingest.terms import (
 )
 
 _CANDIDATE_POS = {"n", "nr", "ns", "nt", "nz", "nw", "vn", "eng", "l", "j", "an"}
+_NOUN_CHAR_POS = {"n", "ng", "nr", "ns", "nt", "nz", "j", "k", "b", "h"}
 _COMPOUND_POS = {"n", "nz", "vn", "l", "j"}
 # words that may start or continue a phrase: content words, adjectives, distinguishing
 # words and verbs (大角度机动, 强化学习)
@@ -264,12 +267,20 @@ class Segmenter:
                 out.extend(p for p in phrases[end] if (not out or p != out[-1])
                            and not any(across(p, term) for term in grown))
             previous = (token, pos) if keep else None
-        joined = grown | {p for found in phrases.values() for p in found}
+        ends = set(itertools.accumulate(len(token) for token, _ in raw))
+        longer = glued(set(out), text, self._noun_char, ends | {0})
+        out = [longer.get(c, c) for c in out]
+        joined = grown | {p for found in phrases.values() for p in found} | set(longer.values())
         names = {token for token, pos in tagged if pos in _NAME_POS}
         everyday |= self._everyday_phrases
         pieces = (pieces_of(joined, grown, set(out) - names, text)
                   | bound_to_names(set(out), text, self.jieba))
         return Candidates([c for c in out if c not in pieces], joined, names, everyday)
+
+    def _noun_char(self, char: str) -> bool:
+        """A character jieba tags as a noun, a name, an abbreviation or a suffix (涡, 图, 性;
+        not 的, 用, 中): one that may be part of a term, not a word of a clause."""
+        return self.jieba.tag(char)[0][1] in _NOUN_CHAR_POS
 
     def _joins(self, token: str, pos: str) -> bool:
         return token.casefold() not in self.stopwords and joins(token, pos, self.jieba)

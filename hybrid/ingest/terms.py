@@ -214,3 +214,35 @@ def _bound(text: str, at: int, term: str, jieba: rjieba.Jieba) -> bool:
                     and text[end + 1:end + 2].isalnum())
                 or (term[0] in _CLASS_SUFFIX and before[-1:].isascii() and before[-1:].isalnum()
                     and len(term) >= 3 and jieba.has_word(term[1:3])))
+
+
+def glued(candidates: set[str], text: str, noun_char: Callable[[str], bool],
+          ends: set[int]) -> dict[str, str]:
+    """For each Chinese candidate the text says at least twice and every time beside the
+    same noun characters, the longer word it is a piece of (偏心 of 偏心涡, 冬青 of 沙冬青,
+    列车运行 of 列车运行图): grown a character at a time while every occurrence agrees, and
+    kept only where it starts and ends between jieba's tokens somewhere in the text (神经网络
+    grows to 神经网络模型, never to 神经网络模). jieba cuts such a word where it does not know
+    it, and readers call the piece a fragment."""
+    out = {}
+    for c in candidates:
+        if not all(map(_CJK.match, c)) or len(places := _places(text, c)) < 2:
+            continue
+        first, last = 0, len(c)  # the grown word, as offsets from each occurrence
+        best = (0, len(c))
+        while last - first < MAX_TERM_CHARS:
+            right = {text[at + last:at + last + 1] for at in places}
+            left = {text[at + first - 1:at + first] if at + first > 0 else "" for at in places}
+            if len(right) == 1 and _CJK.fullmatch(ch := right.pop()) and noun_char(ch):
+                last += 1
+            elif len(left) == 1 and _CJK.fullmatch(ch := left.pop()) and noun_char(ch):
+                first -= 1
+            else:
+                break
+            if any(at + first in ends for at in places) and any(at + last in ends
+                                                                for at in places):
+                best = (first, last)
+        if best != (0, len(c)):
+            at = places[0]
+            out[c] = text[at + best[0]:at + best[1]]
+    return out
