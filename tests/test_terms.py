@@ -53,6 +53,9 @@ def test_a_word_always_glued_to_the_same_noun_characters_grows_into_their_word()
         "贯流风机的转速").tokens)
     assert {"偏心涡", "沙冬青", "贯流风机"} <= cands
     assert not {"偏心", "冬青"} & cands
+    machine = set(Segmenter().candidates(
+        "1LZ-3型复式作业机的设计\n介绍了1LZ-3型复式作业机的结构,1LZ-3型复式作业机的试验").tokens)
+    assert "复式作业机" in machine and not any(c.startswith("型") for c in machine)
 
 
 def test_a_word_never_said_apart_from_its_term_is_no_candidate():

@@ -31,6 +31,7 @@ _CLASS_SUFFIX = frozenset("基系型")
 _LOCANT = re.compile(r"[0-9A-Za-z′',)\]]-$")  # 5-, N-, 2′-, (2,3)-
 _BRACKETED = re.compile(r"[(\[][^()\[\]\s]*[\d\-][^()\[\]\s]*[)\]]$")  # (9-吖啶基氨基), (1,1)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_LATIN_END = re.compile(r"[0-9A-Za-z\-]$")
 
 
 def whole_terms(tokens: Sequence[str], candidate: Callable[[int], bool],
@@ -221,9 +222,10 @@ def glued(candidates: set[str], text: str, noun_char: Callable[[str], bool],
     """For each Chinese candidate the text says at least twice and every time beside the
     same noun characters, the longer word it is a piece of (偏心 of 偏心涡, 冬青 of 沙冬青,
     列车运行 of 列车运行图): grown a character at a time while every occurrence agrees, and
-    kept only where it starts and ends between jieba's tokens somewhere in the text (神经网络
-    grows to 神经网络模型, never to 神经网络模). jieba cuts such a word where it does not know
-    it, and readers call the piece a fragment."""
+    kept only where it starts and ends between jieba's tokens in at least half of them
+    (神经网络 grows to 神经网络模型, never to 神经网络模). A character after a Latin word or a
+    number is that word's (型 of 5HZ-3型). jieba cuts such a word where it does not know it,
+    and readers call the piece a fragment."""
     out = {}
     for c in candidates:
         if not all(map(_CJK.match, c)) or len(places := _places(text, c)) < 2:
@@ -235,12 +237,14 @@ def glued(candidates: set[str], text: str, noun_char: Callable[[str], bool],
             left = {text[at + first - 1:at + first] if at + first > 0 else "" for at in places}
             if len(right) == 1 and _CJK.fullmatch(ch := right.pop()) and noun_char(ch):
                 last += 1
-            elif len(left) == 1 and _CJK.fullmatch(ch := left.pop()) and noun_char(ch):
+            elif (len(left) == 1 and _CJK.fullmatch(ch := left.pop()) and noun_char(ch)
+                  and not any(_LATIN_END.search(text[max(at + first - 2, 0):at + first - 1])
+                              for at in places)):
                 first -= 1
             else:
                 break
-            if any(at + first in ends for at in places) and any(at + last in ends
-                                                                for at in places):
+            if (2 * sum(at + first in ends for at in places) >= len(places)
+                    and 2 * sum(at + last in ends for at in places) >= len(places)):
                 best = (first, last)
         if best != (0, len(c)):
             at = places[0]
