@@ -91,10 +91,11 @@ def test_dotted_names_stay_whole():
 
 def test_strings_shaped_like_code_files_or_quantities_are_odd():
     for surface in ("myCart", "IsNullOrEmpty", "UserController", "group_id", "sql.Date",
-                    "rsyslog.conf", "index.js", "16GB", "GHz", "0xFFFF", "D2H", "deploy-app"):
+                    "rsyslog.conf", "index.js", "16GB", "GHz", "0xFFFF", "D2H", "deploy-app",
+                    "numbbbbb"):
         assert odd(surface), surface
     for surface in ("Node.js", "ASP.NET", ".NET", "JavaScript", "iPhone", "eBPF", "GitHub",
-                    "Kubernetes", "docker-compose", "GitHub Actions", "C#", "etcd"):
+                    "Kubernetes", "docker-compose", "GitHub Actions", "C#", "etcd", "AAAA"):
         assert odd(surface) is None, surface
 
 
