@@ -224,6 +224,17 @@ def test_genre_words_are_no_tags_even_where_the_site_tags_with_them():
     assert verdict(Candidate("中国", "中国", count=2), 0, False, doc("中国的城镇化")) is None
 
 
+def test_an_action_is_no_tag_even_where_the_title_says_it_and_the_site_tags_it():
+    """csl's authors tag 合成 on papers titled "X的合成"; readers strike it out."""
+    body = "以丙二腈为原料合成奥氮平,总收率29%。"
+    paper = Features(embedding=np.zeros(1), words=[], head_words=[], candidates=[],
+                     title="奥氮平的合成", lexical=body, text=label_key(f"奥氮平的合成\n{body}"),
+                     heads=label_key("奥氮平的合成"), actions={"合成"})
+    assert verdict(Candidate("合成", "合成", count=2), 50, True, paper) == \
+        "names an action, not a subject"
+    assert verdict(Candidate("奥氮平", "奥氮平", count=2), 0, False, paper) is None
+
+
 def test_explain_says_why_each_tag_was_kept_and_why_strong_candidates_were_not(sample_model):
     article = parse_article({
         "id": "x", "title": "在 k8s 中部署 Prometheus 监控",

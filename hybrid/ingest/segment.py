@@ -23,6 +23,7 @@ from hybrid.ingest import commonness
 from hybrid.ingest.terms import (
     COMMON_WORD,
     across,
+    action_word,
     bound_to_names,
     clause_verb,
     everyday_word,
@@ -66,6 +67,7 @@ class Candidates(NamedTuple):
     phrases: set[str]  # joined from words the text repeats together
     names: set[str]  # of places, people and bodies (哈尔滨, 华为): proper nouns, however common
     everyday: set[str]  # joined from everyday words only (研究进展, 社会环境): phrases, not terms
+    actions: set[str]  # familiar verbs the text says (合成, 优化): what was done, no subject
 
 
 def whole_words(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -275,7 +277,8 @@ class Segmenter:
         everyday |= self._everyday_phrases
         pieces = (pieces_of(joined, grown, set(out) - names, text)
                   | bound_to_names(set(out), text, self.jieba))
-        return Candidates([c for c in out if c not in pieces], joined, names, everyday)
+        actions = {token for token in {t for t, _ in tagged} if action_word(token, self.jieba)}
+        return Candidates([c for c in out if c not in pieces], joined, names, everyday, actions)
 
     def _noun_char(self, char: str) -> bool:
         """A character jieba tags as a noun, a name, an abbreviation or a suffix (涡, 图, 性;

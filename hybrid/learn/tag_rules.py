@@ -100,6 +100,8 @@ def verdict(c: Candidate, site: int, agree: bool, doc: Features) -> str | None:
         return None if agree and c.first >= 0 else "a year"
     if c.key in generic_words():
         return None if agree else "too general"
+    if c.key in doc.actions:  # 合成, 制备: even where the title says it, or the site tags it
+        return "names an action, not a subject"
     named = mentions(doc.heads, c.key)  # the title, description or a heading says it
     shape = odd(c.surface)
     if shape and not named and site < _SITE_TAG:
