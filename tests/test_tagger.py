@@ -225,7 +225,8 @@ def test_genre_words_are_no_tags_even_where_the_site_tags_with_them():
 
 
 def test_an_action_is_no_tag_even_where_the_title_says_it_and_the_site_tags_it():
-    """csl's authors tag 合成 on papers titled "X的合成"; readers strike it out."""
+    """csl's authors tag 合成 on papers titled "X的合成"; readers strike it out. An article
+    about 加班 names it and says it again and again: its subject."""
     body = "以丙二腈为原料合成奥氮平,总收率29%。"
     paper = Features(embedding=np.zeros(1), words=[], head_words=[], candidates=[],
                      title="奥氮平的合成", lexical=body, text=label_key(f"奥氮平的合成\n{body}"),
@@ -233,6 +234,8 @@ def test_an_action_is_no_tag_even_where_the_title_says_it_and_the_site_tags_it()
     assert verdict(Candidate("合成", "合成", count=2), 50, True, paper) == \
         "names an action, not a subject"
     assert verdict(Candidate("奥氮平", "奥氮平", count=2), 0, False, paper) is None
+    overtime = replace(paper, title="谈谈加班", heads=label_key("谈谈加班"), actions={"加班"})
+    assert verdict(Candidate("加班", "加班", count=12), 3, False, overtime) is None
 
 
 def test_explain_says_why_each_tag_was_kept_and_why_strong_candidates_were_not(sample_model):
