@@ -88,9 +88,10 @@ def near_duplicates(a: str, b: str, uses: Mapping[str, int]) -> bool:
     if both_site_tags:
         return False
     # versions of one product (`pcie4`, "PCIe 6"): one tag page, unless the site has both
-    unversioned = _VERSION.sub("", a)
-    if len(unversioned) >= 3 and unversioned == _VERSION.sub("", b):
-        return True
+    if a[-1:].isdigit() or b[-1:].isdigit():  # else neither has a version: no regex
+        unversioned = _VERSION.sub("", a)
+        if len(unversioned) >= 3 and unversioned == _VERSION.sub("", b):
+            return True
     return len(short) >= 3 and long.startswith(short)
 
 

@@ -136,6 +136,7 @@ class Segmenter:
         self._stop: frozenset[str] | None = None
         self._verdicts: _Verdicts | None = None
         self._terms: _Verdicts | None = None
+        self._actions: _Verdicts | None = None
         self.own_words: set[str] = set()  # of the bundled and user dictionaries and the site
 
     def __getstate__(self) -> dict:
@@ -204,6 +205,12 @@ class Segmenter:
             self._terms = _Verdicts(self._looks_like_term)
         return self._terms
 
+    @property
+    def _action(self) -> _Verdicts:
+        if self._actions is None:
+            self._actions = _Verdicts(lambda token: action_word(token, self.jieba))
+        return self._actions
+
     def _looks_like_term(self, token: str) -> bool:
         jieba = self.jieba  # loads the dictionaries, and with them `own_words`
         return token.casefold() in self.own_words or term_like(token, jieba)
@@ -269,15 +276,16 @@ class Segmenter:
                 out.extend(p for p in phrases[end] if (not out or p != out[-1])
                            and not any(across(p, term) for term in grown))
             previous = (token, pos) if keep else None
-        ends = set(itertools.accumulate(len(token) for token, _ in raw))
-        longer = glued(set(out), text, self._noun_char, ends | {0})
+        longer = glued(set(out), text, self._noun_char,
+                       lambda: {0, *itertools.accumulate(len(token) for token, _ in raw)})
         out = [longer.get(c, c) for c in out]
         joined = grown | {p for found in phrases.values() for p in found} | set(longer.values())
         names = {token for token, pos in tagged if pos in _NAME_POS}
         everyday |= self._everyday_phrases
         pieces = (pieces_of(joined, grown, set(out) - names, text)
                   | bound_to_names(set(out), text, self.jieba))
-        actions = {token for token in {t for t, _ in tagged} if action_word(token, self.jieba)}
+        action = self._action
+        actions = {token for token in {t for t, _ in tagged} if action[token]}
         return Candidates([c for c in out if c not in pieces], joined, names, everyday, actions)
 
     def _noun_char(self, char: str) -> bool:

@@ -229,17 +229,20 @@ def _bound(text: str, at: int, term: str, jieba: rjieba.Jieba) -> bool:
 
 
 def glued(candidates: set[str], text: str, noun_char: Callable[[str], bool],
-          ends: set[int]) -> dict[str, str]:
+          token_ends: Callable[[], set[int]]) -> dict[str, str]:
     """For each Chinese candidate the text says at least twice and every time beside the
     same noun characters, the longer word it is a piece of (偏心 of 偏心涡, 冬青 of 沙冬青,
     列车运行 of 列车运行图): grown a character at a time while every occurrence agrees, and
     kept only where it starts and ends between jieba's tokens in at least half of them
     (神经网络 grows to 神经网络模型, never to 神经网络模). A character after a Latin word or a
     number is that word's (型 of 5HZ-3型). jieba cuts such a word where it does not know it,
-    and readers call the piece a fragment."""
+    and readers call the piece a fragment. `token_ends`: where jieba's tokens start and
+    end, asked for only when a candidate grows."""
     out = {}
+    ends: set[int] | None = None
     for c in candidates:
-        if not all(map(_CJK.match, c)) or len(places := _places(text, c)) < 2:
+        if (not all(map(_CJK.match, c)) or text.count(c) < 2  # most: no list is built
+                or len(places := _places(text, c)) < 2):
             continue
         first, last = 0, len(c)  # the grown word, as offsets from each occurrence
         best = (0, len(c))
@@ -254,6 +257,7 @@ def glued(candidates: set[str], text: str, noun_char: Callable[[str], bool],
                 first -= 1
             else:
                 break
+            ends = token_ends() if ends is None else ends
             if (2 * sum(at + first in ends for at in places) >= len(places)
                     and 2 * sum(at + last in ends for at in places) >= len(places)):
                 best = (first, last)
