@@ -28,6 +28,16 @@ def test_near_duplicates_are_what_a_reader_sees_as_one_tag():
     assert not near_duplicates("redis", "mysql", uses)
 
 
+def test_versions_of_one_product_are_one_tag_unless_the_site_tags_both():
+    """`PCIE6`, `PCIE2` and `PCIE4` on one article are one tag page a reader wants; a
+    site that tags `dotnet4` and `dotnet3.0` apart keeps them apart. `x86` and `x64`
+    share no name."""
+    for a, b in [("pcie6", "pcie4"), ("vue 3", "vue2"), ("ios 17.2", "ios16")]:
+        assert near_duplicates(a, b, {}) and near_duplicates(b, a, {})
+    assert not near_duplicates("dotnet4", "dotnet3.0", {"dotnet4": 8, "dotnet3.0": 7})
+    assert not near_duplicates("x86", "x64", {})
+
+
 def test_spellings_apart_only_by_spaces_hyphens_or_underscores_are_one_tag():
     """`tableview` and "Table View" in one list are one concept shown twice; the
     selection then keeps the site's spelling (`Chooser._prefer`)."""

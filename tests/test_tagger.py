@@ -18,6 +18,7 @@ from hybrid.ingest.records import read_jsonl
 from hybrid.learn.features import Features
 from hybrid.learn.model import HybridModel
 from hybrid.learn.tag_rules import Candidate, verdict
+from hybrid.learn.tag_select import Chooser
 from hybrid.learn.tagger import TagSuggester
 
 
@@ -223,6 +224,20 @@ def test_genre_words_are_no_tags_even_where_the_site_tags_with_them():
     assert verdict(Candidate("中国", "中国", count=2), 0, False, doc("中国的城镇化")) is None
 
 
+def test_an_action_is_no_tag_even_where_the_title_says_it_and_the_site_tags_it():
+    """csl's authors tag 合成 on papers titled "X的合成"; readers strike it out. An article
+    about 加班 names it and says it again and again: its subject."""
+    body = "以丙二腈为原料合成奥氮平,总收率29%。"
+    paper = Features(embedding=np.zeros(1), words=[], head_words=[], candidates=[],
+                     title="奥氮平的合成", lexical=body, text=label_key(f"奥氮平的合成\n{body}"),
+                     heads=label_key("奥氮平的合成"), actions={"合成"})
+    assert verdict(Candidate("合成", "合成", count=2), 50, True, paper) == \
+        "names an action, not a subject"
+    assert verdict(Candidate("奥氮平", "奥氮平", count=2), 0, False, paper) is None
+    overtime = replace(paper, title="谈谈加班", heads=label_key("谈谈加班"), actions={"加班"})
+    assert verdict(Candidate("加班", "加班", count=12), 3, False, overtime) is None
+
+
 def test_explain_says_why_each_tag_was_kept_and_why_strong_candidates_were_not(sample_model):
     article = parse_article({
         "id": "x", "title": "在 k8s 中部署 Prometheus 监控",
@@ -267,3 +282,16 @@ def test_the_site_tag_model_reads_the_sites_own_tags_off_the_embedding():
     assert np.mean([r == t[0] for r, t in zip(right, tags, strict=True)]) > 0.9
     oof = model.out_of_fold(E, tags, np.arange(10))
     assert oof.shape == (10, 2)
+
+
+def test_a_site_tag_its_authors_say_where_they_use_it_needs_the_text_to_say_it():
+    """The site's six `docker` articles all say docker; close neighbours carry it to an
+    article that never does, and the ranker gives it little: not shown. `weeklysharing`,
+    which the site puts on posts that never say it, may be carried so."""
+    chooser = Chooser({}, {}, {"docker": 6, "weeklysharing": 40}, {"docker": 6},
+                      base_rate=0.1, learned=True, n_tags=5, vote=0, explained=8)
+    for key in ("docker", "weeklysharing"):
+        c = Candidate(key, key, 0, -1)
+        c.supported = True  # close neighbours agree on it
+        why = chooser._skip(c, 0.05, 1, key)
+        assert (why is None) == (key == "weeklysharing"), key

@@ -43,6 +43,21 @@ def test_a_character_beside_every_occurrence_of_a_word_belongs_to_it():
     assert "口径火炮" not in cands and "大口径火炮" in cands
 
 
+def test_a_word_always_glued_to_the_same_noun_characters_grows_into_their_word():
+    """jieba cuts 偏心涡 as 偏心 + 涡 (and once 偏心 + 涡卷), and 沙冬青 as 对沙 + 冬青: the text
+    never says 偏心 or 冬青 apart, so the longer word is the candidate, not the piece. A word
+    always followed by a function character (的) stays as it is."""
+    cands = set(Segmenter().candidates(
+        "贯流风机内部偏心涡演化规律的数值分析\n贯流风机内部偏心涡增大,偏心涡卷吸的区域增强,"
+        "偏心涡的涡核移动。不同催芽方法对沙冬青种子萌发的影响,提高沙冬青的萌发率。"
+        "贯流风机的转速").tokens)
+    assert {"偏心涡", "沙冬青", "贯流风机"} <= cands
+    assert not {"偏心", "冬青"} & cands
+    machine = set(Segmenter().candidates(
+        "1LZ-3型复式作业机的设计\n介绍了1LZ-3型复式作业机的结构,1LZ-3型复式作业机的试验").tokens)
+    assert "复式作业机" in machine and not any(c.startswith("型") for c in machine)
+
+
 def test_a_word_never_said_apart_from_its_term_is_no_candidate():
     seg = Segmenter()
     assert "图谱" not in seg.candidates("RAG与知识图谱：知识图谱的构建").tokens
@@ -76,10 +91,11 @@ def test_dotted_names_stay_whole():
 
 def test_strings_shaped_like_code_files_or_quantities_are_odd():
     for surface in ("myCart", "IsNullOrEmpty", "UserController", "group_id", "sql.Date",
-                    "rsyslog.conf", "index.js", "16GB", "GHz", "0xFFFF", "D2H", "deploy-app"):
+                    "rsyslog.conf", "index.js", "16GB", "GHz", "0xFFFF", "D2H", "deploy-app",
+                    "numbbbbb"):
         assert odd(surface), surface
     for surface in ("Node.js", "ASP.NET", ".NET", "JavaScript", "iPhone", "eBPF", "GitHub",
-                    "Kubernetes", "docker-compose", "GitHub Actions", "C#", "etcd"):
+                    "Kubernetes", "docker-compose", "GitHub Actions", "C#", "etcd", "AAAA"):
         assert odd(surface) is None, surface
 
 
@@ -108,3 +124,12 @@ def test_times_in_counts_latin_keys_as_whole_words_only():
     assert times_in(text, "docker") == 3  # not after a CJK letter ("用docker")
     assert times_in("aaa", "aa") == 0 and times_in("aa aa", "aa") == 2
     assert times_in("知识图谱与图谱", "图谱") == 2
+
+
+def test_familiar_verbs_are_actions_and_rare_ones_may_be_terms():
+    """合成, 测定 and 优化 say what was done, and readers strike them out even where the
+    title says them; 凋亡 and 传热, rare, are the subjects of their papers."""
+    actions = Segmenter().candidates(
+        "奥氮平的合成\n以丙二腈为原料缩合制得奥氮平,经优化和测定,研究心肌细胞凋亡与传热").actions
+    assert {"合成", "测定", "优化"} <= actions
+    assert not {"凋亡", "传热", "奥氮平"} & actions

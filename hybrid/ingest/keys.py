@@ -12,6 +12,7 @@ MAX_TAG_CHARS = 40
 # formula in a spreadsheet: `<b>`, `&lt;`, `http://`, `javascript:alert(1)`, `=cmd|calc`
 _MARKUP = re.compile(r"[<>\"'`{}]|&#?\w+;|://|^(?i:javascript|vbscript|data|file):|^[=+\-@]")
 _WORD_SEPARATORS = re.compile(r"[\s\-_]+")
+_VERSION = re.compile(r"[\s\-_]*v?\d+(?:\.\d+)*$")  # `pcie4`, "vue 3", `ios-17.2`, `iosv2`
 
 
 @lru_cache(maxsize=200_000)
@@ -84,7 +85,14 @@ def near_duplicates(a: str, b: str, uses: Mapping[str, int]) -> bool:
     if short in words_of(long):
         return True
     both_site_tags = uses.get(short, 0) >= 2 and uses.get(long, 0) >= 2
-    return len(short) >= 3 and long.startswith(short) and not both_site_tags
+    if both_site_tags:
+        return False
+    # versions of one product (`pcie4`, "PCIe 6"): one tag page, unless the site has both
+    if a[-1:].isdigit() or b[-1:].isdigit():  # else neither has a version: no regex
+        unversioned = _VERSION.sub("", a)
+        if len(unversioned) >= 3 and unversioned == _VERSION.sub("", b):
+            return True
+    return len(short) >= 3 and long.startswith(short)
 
 
 def _joined(key: str) -> str:

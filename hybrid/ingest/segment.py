@@ -8,6 +8,7 @@ Each `Segmenter` owns its dictionary, so one model's vocabulary never leaks into
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -22,9 +23,11 @@ from hybrid.ingest import commonness
 from hybrid.ingest.terms import (
     COMMON_WORD,
     across,
+    action_word,
     bound_to_names,
     clause_verb,
     everyday_word,
+    glued,
     joins,
     lone_char,
     modifier_char,
@@ -34,6 +37,7 @@ from hybrid.ingest.terms import (
 )
 
 _CANDIDATE_POS = {"n", "nr", "ns", "nt", "nz", "nw", "vn", "eng", "l", "j", "an"}
+_NOUN_CHAR_POS = {"n", "ng", "nr", "ns", "nt", "nz", "j", "k", "b", "h"}
 _COMPOUND_POS = {"n", "nz", "vn", "l", "j"}
 # words that may start or continue a phrase: content words, adjectives, distinguishing
 # words and verbs (大角度机动, 强化学习)
@@ -63,6 +67,7 @@ class Candidates(NamedTuple):
     phrases: set[str]  # joined from words the text repeats together
     names: set[str]  # of places, people and bodies (哈尔滨, 华为): proper nouns, however common
     everyday: set[str]  # joined from everyday words only (研究进展, 社会环境): phrases, not terms
+    actions: set[str]  # familiar verbs the text says (合成, 优化): what was done, no subject
 
 
 def whole_words(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -131,6 +136,7 @@ class Segmenter:
         self._stop: frozenset[str] | None = None
         self._verdicts: _Verdicts | None = None
         self._terms: _Verdicts | None = None
+        self._actions: _Verdicts | None = None
         self.own_words: set[str] = set()  # of the bundled and user dictionaries and the site
 
     def __getstate__(self) -> dict:
@@ -199,6 +205,12 @@ class Segmenter:
             self._terms = _Verdicts(self._looks_like_term)
         return self._terms
 
+    @property
+    def _action(self) -> _Verdicts:
+        if self._actions is None:
+            self._actions = _Verdicts(lambda token: action_word(token, self.jieba))
+        return self._actions
+
     def _looks_like_term(self, token: str) -> bool:
         jieba = self.jieba  # loads the dictionaries, and with them `own_words`
         return token.casefold() in self.own_words or term_like(token, jieba)
@@ -264,12 +276,22 @@ class Segmenter:
                 out.extend(p for p in phrases[end] if (not out or p != out[-1])
                            and not any(across(p, term) for term in grown))
             previous = (token, pos) if keep else None
-        joined = grown | {p for found in phrases.values() for p in found}
+        longer = glued(set(out), text, self._noun_char,
+                       lambda: {0, *itertools.accumulate(len(token) for token, _ in raw)})
+        out = [longer.get(c, c) for c in out]
+        joined = grown | {p for found in phrases.values() for p in found} | set(longer.values())
         names = {token for token, pos in tagged if pos in _NAME_POS}
         everyday |= self._everyday_phrases
         pieces = (pieces_of(joined, grown, set(out) - names, text)
                   | bound_to_names(set(out), text, self.jieba))
-        return Candidates([c for c in out if c not in pieces], joined, names, everyday)
+        action = self._action
+        actions = {token for token in {t for t, _ in tagged} if action[token]}
+        return Candidates([c for c in out if c not in pieces], joined, names, everyday, actions)
+
+    def _noun_char(self, char: str) -> bool:
+        """A character jieba tags as a noun, a name, an abbreviation or a suffix (涡, 图, 性;
+        not 的, 用, 中): one that may be part of a term, not a word of a clause."""
+        return self.jieba.tag(char)[0][1] in _NOUN_CHAR_POS
 
     def _joins(self, token: str, pos: str) -> bool:
         return token.casefold() not in self.stopwords and joins(token, pos, self.jieba)

@@ -34,6 +34,9 @@ _HEX = re.compile(r"^0x[0-9a-f]+$", re.IGNORECASE)
 # a short mix of letters and digits is a signal, a part or a register (D2H, V3, 16E, 8P),
 # not a subject, unless the article is about it (its title: M1, 5G)
 _CODE_NAME = re.compile(r"^(?=.*\d)(?=.*[a-z])[a-z\d]{2,3}$", re.IGNORECASE)
+# a letter four times in a row is in no word or name: a user name (`numbbbbb`, the
+# translator credited on every post of a site) or a typed sound (`zzzz`, `hahaaaa`)
+_STUTTER = re.compile(r"([a-z])\1{3}")  # not `AAAA`, the DNS record
 
 
 def known_name(key: str) -> bool:
@@ -67,6 +70,8 @@ def odd(surface: str) -> str | None:
         return "quantity"
     if _CODE_NAME.match(surface):
         return "code name"
+    if _STUTTER.search(surface):
+        return "user name"
     if commonness.zipf(surface):  # a word of the language: `JavaScript`, `iPhone`
         return None
     if _LOWER_CAMEL.match(surface) and not _SHORT_LOWER_CAMEL.match(surface):

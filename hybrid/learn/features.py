@@ -26,6 +26,7 @@ class Features:
     heads: str = ""  # title, description and headings as a key: what the article is about
     names: set[str] = field(default_factory=set)  # candidates that name a place, person, body
     everyday: set[str] = field(default_factory=set)  # candidates joined from everyday words
+    actions: set[str] = field(default_factory=set)  # familiar verbs the text says (合成, 优化)
 
 
 def doc_words(doc: Features) -> list[str]:
@@ -59,8 +60,8 @@ class Featurizer:
             prose = text.lexical_text()
             head = without_math(without_addresses(
                 f"{text.title}\n{text.description}\n{prefix(text.body, self.tag_prefix_chars)}"))
-            candidates, phrases, names, everyday = (self.candidate_segmenter or self.segmenter
-                                                    ).candidates(head)
+            candidates, phrases, names, everyday, actions = (
+                self.candidate_segmenter or self.segmenter).candidates(head)
             out.append(Features(
                 embedding=embedding,
                 words=self.segmenter.words(prose),
@@ -71,6 +72,7 @@ class Featurizer:
                 phrases=phrases,
                 names=names,
                 everyday=everyday,
+                actions=actions,
                 text=text_key("\n".join((text.title, text.description, text.body, text.code))),
                 heads=text_key("\n".join((text.title, text.description, text.headings))),
             ))

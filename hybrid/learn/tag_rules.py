@@ -111,6 +111,10 @@ def verdict(c: Candidate, site: int, agree: bool, doc: Features) -> str | None:
     if _GENRE.search(c.key):
         return "says what kind of text it is, not what about"
     c.said = c.count if c.first >= 0 else (said and times_said(text, c.key))
+    # 合成, 制备 say what was done, even where the title says it or the site tags it; an
+    # article on 加班 names it and says it again and again
+    if c.key in doc.actions and not (named and c.said >= 2 * salient(len(doc.lexical))):
+        return "names an action, not a subject"
     c.named = named
     # said once, in passing, in a text long enough to say its subjects again: shown only
     # to fill a list (an abstract says each of its keywords once)

@@ -25,6 +25,12 @@ _WEAK_FLOOR = 0.3  # the ranker's probability for that
 # article has lower probabilities throughout than one whose authors give five. Readers
 # accepted a third of the tags below a tenth of jiegec's rate, and most above it.
 _FILL_FLOOR = 0.25
+# A site tag its authors mostly put on articles that say it (`docker`, `vcsa`: more than this
+# share of them), on an article that never says it, needs this probability: neighbours that
+# carry it are no support (readers struck out `docker`, `debian` and `vcsa` shown so), while
+# a tag its authors put on articles that do not say it (`weeklysharing`, 读书笔记) may be
+# carried by them. Only for tags on at least `_SAID_USES` articles: fewer say no habit.
+_SAID_SHARE, _UNSAID_FLOOR, _SAID_USES = 0.6, 0.1, 3
 
 
 @dataclass
@@ -72,6 +78,7 @@ class Chooser:
     display: Mapping[str, str]  # the site's spelling of each of its tags
     spelling: Mapping[str, str]  # the site's articles' spelling of each word
     uses: Mapping[str, int]  # articles each site tag is on
+    said: Mapping[str, int]  # of those, the articles whose text says it
     base_rate: float  # the share of ranked candidates that were the authors' tags
     learned: bool  # the scores are a learned ranker's probabilities
     n_tags: int
@@ -128,6 +135,10 @@ class Chooser:
             return "the ranker doubts it, and the list has enough tags"
         if not c.supported and score < _LIKELY:
             return "the text does not support it, and it is not likely enough"
+        uses = self.uses.get(c.key, 0)
+        if (c.first < 0 and not c.mentioned and uses >= _SAID_USES and score < _UNSAID_FLOOR
+                and self.said.get(c.key, 0) > _SAID_SHARE * uses):
+            return "the site's articles with this tag say it, and this one does not"
         return None
 
     def _why(self, c: Candidate, pool: Pool) -> str:

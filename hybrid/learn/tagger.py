@@ -311,7 +311,7 @@ class TagSuggester(BaseEstimator):
         return out
 
     def chooser(self) -> Chooser:
-        return Chooser(self.display_, self.spelling_, self.tag_count_, self.base_rate_,
+        return Chooser(self.display_, self.spelling_, self.tag_count_, self.hits_, self.base_rate_,
                        self.ranker_ is not None, self.n_tags,
                        FEATURE_NAMES.index("neighbour_vote"), _EXPLAINED)
 
