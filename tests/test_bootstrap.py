@@ -426,3 +426,25 @@ def test_an_audit_sheet_measures_the_teacher_on_a_persons_labels(tmp_path, oracl
     else:
         assert "estimated worse" in outcome["stopped"] and len(labels) == 2 * CATEGORIES
         assert outcome["teacher"]["teacher"]["high"] < outcome["teacher"]["zero_shot"]["value"]
+
+
+def test_a_first_round_stopped_for_an_audit_goes_on_with_the_articles_it_chose(
+        tmp_path, oracle, sample_articles, monkeypatch):
+    """Stopped after 5 articles for the person, the first round resumes with the rest of
+    the articles it chose from the zero-shot model at its start: the labels are those of a
+    run never stopped, not a choice made again by a model of 5 labels."""
+    monkeypatch.setattr("hybrid.labels.bootstrap.CHECK_AFTER", 5)
+    straight, audited = tmp_path / "straight", tmp_path / "audited"
+    for where in (straight, audited):
+        where.mkdir()
+        unlabelled(where)
+    assert bootstrap(straight, oracle.url, "--per-category", "2").exit_code == 0
+    sheet = audited / "audit.csv"
+    first = bootstrap(audited, oracle.url, "--per-category", "2", "--audit", str(sheet))
+    assert f"to audit → {sheet}" in first.stdout
+    assert len(FileLedger(audited / "labels.jsonl").labels()) == 5
+    fill_in(sheet, {a.id: a.categories for a in sample_articles})
+    resumed = bootstrap(audited, oracle.url, "--per-category", "2", "--audit", str(sheet))
+    assert resumed.exit_code == 0 and "stopped:" not in resumed.stdout, resumed.output
+    assert (set(FileLedger(audited / "labels.jsonl").labels())
+            == set(FileLedger(straight / "labels.jsonl").labels()))
