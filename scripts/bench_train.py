@@ -52,28 +52,29 @@ def repeated(records: list[dict], n: int) -> list[dict]:
 
 def train_run(tree: Path, data: Path, taxonomy: Path, workers: int, work: Path) -> dict:
     """One `hybrid train` with `tree`'s code and an empty cache: wall seconds, peak RSS, CPU
-    seconds, and the seconds each stage took by its progress lines."""
+    seconds, and each stage's seconds and the tree's CPU seconds in it."""
     cache, out = (Path(tempfile.mkdtemp(prefix=p, dir=work)) for p in ("cache-", "model-"))
     cmd, env = cli(tree, "--cache-dir", str(cache), "train", "--data", str(data),
                    "--taxonomy", str(taxonomy), "--out", str(out), "--workers", str(workers),
                    "--json")
     cmd.remove("--quiet")  # the progress lines mark the stages
     load = os.getloadavg()[0]
-    marks = [("start", 0.0)]  # each stage and when its progress line came
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=tree, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     log: list[str] = []
-
-    def read_progress() -> None:
-        for line in proc.stderr:
-            log.append(line)
-            stage = next((name for text, name in _STAGES.items() if line.startswith(text)), None)
-            if stage:
-                marks.append((stage, time.perf_counter() - started))
-
-    reader = threading.Thread(target=read_progress, daemon=True)
     with PeakRSS(proc.pid) as rss:
+        marks = [("start", 0.0, 0.0)]  # each stage, when its progress line came, CPU seconds
+
+        def read_progress() -> None:
+            for line in proc.stderr:
+                log.append(line)
+                stage = next((name for text, name in _STAGES.items() if line.startswith(text)),
+                             None)
+                if stage:
+                    marks.append((stage, time.perf_counter() - started, rss.cpu_seconds))
+
+        reader = threading.Thread(target=read_progress, daemon=True)
         reader.start()
         stdout = proc.stdout.read()
         proc.wait()
@@ -82,15 +83,20 @@ def train_run(tree: Path, data: Path, taxonomy: Path, workers: int, work: Path) 
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} ({tree}) exited {proc.returncode}:\n"
                            f"{''.join(log)[-2000:]}")
-    ends = [at for _, at in marks[1:]] + [seconds]
+    ends = [(at, cpu) for _, at, cpu in marks[1:]] + [(seconds, rss.cpu_seconds)]
     # "start": start-up and loading the articles; the last stage ends with saving the model
-    stages = {name: round(end - at, 1) for (name, at), end in zip(marks, ends, strict=True)}
+    stages = {name: round(end - at, 1) for (name, at, _), (end, _) in zip(marks, ends,
+                                                                          strict=True)}
+    # the process tree's CPU seconds between the same lines: seconds x 2 when both cores work
+    stage_cpu = {name: round(end - cpu, 1) for (name, _, cpu), (_, end) in zip(marks, ends,
+                                                                               strict=True)}
     manifest = json.loads(stdout.strip().splitlines()[-1])
     if "stage_seconds" in manifest["training"]:  # the tagger may fit beside the classifier
         stages = {"start": stages["start"], **manifest["training"]["stage_seconds"]}
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(rss.peak / 2**20),
             "cpu_seconds": round(rss.cpu_seconds, 1), "load_before": round(load, 2),
-            "stages": stages, "training_seconds": manifest["training"]["seconds"],
+            "stages": stages, "stage_cpu_seconds": stage_cpu,
+            "training_seconds": manifest["training"]["seconds"],
             "articles": manifest["training"]["articles"]
             + manifest["training"]["tag_only_articles"],
             "oof": {k: round(v, 4) for k, v in manifest["metrics"].items()
@@ -122,7 +128,8 @@ def main() -> None:
                 runs.append((tree, run))
                 print(f"{describe(tree)}: {run['seconds']} s, {run['peak_rss_mb']} MB, "
                       f"{run['cpu_seconds']} CPU s, load {run['load_before']}, "
-                      f"stages {run['stages']}, out of fold {run['oof']}", flush=True)
+                      f"stages {run['stages']}, CPU s by progress line {run['stage_cpu_seconds']}, "
+                      f"out of fold {run['oof']}", flush=True)
     print(f"\n{args.articles} posts from {args.data.name}, `hybrid train --workers "
           f"{args.workers}`, cold cache; {os.cpu_count()} cores")
     print(f"{'tree':<60} {'seconds':>8} {'peak RSS':>9} {'CPU s':>7} {'load':>5}  stages (s)")
