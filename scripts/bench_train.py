@@ -91,7 +91,7 @@ def train_run(tree: Path, data: Path, taxonomy: Path, workers: int, work: Path) 
     stage_cpu = {name: round(end - cpu, 1) for (name, _, cpu), (_, end) in zip(marks, ends,
                                                                                strict=True)}
     manifest = json.loads(stdout.strip().splitlines()[-1])
-    if "stage_seconds" in manifest["training"]:  # the tagger may fit beside the classifier
+    if "stage_seconds" in manifest["training"]:  # without start-up and saving
         stages = {"start": stages["start"], **manifest["training"]["stage_seconds"]}
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(rss.peak / 2**20),
             "cpu_seconds": round(rss.cpu_seconds, 1), "load_before": round(load, 2),

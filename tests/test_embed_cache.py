@@ -94,19 +94,3 @@ def test_a_cache_that_cannot_be_written_stops_the_next_call(tmp_path):
         cached.flush()
     with pytest.raises(EnvironmentFault, match="cache_dir"):
         cached.embed(["third"])
-
-
-def test_one_cache_serves_several_threads(tmp_path):
-    """Training fits the tagger in a thread beside the category model, both embedding through
-    one cache: its sqlite connection, opened by one thread, is used by the other."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    inner = CountingEmbedder()
-    cached = CachedEmbedder(inner, tmp_path)
-    cached.embed(["opened here"])
-    texts = [[f"text {i % 7} {k}" for i in range(30)] for k in range(8)]
-    with ThreadPoolExecutor(4) as pool:
-        got = list(pool.map(cached.embed, texts))
-    for batch, vectors in zip(texts, got, strict=True):
-        np.testing.assert_allclose(vectors, inner.embed(batch))
-    assert len(inner.calls) == 1 + 7 * 8 + sum(len(b) for b in texts)

@@ -10,9 +10,6 @@ returns, and when the process exits normally (a worker process too).
 A cache that cannot be read or written (a read-only or full disk, a corrupt file) is an
 `EnvironmentFault`: every article needs it, so the job stops rather than failing each one
 (a failed write, at the next `embed` or `flush`).
-
-One embedder may serve several threads (training fits the tagger beside the category
-model): a lock lets one batch at a time through.
 """
 
 from __future__ import annotations
@@ -52,7 +49,6 @@ class CachedEmbedder(Embedder):
         self._path = Path(cache_dir) / "embeddings.sqlite" if cache_dir else None
         self.hits = 0
         self.misses = 0
-        self._lock = threading.RLock()
 
     @contextlib.contextmanager
     def _faults(self) -> Iterator[None]:
@@ -72,8 +68,7 @@ class CachedEmbedder(Embedder):
 
     def _open(self) -> sqlite3.Connection:
         assert self._path is not None
-        # used by whichever thread holds the lock, not only the one that opened it
-        db = sqlite3.connect(self._path, timeout=60, check_same_thread=False)
+        db = sqlite3.connect(self._path, timeout=60)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("CREATE TABLE IF NOT EXISTS emb (model TEXT, key TEXT, vec BLOB, "
@@ -83,14 +78,13 @@ class CachedEmbedder(Embedder):
     @property
     def dim(self) -> int:
         """From a cached vector when there is one: asking the embedder may load its model."""
-        with self._lock:
-            if self._dim is None:
-                db = self._connect()
-                with self._faults():
-                    row = None if db is None else db.execute(
-                        "SELECT vec FROM emb WHERE model=? LIMIT 1", [self._namespace]).fetchone()
-                self._dim = len(row[0]) // 4 if row else self.inner.dim
-            return self._dim
+        if self._dim is None:
+            db = self._connect()
+            with self._faults():
+                row = None if db is None else db.execute(
+                    "SELECT vec FROM emb WHERE model=? LIMIT 1", [self._namespace]).fetchone()
+            self._dim = len(row[0]) // 4 if row else self.inner.dim
+        return self._dim
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -98,11 +92,7 @@ class CachedEmbedder(Embedder):
         state["_writes"] = None
         state["_write_fault"] = None
         state["_memory"] = OrderedDict()
-        state["_lock"] = None
         return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state, _lock=threading.RLock())
 
     def _remember(self, key: str, vec: np.ndarray) -> None:
         self._memory[key] = vec
@@ -110,10 +100,6 @@ class CachedEmbedder(Embedder):
             self._memory.popitem(last=False)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            return self._embed(texts)
-
-    def _embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         keys = [text_key(t) for t in texts]
         missing: dict[str, list[int]] = {}

@@ -10,8 +10,6 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,24 +103,15 @@ class HybridModel:
         _release_workers(config.workers)
         Y = np.array([[int(n in labels[i]) for n in taxonomy.names] for i in labelled]
                      ).reshape(len(labelled), len(taxonomy))
-        tagger = TagSuggester(n_tags=config.n_tags, aliases=_read_aliases(config.tag_aliases),
-                              embedder=embedder)
-        # The two models are independent. With workers, the tagger (one core: embedding its
-        # candidates, its ranker) fits in a thread beside the category model, whose serial
-        # steps (vectorizing, choosing weights) would otherwise leave the other core idle.
-        with ThreadPoolExecutor(1) if config.workers > 1 else nullcontext() as beside:
-            tagging = beside.submit(_timed, stages, "tagger", tagger.fit, X,
-                                    [a.tags for a in articles]) if beside else None
-            progress("fitting the zero-shot category model" if zero_shot else
-                     "fitting the category classifier")
-            classifier = _timed(stages, "classifier", _category_model, taxonomy, embedder,
-                                config, [X[i] for i in labelled], Y, zero_shot)
-            _release_workers(config.workers)
-            progress("fitting the tagger")
-            if tagging is None:
-                _timed(stages, "tagger", tagger.fit, X, [a.tags for a in articles])
-            else:
-                tagging.result()
+        progress("fitting the zero-shot category model" if zero_shot else
+                 "fitting the category classifier")
+        classifier = _timed(stages, "classifier", _category_model, taxonomy, embedder, config,
+                            [X[i] for i in labelled], Y, zero_shot)
+        _release_workers(config.workers)
+        progress("fitting the tagger")
+        tagger = _timed(stages, "tagger", TagSuggester(
+            n_tags=config.n_tags, aliases=_read_aliases(config.tag_aliases), embedder=embedder
+        ).fit, X, [a.tags for a in articles])
         settings = {"embedder": config.embedder, "embedder_id": embedder.id,
                     "embed_budget": config.embed_budget,
                     "tag_prefix_chars": config.tag_prefix_chars}
@@ -309,10 +298,9 @@ def _featurize(featurizers: list[Featurizer], articles: Sequence[Article],
 def _timed(seconds: dict[str, float], stage: str, fit: Callable[..., T], *args: Any) -> T:
     """`fit(*args)`, its wall seconds kept in `seconds[stage]` (the training report's)."""
     started = time.perf_counter()
-    try:
-        return fit(*args)
-    finally:
-        seconds[stage] = time.perf_counter() - started
+    done = fit(*args)
+    seconds[stage] = time.perf_counter() - started
+    return done
 
 
 def _release_workers(workers: int) -> None:
