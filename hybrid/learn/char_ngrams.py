@@ -55,15 +55,8 @@ class CharNgramCounts(BaseEstimator, TransformerMixin):
         return range(self.ngram_range[0], self.ngram_range[1] + 1)
 
     def fit(self, X: Iterable[object], y: object = None) -> CharNgramCounts:
-        self.fit_transform(X)
-        return self
-
-    def fit_transform(self, X: Iterable[object], y: object = None) -> sp.csr_matrix:
-        """The vocabulary and the training matrix from one pass over the texts: each text's
-        n-grams are counted once, not once to fit and again to transform (long posts)."""
-        counted = [np.unique(ngram_ids(self.preprocessor(doc), self._orders()),
-                             return_counts=True) for doc in X]
-        ids, df = np.unique(np.concatenate([u for u, _ in counted] or [np.zeros(0, np.uint64)]),
+        unique = [np.unique(ngram_ids(self.preprocessor(doc), self._orders())) for doc in X]
+        ids, df = np.unique(np.concatenate(unique or [np.zeros(0, np.uint64)]),
                             return_counts=True)
         keep = df >= self.min_df
         ids, df = ids[keep], df[keep]
@@ -71,17 +64,14 @@ class CharNgramCounts(BaseEstimator, TransformerMixin):
             top = np.argsort(-df, kind="stable")[: self.max_features]
             ids = ids[np.sort(top)]
         self.vocabulary_ids_ = ids
-        return self._matrix(counted)
+        return self
 
     def transform(self, X: Iterable[object]) -> sp.csr_matrix:
-        return self._matrix(np.unique(ngram_ids(self.preprocessor(doc), self._orders()),
-                                      return_counts=True) for doc in X)
-
-    def _matrix(self, counted: Iterable[tuple[np.ndarray, np.ndarray]]) -> sp.csr_matrix:
-        """Rows of counts of the vocabulary's n-grams, from each text's (n-grams, counts)."""
         indptr, indices, values = [0], [], []
         vocabulary = self.vocabulary_ids_
-        for ids, counts in counted:
+        for doc in X:
+            ids, counts = np.unique(ngram_ids(self.preprocessor(doc), self._orders()),
+                                    return_counts=True)
             at = np.searchsorted(vocabulary, ids)
             at[at == len(vocabulary)] = 0
             known = vocabulary[at] == ids if len(vocabulary) else np.zeros(len(ids), bool)
