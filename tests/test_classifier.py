@@ -153,3 +153,29 @@ def test_unseen_rows_are_what_vectorizers_fitted_on_the_seen_rows_alone_give():
             kept = fitted.vocabulary_.get(term)
             want = expected[:, kept] if kept is not None else 0.0
             assert np.allclose(got[:, part * width + column], want)
+
+
+def test_char_ngram_counts_are_sklearns_char_counts():
+    """The numpy n-gram ids give scikit-learn's `analyzer="char"` counts, with the same
+    n-grams kept (columns in another order)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from hybrid.learn.char_ngrams import CharNgramCounts
+
+    rng = np.random.default_rng(3)
+    alphabet = np.array([*"abc  ", *(chr(0x4E00 + i) for i in range(8))])
+    texts = ["".join(rng.choice(alphabet, rng.integers(0, 60))) for _ in range(40)]
+    ours = CharNgramCounts(min_df=2, max_features=None)
+    once = ours.fit_transform(texts)
+    theirs = CountVectorizer(analyzer="char", ngram_range=(2, 3), min_df=2, lowercase=False)
+    reference = theirs.fit_transform(texts)
+
+    def ngram(n_id: int) -> str:  # an n-gram id's characters: 21 bits each, code point + 1
+        chars = []
+        while n_id:
+            chars.append(chr((n_id & (2**21 - 1)) - 1))
+            n_id >>= 21
+        return "".join(reversed(chars))
+
+    columns = [theirs.vocabulary_[ngram(int(i))] for i in ours.vocabulary_ids_]
+    assert once.shape == reference.shape and (once != reference[:, columns]).nnz == 0

@@ -122,6 +122,10 @@ def test_training_in_worker_processes_gives_the_same_model(monkeypatch, config, 
     # the workers' cache lookups reach the caller's counters (the retrain report reads them)
     serial_lookups, parallel_lookups = (e.hits + e.misses for e in counters)
     assert parallel_lookups == serial_lookups
+    # the training report says where the time went
+    for model in (serial, parallel):
+        stages = model.manifest["training"]["stage_seconds"]
+        assert set(stages) == {"featurize", "classifier", "tagger"} and min(stages.values()) > 0
     unseen = sample_articles[60:75]
     for a, b in zip(serial.predict(unseen), parallel.predict(unseen), strict=True):
         assert a.categories == b.categories and a.tags == b.tags

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import sklearn
@@ -33,6 +33,7 @@ from hybrid.learn.tagger import TagSuggester
 from hybrid.learn.zero_shot import TaxonomyPrior, ZeroShotClassifier, described
 from hybrid.taxonomy import Taxonomy
 
+T = TypeVar("T")
 _MIN_PARALLEL_ARTICLES = 1000
 # fewer labelled articles than this cannot fill the classifier's inner folds: zero-shot
 MIN_LABELLED = 6
@@ -95,19 +96,22 @@ class HybridModel:
                               vocabulary=[t for a in articles for t in a.tags])
         featurizer = Featurizer(embedder, segmenter, config.embed_budget, config.tag_prefix_chars)
         progress(f"featurizing {len(articles)} articles")
-        X = _featurize(_training_featurizers(featurizer, articles, config), articles, texts,
-                       config.workers)
+        stages = {}
+        X = _timed(stages, "featurize", _featurize,
+                   _training_featurizers(featurizer, articles, config), articles, texts,
+                   config.workers)
         _release_workers(config.workers)
         Y = np.array([[int(n in labels[i]) for n in taxonomy.names] for i in labelled]
                      ).reshape(len(labelled), len(taxonomy))
         progress("fitting the zero-shot category model" if zero_shot else
                  "fitting the category classifier")
-        classifier = _category_model(taxonomy, embedder, config, [X[i] for i in labelled], Y,
-                                     zero_shot)
+        classifier = _timed(stages, "classifier", _category_model, taxonomy, embedder, config,
+                            [X[i] for i in labelled], Y, zero_shot)
         _release_workers(config.workers)
         progress("fitting the tagger")
-        tagger = TagSuggester(n_tags=config.n_tags, aliases=_read_aliases(config.tag_aliases),
-                              embedder=embedder).fit(X, [a.tags for a in articles])
+        tagger = _timed(stages, "tagger", TagSuggester(
+            n_tags=config.n_tags, aliases=_read_aliases(config.tag_aliases), embedder=embedder
+        ).fit, X, [a.tags for a in articles])
         settings = {"embedder": config.embedder, "embedder_id": embedder.id,
                     "embed_budget": config.embed_budget,
                     "tag_prefix_chars": config.tag_prefix_chars}
@@ -124,7 +128,8 @@ class HybridModel:
                          "dropped_labels": dropped,
                          "label_counts": dict(zip(taxonomy.names, Y.sum(axis=0).tolist(),
                                                   strict=True)),
-                         "seconds": round(time.perf_counter() - started, 2)},
+                         "seconds": round(time.perf_counter() - started, 2),
+                         "stage_seconds": {k: round(v, 2) for k, v in stages.items()}},
         }
         return model
 
@@ -288,6 +293,14 @@ def _featurize(featurizers: list[Featurizer], articles: Sequence[Article],
             embedder.hits += hits
             embedder.misses += misses
     return out  # type: ignore[return-value]
+
+
+def _timed(seconds: dict[str, float], stage: str, fit: Callable[..., T], *args: Any) -> T:
+    """`fit(*args)`, its wall seconds kept in `seconds[stage]` (the training report's)."""
+    started = time.perf_counter()
+    done = fit(*args)
+    seconds[stage] = time.perf_counter() - started
+    return done
 
 
 def _release_workers(workers: int) -> None:
