@@ -225,11 +225,6 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
                 cells.append((name, np.ix_(test, np.flatnonzero(present))))
                 jobs.append(delayed(_fold_logits)(matrix, train, test, sub, self.single_label_,
                                                   self.C, parts.get(name)))
-        # the largest fits first: the last one to start is then a small one, and no process
-        # waits long for the others (the text blocks of long posts take ~8x the embedding's)
-        order = sorted(range(len(jobs)), key=lambda k: -_size(matrices[cells[k][0]]))
-        cells = [cells[k] for k in order]
-        jobs = [jobs[k] for k in order]
         for (name, cell), (logits, new) in zip(cells, Parallel(n_jobs=self.n_jobs)(jobs),
                                                strict=True):
             scores[name][cell] = logits
@@ -358,11 +353,6 @@ def _fold_logits(matrix: object, train: np.ndarray, test: np.ndarray, y: np.ndar
     rows = matrix[test]
     new = rows if parts is None else unseen_rows(rows, matrix[train], parts)
     return _logits(model, rows), _logits(model, new)
-
-
-def _size(matrix: object) -> int:
-    """The stored values of a block's matrix: what a fit on it costs, roughly."""
-    return int(matrix.nnz if sparse.issparse(matrix) else matrix.size)
 
 
 def _logits(model: BaseEstimator, X: object) -> np.ndarray:
