@@ -162,6 +162,8 @@ class Bootstrap:
             return outcome
         features = model.featurize(self.texts)
         embeddings = np.vstack([f.embedding for f in features])
+        if model is self._zero:  # the teacher check reads them: not featurized twice
+            self._zero_p = model.classifier.predict_proba(features)
         # articles the teacher was asked, answered or not: the check comes after `check_at`
         # of them, so a teacher that fails some answers is not checked only a round later
         asked = len(labels)
