@@ -18,6 +18,7 @@ from hybrid import data
 from hybrid.ingest import commonness
 from hybrid.ingest.keys import label_key, mentions, times_said
 from hybrid.ingest.shapes import known_name, odd
+from hybrid.ingest.usage import role
 from hybrid.learn.features import Features
 
 _YEAR = re.compile(r"^(19|20)\d\d$")
@@ -35,6 +36,7 @@ _FAMILIAR_CHINESE = 4.0
 # authors' own lists too)
 _GENRE_WORDS = "研究|进展|现状|探析|探讨|探究|浅析|浅谈|初探|综述|概述|述评|评述|简析|刍议"
 _GENRE = re.compile(rf"^(?:{_GENRE_WORDS})|(?:{_GENRE_WORDS})$")
+_UNNAMED_SHAPES = ("file name", "slug")  # shapes no heading makes a tag
 # a name as common as the commonest words (中国 6.4, 美国 6.1; not 北京 5.8 or 华为 4.2) is
 # where a text is set, not what it is about: a tag only where the title or a heading says it
 _SETTING_NAME = 6.0
@@ -102,8 +104,13 @@ def verdict(c: Candidate, site: int, agree: bool, doc: Features) -> str | None:
         return None if agree else "too general"
     named = mentions(doc.heads, c.key)  # the title, description or a heading says it
     shape = odd(c.surface)
-    if shape and not named and site < _SITE_TAG:
+    # a file name in a heading (### ViewController.swift) or a title written as a slug is
+    # still no subject to click; an identifier a heading names may be (`UpdatePanel`)
+    if shape and (not named or shape in _UNNAMED_SHAPES) and site < _SITE_TAG:
         return f"looks like {'an' if shape[0] in 'aeiou' else 'a'} {shape}"
+    if (site < _SITE_TAG and not known_name(c.key) and (use := role(text, c.key))
+            and not mentions(label_key(doc.title), c.key)):
+        return f"used as {use}"
     if _everyday(c, site, named, agree, doc):
         return "an everyday word"
     if c.surface in doc.everyday and site < _SITE_TAG:
