@@ -83,3 +83,16 @@ def test_a_term_and_its_abbreviation_in_brackets_are_one_tag_and_the_term_stays(
                       explained=8)
     term, short = _Shown("手术部位感染", "手术部位感染", True), _Shown("ssi", "ssi", True)
     assert chooser._prefer(term, short, text) and not chooser._prefer(short, term, text)
+
+
+def test_a_familiar_chinese_word_is_a_tag_only_where_the_article_names_it_or_the_site_tags_it():
+    """趣味 and 外形 (Zipf 3.9) said twice in a body: readers struck them out. Where a heading
+    says 外形, or the site tags with it, it may be a tag; a rarer word (褥疮) needs neither."""
+    doc = _doc("网络新闻评论的叙事", "评论的趣味在于互动。读者的趣味各异。"
+               "产品外形简洁，外形紧凑。褥疮护理，褥疮预防。")
+    for word in ("趣味", "外形"):
+        assert verdict(Candidate(word, word, count=2), 0, False, doc) == "an everyday word"
+        assert verdict(Candidate(word, word, count=2), 3, False, doc) is None
+    assert verdict(Candidate("褥疮", "褥疮", count=2), 0, False, doc) is None
+    headed = _doc("网络新闻评论的叙事", "产品外形简洁，外形紧凑。", headings="外形设计")
+    assert verdict(Candidate("外形", "外形", count=2), 0, False, headed) is None
