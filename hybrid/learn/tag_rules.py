@@ -113,15 +113,15 @@ def verdict(c: Candidate, site: int, agree: bool, doc: Features) -> str | None:
     # still no subject to click; an identifier a heading names may be (`UpdatePanel`)
     if shape and (not named or shape in _UNNAMED_SHAPES) and site < _SITE_TAG:
         return f"looks like {'an' if shape[0] in 'aeiou' else 'a'} {shape}"
-    if (site < _SITE_TAG and not known_name(c.key) and (use := role(text, c.key))
-            and not mentions(label_key(doc.title), c.key)):
-        return f"used as {use}"
     if _everyday(c, site, named, agree, doc):
         return "an everyday word"
     if c.surface in doc.everyday and site < _SITE_TAG:
         return "everyday words, no term"
     if _GENRE.search(c.key):
         return "says what kind of text it is, not what about"
+    if (site < _SITE_TAG and not known_name(c.key) and (use := role(text, c.key))
+            and not mentions(label_key(doc.title), c.key)):
+        return f"used as {use}"
     c.said = c.count if c.first >= 0 else (said and times_said(text, c.key))
     # 合成, 制备 say what was done, even where the title says it or the site tags it; an
     # article on 加班 names it and says it again and again
