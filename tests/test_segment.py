@@ -104,3 +104,10 @@ def test_notation_in_a_formula_is_no_phrase():
     assert not any("t-3" in c for c in cands)
     cands = Segmenter().candidates("run -e MYSQL_HOST=db 与 -e MYSQL_PORT=3306 的区别").tokens
     assert not any(c.startswith("e ") for c in cands)
+
+
+def test_a_latin_name_said_beside_chinese_is_no_piece_of_its_phrases():
+    """Chinese writes Latin names without spaces: a post that says 用Markdown格式 and
+    Markdown编辑工具 says Markdown, and readers missed it as a tag."""
+    text = "WordPress使用Markdown\n用Markdown格式写博客，Markdown格式很好，Markdown编辑工具多"
+    assert "Markdown" in Segmenter().candidates(text).tokens

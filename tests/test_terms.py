@@ -121,7 +121,9 @@ def test_times_in_counts_latin_keys_as_whole_words_only():
     text = "c++ 与 c 语言; node.js 不是 node. 用docker, docker-compose, docker 和 docker."
     assert times_in(text, "c") == 1  # not in "c++"
     assert times_in(text, "node") == 1  # "node." ends a sentence; "node.js" is another word
-    assert times_in(text, "docker") == 3  # not after a CJK letter ("用docker")
+    assert times_in(text, "docker") == 4  # "用docker" too: Chinese writes no space before it
+    assert times_in("用Markdown格式写,Markdown编辑器", "markdown") == 0  # a key, not folded
+    assert times_in("用markdown格式写,markdown编辑器", "markdown") == 2
     assert times_in("aaa", "aa") == 0 and times_in("aa aa", "aa") == 2
     assert times_in("知识图谱与图谱", "图谱") == 2
 

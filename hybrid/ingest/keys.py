@@ -95,6 +95,14 @@ def near_duplicates(a: str, b: str, uses: Mapping[str, int]) -> bool:
     return len(short) >= 3 and long.startswith(short)
 
 
+def abbreviates(short: str, term: str, text: str) -> bool:
+    """Whether `text` gives the Latin `short` in brackets right after the Chinese `term` (all
+    keys): 手术部位感染(SSI), 过氧化物酶 (POD) are one concept, and readers strike the second
+    out as a duplicate (round 5: four such tags of our lists, against one accepted)."""
+    return (short.isascii() and not term.isascii()
+            and (f"{term}({short})" in text or f"{term} ({short})" in text))
+
+
 def _joined(key: str) -> str:
     """A key without the separators between its words: how `tableview` and "table view"
     compare."""
@@ -129,6 +137,17 @@ def times_said(text: str, key: str) -> int:
     """How often `text` says `key` (both keys) as a whole word, or anywhere where it is
     Chinese (`mentions`, counted; respellings not counted)."""
     return sum(1 for _ in _whole_words(text, key)) if key.isascii() else text.count(key)
+
+
+def places_said(text: str, key: str) -> list[int]:
+    """Where `text` says `key` (both keys), as `times_said` counts them."""
+    if key.isascii():
+        return list(_whole_words(text, key))
+    out, at = [], text.find(key)
+    while at >= 0:
+        out.append(at)
+        at = text.find(key, at + len(key))
+    return out
 
 
 _SPELLING_SEPARATORS = re.compile(r"[\s.\-_]+")

@@ -30,6 +30,11 @@ _LOWER_CAMEL = re.compile(r"^[a-z]+[A-Z][a-z]+[A-Za-z\d]*$")
 _SHORT_LOWER_CAMEL = re.compile(r"^[a-z][A-Z]")  # iPhone, eBPF, iOS: one letter, then a name
 _HUMPS = re.compile(r"[a-z\d][A-Z]")  # CounterVec, RemotingServer, FileMRUList
 _SLUG = re.compile(r"^[a-z][a-z\d]*(?:-[a-z\d]+)+$")
+_TITLE_SLUG = re.compile(r"^[a-z][a-z\d]*(?:-[a-z\d]+){3,}$")  # start-next-term-tomorrow
+# a capitalised name, a dot and a short lower-case word is a file (`Common.xcconfig`,
+# `Common.debug` of Common.debug.xcconfig), whatever its extension: a member of an object
+# is lower-case (`window.close`), a class member capitalised (`Response.Redirect`)
+_NAMED_FILE = re.compile(r"^[A-Z][\w+-]*\.[a-z]{2,10}$")
 _HEX = re.compile(r"^0x[0-9a-f]+$", re.IGNORECASE)
 # a short mix of letters and digits is a signal, a part or a register (D2H, V3, 16E, 8P),
 # not a subject, unless the article is about it (its title: M1, 5G)
@@ -53,7 +58,7 @@ def _known_names() -> frozenset[str]:
 
 
 def odd(surface: str) -> str | None:
-    """Why `surface` looks like no tag ("identifier", "file name", "quantity"), or None.
+    """Why `surface` looks like no tag ("identifier", "file name", "slug", "quantity"), or None.
     A name in the bundled dictionary or a word of the language is a name whatever its
     shape (`Node.js`, `JavaScript`, `PowerShell`)."""
     if not surface.isascii() or " " in surface:  # a phrase: "GitHub Actions", "Spring Boot"
@@ -62,7 +67,7 @@ def odd(surface: str) -> str | None:
         return "identifier"
     if surface.casefold() in _known_names():  # Node.js, x86, C11
         return None
-    if _FILE.match(surface) and not _PRODUCT.match(surface):
+    if (_FILE.match(surface) or _NAMED_FILE.match(surface)) and not _PRODUCT.match(surface):
         return "file name"
     if "." in surface.strip(".") and not _PRODUCT.match(surface):
         return "identifier"
@@ -78,6 +83,8 @@ def odd(surface: str) -> str | None:
         return "identifier"
     if surface[:1].isupper() and _HUMPS.search(surface):
         return "identifier"  # UserController, IsNullOrEmpty: no word, no name it knows
+    if _TITLE_SLUG.match(surface):
+        return "slug"  # a title written as a web address's path, or a flag
     if _SLUG.match(surface):
         return "identifier"  # deploy-app, go-study, max-file: a repository, file or flag
     return None

@@ -48,7 +48,7 @@ from hybrid.ingest.records import to_json
 from hybrid.output import output_dir, write_text
 from hybrid.taxonomy import Taxonomy, TaxonomyError, parse_taxonomy
 
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8  # 8: the tagger keeps which articles say each site tag (`says_`)
 FILES = ("classifier.pickle", "tagger.pickle", "segmenter.pickle", "training.json",
          "neighbours.faiss", "taxonomy.json")
 MANIFEST = "manifest.json"

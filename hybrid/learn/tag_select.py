@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hybrid.ingest.keys import label_key, near_duplicates, plain_tag, words_of
+from hybrid.ingest.keys import abbreviates, label_key, near_duplicates, plain_tag, words_of
 from hybrid.learn.features import Features
 from hybrid.learn.tag_rules import Candidate
 
@@ -31,6 +31,11 @@ _FILL_FLOOR = 0.25
 # a tag its authors put on articles that do not say it (`weeklysharing`, 读书笔记) may be
 # carried by them. Only for tags on at least `_SAID_USES` articles: fewer say no habit.
 _SAID_SHARE, _UNSAID_FLOOR, _SAID_USES = 0.6, 0.1, 3
+# A site tag said by nearly every article its authors put it on (`MongoDB`, `verilator`,
+# 脑梗死: more than this share, on at least `_ALWAYS_SAID_USES`), on an article that never
+# says it, is not shown however likely the ranker finds it: the articles that carry it are
+# about it, and this one is not (round 5: 8 such tags of our lists rejected, 2 accepted)
+_ALWAYS_SAID, _ALWAYS_SAID_USES = 0.8, 2
 
 
 @dataclass
@@ -78,7 +83,7 @@ class Chooser:
     display: Mapping[str, str]  # the site's spelling of each of its tags
     spelling: Mapping[str, str]  # the site's articles' spelling of each word
     uses: Mapping[str, int]  # articles each site tag is on
-    said: Mapping[str, int]  # of those, the articles whose text says it
+    said: Mapping[str, int]  # of those, the articles whose text says it (`mentions`)
     base_rate: float  # the share of ranked candidates that were the authors' tags
     learned: bool  # the scores are a learned ranker's probabilities
     n_tags: int
@@ -104,7 +109,9 @@ class Chooser:
                 new = _Shown(c.key, label_key(display), c.first >= 0 or c.mentioned)
                 twins = [n for n, old in enumerate(keys) if any(
                     near_duplicates(a, b, self.uses)
-                    for a, b in ((old.key, new.key), (old.shown, new.shown)))]
+                    for a, b in ((old.key, new.key), (old.shown, new.shown))) or any(
+                    abbreviates(a, b, pool.doc.text)
+                    for a, b in ((old.shown, new.shown), (new.shown, old.shown)))]
                 if not twins:
                     keys.append(new)
                     chosen.append(TagScore(display, float(scores[j]), c.first >= 0,
@@ -136,8 +143,11 @@ class Chooser:
         if not c.supported and score < _LIKELY:
             return "the text does not support it, and it is not likely enough"
         uses = self.uses.get(c.key, 0)
-        if (c.first < 0 and not c.mentioned and uses >= _SAID_USES and score < _UNSAID_FLOOR
-                and self.said.get(c.key, 0) > _SAID_SHARE * uses):
+        if c.first >= 0 or c.mentioned:
+            return None
+        said = self.said.get(c.key, 0)
+        if ((uses >= _SAID_USES and score < _UNSAID_FLOOR and said > _SAID_SHARE * uses)
+                or (uses >= _ALWAYS_SAID_USES and said > _ALWAYS_SAID * uses)):
             return "the site's articles with this tag say it, and this one does not"
         return None
 
@@ -157,7 +167,10 @@ class Chooser:
         that says C#); of two spellings of one English word (plural, case, abbreviation), the
         one the site uses more; of two Chinese terms one inside the other (沥青, 沥青混合料),
         the longer where the text never says the shorter outside it (博客 of 博客系统), else
-        the ranker's choice, which came first."""
+        the ranker's choice, which came first; of a term and its abbreviation in brackets
+        (手术部位感染(SSI)), the term."""
+        if abbreviates(old.shown, new.shown, text) or abbreviates(new.shown, old.shown, text):
+            return not new.shown.isascii()
         if old.shown in words_of(new.shown):
             return new.said or not old.said
         if new.shown in words_of(old.shown):

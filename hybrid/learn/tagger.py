@@ -17,10 +17,7 @@ from sklearn.base import BaseEstimator
 
 from hybrid.embed import Embedder
 from hybrid.ingest import commonness
-from hybrid.ingest.keys import (
-    label_key,
-    words_of,
-)
+from hybrid.ingest.keys import label_key, mentions, words_of
 from hybrid.learn.features import Features
 from hybrid.learn.site_tags import SiteTagModel
 from hybrid.learn.tag_ranker import tag_ranker
@@ -105,9 +102,11 @@ class TagSuggester(BaseEstimator):
         self.spelling_ = site_spellings(text_candidates)
         self.seen_ = Counter()
         self.hits_ = Counter()
-        for cands, g in zip(text_candidates, gold, strict=True):
+        self.says_ = Counter()  # of the articles with each tag, those whose text says it
+        for doc, cands, g in zip(X, text_candidates, gold, strict=True):
             self.seen_.update(cands.keys())
             self.hits_.update(k for k in cands if k in g)
+            self.says_.update(k for k in g if k in cands or mentions(doc.text, k))
         embeddings = np.vstack([d.embedding for d in X]).astype(np.float32)
         self.index_ = faiss.IndexFlatIP(embeddings.shape[1])
         self.index_.add(embeddings)
@@ -311,7 +310,7 @@ class TagSuggester(BaseEstimator):
         return out
 
     def chooser(self) -> Chooser:
-        return Chooser(self.display_, self.spelling_, self.tag_count_, self.hits_, self.base_rate_,
+        return Chooser(self.display_, self.spelling_, self.tag_count_, self.says_, self.base_rate_,
                        self.ranker_ is not None, self.n_tags,
                        FEATURE_NAMES.index("neighbour_vote"), _EXPLAINED)
 

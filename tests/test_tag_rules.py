@@ -1,0 +1,98 @@
+"""Round 6 of reader judgments: rules read off what readers struck out, each on a small
+article of its own (no trained model needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hybrid.ingest.keys import abbreviates, label_key
+from hybrid.ingest.shapes import odd
+from hybrid.ingest.usage import role
+from hybrid.learn.features import Features
+from hybrid.learn.tag_rules import Candidate, verdict
+from hybrid.learn.tag_select import Chooser, _Shown
+
+
+def _doc(title: str, body: str, headings: str = "") -> Features:
+    return Features(embedding=np.zeros(1), words=[], head_words=[], candidates=[],
+                    title=title, lexical=body, text=label_key(f"{title}\n{body}"),
+                    heads=label_key(f"{title}\n{headings}"))
+
+
+def test_a_word_the_text_uses_as_a_file_type_a_variable_or_a_field_label_is_no_tag():
+    """`img` said as "disk.img", `rpt` as "rpt 文件", `EPREFIX` as `$EPREFIX`, 译者 as
+    "译者：": readers struck each out. Said as a word, or where the title names it, each
+    may be one."""
+    assert role("下载 disk.img，再把 stage4.img 写入 sd 卡，img 很大", "img") == "a file type"
+    assert role("新建 rpt 文件，打开 a.rpt", "rpt") == "a file type"
+    assert role("the obj file, two obj files", "obj") == "a file type"
+    assert role("ext4 filesystem, ext4 分区", "ext4") is None
+    assert role("先设定 $eprefix，再进入 ${eprefix}/bin", "eprefix") == "a variable"
+    assert role("译者:小锅;校对:某某 (译者注:已更名)", "译者") == "a field label"
+    assert role("用 nginx 反代, nginx: 配置", "nginx") is None
+    doc = _doc("Gentoo Prefix 安装", "设定 $EPREFIX 后在 $EPREFIX 下运行 portage。"
+               "写好 disk.img 和 a.img，img 只有 2G。")
+    for key in ("eprefix", "img"):
+        assert verdict(Candidate(key, key, count=2), 0, False, doc).startswith("used as"), key
+    assert verdict(Candidate("portage", "portage", count=1), 0, False, doc) is None
+    named = _doc("img 格式详解", "disk.img 与 root.img")
+    assert verdict(Candidate("img", "img", count=2), 0, False, named) is None
+
+
+def test_a_file_name_or_a_slug_is_no_tag_even_where_a_heading_names_it():
+    """swiftgg's posts head their sections `ViewController.swift` and `Common.xcconfig`, and
+    a title written as a slug named every word of `start-next-term-tomorrow`: a heading or the
+    title does not make them subjects. An identifier a heading names may be (`UpdatePanel`),
+    and a slug the site tags with (`brief-into-ooo`) is the site's."""
+    assert odd("Common.xcconfig") == odd("Common.debug") == "file name"
+    assert odd("window.close") == odd("Response.Redirect") == "identifier"
+    assert odd("Vue.js") is None
+    assert odd("start-next-term-tomorrow") == "slug"
+    assert odd("docker-compose") != "slug"
+    doc = _doc("start-next-term-tomorrow", "Common.xcconfig 保存通用设置。UpdatePanel 局部刷新。",
+               headings="Common.xcconfig\nUpdatePanel")
+    for surface in ("Common.xcconfig", "start-next-term-tomorrow"):
+        c = Candidate(label_key(surface), surface, count=1)
+        assert verdict(c, 0, False, doc).startswith("looks like"), surface
+    assert verdict(Candidate("updatepanel", "UpdatePanel", count=1), 0, False, doc) is None
+    c = Candidate("start-next-term-tomorrow", "start-next-term-tomorrow", count=1)
+    assert verdict(c, 3, False, doc) is None
+
+
+def test_a_site_tag_always_said_where_it_is_used_is_never_carried_to_an_article_without_it():
+    """All nine of the site's `mongodb` articles say MongoDB; neighbours carry it to an
+    article that never does, and however likely the ranker finds it, it is not shown (the
+    tags its authors said on most but not all of its articles still pass when likely)."""
+    chooser = Chooser({}, {}, {"mongodb": 9, "docker": 10}, {"mongodb": 9, "docker": 7},
+                      base_rate=0.1, learned=True, n_tags=5, vote=0, explained=8)
+    for key, shown in (("mongodb", False), ("docker", True)):
+        c = Candidate(key, key, 0, -1)
+        c.supported = True
+        assert (chooser._skip(c, 0.9, 1, key) is None) == shown, key
+    c = Candidate("mongodb", "mongodb", 0, -1)
+    c.mentioned = True  # this one says it
+    assert chooser._skip(c, 0.9, 1, "mongodb") is None
+
+
+def test_a_term_and_its_abbreviation_in_brackets_are_one_tag_and_the_term_stays():
+    """手术部位感染(SSI): readers struck out SSI beside 手术部位感染 as a duplicate."""
+    text = label_key("手术部位感染(SSI)的危险因素。SSI 增加住院日数。过氧化物酶 (POD) 活性")
+    assert abbreviates("ssi", "手术部位感染", text) and abbreviates("pod", "过氧化物酶", text)
+    assert not abbreviates("ssi", "住院日数", text)
+    chooser = Chooser({}, {}, {}, {}, base_rate=0.1, learned=True, n_tags=5, vote=0,
+                      explained=8)
+    term, short = _Shown("手术部位感染", "手术部位感染", True), _Shown("ssi", "ssi", True)
+    assert chooser._prefer(term, short, text) and not chooser._prefer(short, term, text)
+
+
+def test_a_familiar_chinese_word_is_a_tag_only_where_the_article_names_it_or_the_site_tags_it():
+    """趣味 and 外形 (Zipf 3.9) said twice in a body: readers struck them out. Where a heading
+    says 外形, or the site tags with it, it may be a tag; a rarer word (褥疮) needs neither."""
+    doc = _doc("网络新闻评论的叙事", "评论的趣味在于互动。读者的趣味各异。"
+               "产品外形简洁，外形紧凑。褥疮护理，褥疮预防。")
+    for word in ("趣味", "外形"):
+        assert verdict(Candidate(word, word, count=2), 0, False, doc) == "an everyday word"
+        assert verdict(Candidate(word, word, count=2), 3, False, doc) is None
+    assert verdict(Candidate("褥疮", "褥疮", count=2), 0, False, doc) is None
+    headed = _doc("网络新闻评论的叙事", "产品外形简洁，外形紧凑。", headings="外形设计")
+    assert verdict(Candidate("外形", "外形", count=2), 0, False, headed) is None
