@@ -142,7 +142,7 @@ def baseline(corpus: Any, size: int, reduce: bool) -> tuple[list[list[str]], lis
         points = np.asarray(TSNE(metric="cosine", random_state=0, n_jobs=1).fit(points))
     labels = HDBSCAN(min_cluster_size=size).fit(points).labels_
     groups = [np.flatnonzero(labels == g) for g in sorted(set(labels) - {-1})]
-    names = [" / ".join(t for t, _ in terms[:2]) for terms in
+    names = [" / ".join(t.text for t in terms[:2]) for terms in
              distinctive_terms([f.candidates for f in corpus.features], groups, 2)]
     return [[corpus.ids[i] for i in g] for g in groups], names
 
