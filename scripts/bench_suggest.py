@@ -65,6 +65,7 @@ from hybrid.taxonomy.suggest.terms import distinctive_terms
 SETS = ("jiegec", "oec2003", "csl")
 HIDDEN_SHARE, MIN_HIDDEN, MIN_ARTICLES = 0.2, 2, 15
 PURITY, COVERAGE = 0.6, 0.5
+STATUSES = ("recovered", "partial", "junk", "known")
 
 
 def entries(name: str) -> list[dict[str, Any]]:
@@ -233,13 +234,14 @@ def timing(work: Path, config: Config, n: int, seed: int = 0) -> dict[str, Any]:
             "suggest_seconds_inside": about["seconds"]}
 
 
-def names_sheet(runs: list[dict[str, Any]], sheet: Path, key: Path, seed: int = 0) -> int:
+def names_sheet(runs: list[dict[str, Any]], sheet: Path, key: Path, seed: int = 0,
+                statuses: tuple[str, ...] = STATUSES) -> int:
     """A blind sheet of every proposal of the hidden-category runs, and its key apart: the
     judge sees each proposal's name, keywords and titles and the list it was proposed for,
     never the hidden names nor which proposals the match found. The names of the recovered
     ones are scored; for the others, whether they are a real subject the list lacks (the
-    issue's exception to junk)."""
-    items = [(run, row) for run in runs for row in run["proposals"]]
+    issue's exception to junk). `statuses`: only the proposals the match gave these."""
+    items = [(run, row) for run in runs for row in run["proposals"] if row["status"] in statuses]
     random.Random(seed).shuffle(items)
     lists: dict[tuple[str, int], str] = {}
     for run in runs:
@@ -363,6 +365,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="Write every run's details as JSON here.")
     parser.add_argument("--sheet", type=Path, help="Write the blind sheet of names here...")
     parser.add_argument("--key", type=Path, help="...and its key here.")
+    parser.add_argument("--sheet-status", nargs="+", choices=STATUSES, default=STATUSES,
+                        help="Only these proposals on the sheet (e.g. recovered).")
     parser.add_argument("--score-names", nargs=2, type=Path, metavar=("KEY", "VERDICTS"),
                         help="Only score a judge's verdicts on the sheet of names.")
     parser.add_argument("--runs", type=Path,
@@ -375,7 +379,8 @@ def main() -> None:
         if not (args.sheet and args.key):
             parser.error("--runs writes a sheet: give --sheet and --key")
         runs = json.loads(args.runs.read_text("utf-8"))["runs"]
-        print(f"{names_sheet(runs, args.sheet, args.key)} items on {args.sheet}")
+        n = names_sheet(runs, args.sheet, args.key, statuses=tuple(args.sheet_status))
+        print(f"{n} items on {args.sheet}")
         return
     one_thread_per_process()  # as the commands run: processes, not thread pools, share cores
     config = Config()
@@ -412,7 +417,8 @@ def main() -> None:
         if args.timing:
             report["timing"] = timing(work, config, args.timing_articles)
     if args.sheet and args.key:
-        report["names_sheet"] = names_sheet(report["runs"], args.sheet, args.key)
+        report["names_sheet"] = names_sheet(report["runs"], args.sheet, args.key,
+                                            statuses=tuple(args.sheet_status))
     if args.out:
         args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1), "utf-8")
     print(json.dumps({k: v for k, v in report.items() if k not in ("runs", "joined")},
