@@ -249,8 +249,9 @@ def names_sheet(runs: list[dict[str, Any]], sheet: Path, key: Path, seed: int = 
     items = [(run, row) for run in runs for row in run["proposals"] if row["status"] in statuses]
     random.Random(seed).shuffle(items)
     lists: dict[tuple[str, int], str] = {}
-    for run in runs:
-        lists.setdefault((run["set"], run["seed"]), f"L{len(lists) + 1}")
+    for run in runs:  # the lists of the runs the sheet holds proposals of
+        if any(r is run for r, _ in items):
+            lists.setdefault((run["set"], run["seed"]), f"L{len(lists) + 1}")
     lines = [SHEET_HEAD.format(n=len(items)), "## The lists", ""]
     for (name, seed_), label in lists.items():
         run = next(r for r in runs if (r["set"], r["seed"]) == (name, seed_))

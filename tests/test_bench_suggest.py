@@ -34,10 +34,12 @@ def test_the_sheet_of_names_can_hold_only_the_recovered_proposals(tmp_path):
     rows = [{"status": status, "best": "跑步", "name": name, "keywords": ["比赛"],
              "examples": ["半马复盘"], "size": 10, "purity": 1.0, "coverage": 0.8}
             for status, name in (("recovered", "马拉松"), ("junk", "北京"))]
-    runs = [{"set": "oec2003", "seed": 0, "hidden": ["跑步"], "proposals": rows}]
+    runs = [{"set": "oec2003", "seed": 0, "hidden": ["跑步"], "proposals": rows},
+            {"set": "oec2003", "seed": 1, "hidden": ["读书"], "proposals": rows[1:]}]
     sheet, key = tmp_path / "sheet.md", tmp_path / "key.json"
     assert names_sheet(runs, sheet, key, statuses=("recovered",)) == 1
     text = sheet.read_text("utf-8")
     assert "Name: 马拉松" in text and "北京" not in text
+    assert "L1: " in text and "L2: " not in text  # only the lists of the items shown
     assert [a["proposed_name"] for a in json.loads(key.read_text("utf-8")).values()] == \
         ["马拉松"]
