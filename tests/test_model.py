@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hybrid import data
 from hybrid.ingest.article import Article, parse_article
-from hybrid.ingest.clean import clean
 from hybrid.ingest.records import read_jsonl
 from hybrid.learn.artifacts import read_manifest
 from hybrid.learn.model import HybridModel, zero_shot_reason
@@ -135,19 +133,6 @@ def test_training_in_worker_processes_gives_the_same_model(monkeypatch, config, 
         # probability by up to a few thousandths (seen: 0.0045); the categories and tags
         # are the same
         assert a.scores == pytest.approx(b.scores, abs=1e-2)
-
-
-def test_a_model_featurizes_in_worker_processes_as_in_one(monkeypatch, sample_model,
-                                                          sample_articles):
-    """`taxonomy suggest` reads a whole site: with workers, in training's process pool."""
-    import hybrid.learn.model
-
-    monkeypatch.setattr(hybrid.learn.model, "_MIN_PARALLEL_ARTICLES", 10)
-    texts = [clean(a) for a in sample_articles[:30]]
-    serial, parallel = sample_model.featurize(texts), sample_model.featurize(texts, workers=2)
-    assert [f.candidates for f in parallel] == [f.candidates for f in serial]
-    assert np.allclose(np.vstack([f.embedding for f in parallel]),
-                       np.vstack([f.embedding for f in serial]))
 
 
 def test_one_category_is_no_classification(run, tmp_path):

@@ -212,7 +212,7 @@ def articles_file(tmp_path_factory) -> Path:
 def proposal_file(sample_model_dir, articles_file, cache_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("proposal") / "proposal.json"
     result = hybrid("taxonomy", "suggest", "--model", str(sample_model_dir), "--data",
-                    str(articles_file), "--out", str(out), "--workers", "2", cache_dir=cache_dir)
+                    str(articles_file), "--out", str(out), cache_dir=cache_dir)
     assert result.exit_code == 0, result.output
     assert "nothing changes until a person accepts" in result.output
     return out

@@ -14,7 +14,6 @@ from hybrid.cli.options import (
     migration_option,
     model_option,
     mongo_options,
-    workers_option,
 )
 from hybrid.labels.impact import affected
 from hybrid.output import refuse_inputs
@@ -66,7 +65,6 @@ def taxonomy_diff(obj: HybridContext, old: str, new: str, migration: str | None,
 @click.option("--llm-base-url", help="OpenAI-compatible base URL: an LLM names the proposals.")
 @click.option("--llm-model", help="Model name sent to the LLM server.")
 @click.option("--no-llm", is_flag=True, help="Do not ask the configured LLM for names.")
-@workers_option
 @mongo_options
 @field_options
 @json_option("Print the proposal as JSON.")

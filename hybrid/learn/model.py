@@ -98,8 +98,8 @@ class HybridModel:
         progress(f"featurizing {len(articles)} articles")
         stages = {}
         X = _timed(stages, "featurize", _featurize,
-                   _training_featurizers(featurizer, articles, config),
-                   articles if texts is None else texts, config.workers)
+                   _training_featurizers(featurizer, articles, config), articles, texts,
+                   config.workers)
         _release_workers(config.workers)
         Y = np.array([[int(n in labels[i]) for n in taxonomy.names] for i in labelled]
                      ).reshape(len(labelled), len(taxonomy))
@@ -169,14 +169,8 @@ class HybridModel:
                                       self.settings["tag_prefix_chars"])
 
     # ---- predicting ------------------------------------------------------------------------
-    def featurize(self, texts: Sequence[CleanText], workers: int = 1) -> list[Features]:
-        """In `workers` processes (training's pool) when there are enough texts to pay for
-        starting them."""
-        if workers == 1:
-            return self.featurizer.transform(texts)
-        features = _featurize([self.featurizer], texts, workers)
-        _release_workers(workers)
-        return features
+    def featurize(self, texts: Sequence[CleanText]) -> list[Features]:
+        return self.featurizer.transform(texts)
 
     def predict(self, articles: Sequence[Article], explain: bool = False) -> list[Prediction]:
         """Predictions in input order; an article that fails gets `error` instead of labels."""
@@ -275,20 +269,21 @@ def _training_featurizers(featurizer: Featurizer, articles: Sequence[Article],
     return out
 
 
-def _featurize(featurizers: list[Featurizer], items: Sequence[Article | CleanText],
-               workers: int) -> list[Features]:
-    """Featurize item i (an article, cleaned first, or a clean text) with featurizer i % k,
-    in `workers` processes when there is enough text to pay for starting them: these are
-    the per-article costs of training and of reading a site whole (`taxonomy suggest`)."""
+def _featurize(featurizers: list[Featurizer], articles: Sequence[Article],
+               texts: Sequence[CleanText] | None, workers: int) -> list[Features]:
+    """Clean (unless `texts` are given) and featurize article i with featurizer i % k, in
+    `workers` processes when there is enough text to pay for starting them: these are the
+    per-article costs of training."""
     k = len(featurizers)
-    parallel = workers > 1 and len(items) >= _MIN_PARALLEL_ARTICLES
+    parallel = workers > 1 and len(articles) >= _MIN_PARALLEL_ARTICLES
     pieces = workers * 2 if parallel else 1
     jobs = [(featurizer, chunk) for h, featurizer in enumerate(featurizers)
-            for chunk in np.array_split(np.arange(h, len(items), k), pieces) if len(chunk)]
+            for chunk in np.array_split(np.arange(h, len(articles), k), pieces) if len(chunk)]
     parts = Parallel(n_jobs=workers if parallel else 1)(
-        delayed(_clean_and_featurize)(featurizer, [items[i] for i in chunk])
+        delayed(_clean_and_featurize)(featurizer, [articles[i] for i in chunk],
+                                      None if texts is None else [texts[i] for i in chunk])
         for featurizer, chunk in jobs)
-    out: list[Features | None] = [None] * len(items)
+    out: list[Features | None] = [None] * len(articles)
     embedder = featurizers[0].embedder
     for (_, chunk), (part, hits, misses) in zip(jobs, parts, strict=True):
         for i, features in zip(chunk, part, strict=True):
@@ -316,13 +311,13 @@ def _release_workers(workers: int) -> None:
         get_reusable_executor().shutdown(wait=True)
 
 
-def _clean_and_featurize(featurizer: Featurizer, items: Sequence[Article | CleanText]
-                         ) -> tuple[list[Features], int, int]:
+def _clean_and_featurize(featurizer: Featurizer, articles: Sequence[Article],
+                         texts: Sequence[CleanText] | None) -> tuple[list[Features], int, int]:
     """The features, and the embedding-cache hits and misses that computing them took."""
     embedder = featurizer.embedder
     counted = isinstance(embedder, CachedEmbedder)
     before = (embedder.hits, embedder.misses) if counted else (0, 0)
-    features = featurizer.transform([clean(a) if isinstance(a, Article) else a for a in items])
+    features = featurizer.transform(texts if texts is not None else [clean(a) for a in articles])
     if not counted:
         return features, 0, 0
     embedder.flush()  # the parent reads these vectors next

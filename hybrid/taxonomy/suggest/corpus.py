@@ -40,9 +40,9 @@ class Corpus:
         return self.labels[i] or self.predicted[i]
 
 
-def read_corpus(model: HybridModel, articles: Sequence[Article], workers: int = 1) -> Corpus:
-    """Featurize (in `workers` processes) and predict every article; one that cannot be
-    cleaned is left out and named in `failed`."""
+def read_corpus(model: HybridModel, articles: Sequence[Article]) -> Corpus:
+    """Featurize and predict every article; one that cannot be cleaned is left out and
+    named in `failed`."""
     kept, texts, failed = [], [], []
     for article in articles:
         try:
@@ -50,7 +50,7 @@ def read_corpus(model: HybridModel, articles: Sequence[Article], workers: int = 
             kept.append(article)
         except Exception as exc:  # one bad article must not stop the suggestion
             failed.append(f"article {article.id!r}, field 'content': {exc}")
-    features = model.featurize(texts, workers) if texts else []
+    features = model.featurize(texts) if texts else []
     names = model.taxonomy.names
     proba = (model.classifier.predict_proba(features) if features
              else np.zeros((0, len(names))))

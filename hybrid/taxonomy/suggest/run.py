@@ -41,7 +41,7 @@ def suggest(model: HybridModel, read: Articles, config: Config, namer: Namer | N
     """The proposal for `model`'s list given `read`'s articles. Nothing is changed."""
     started = time.perf_counter()
     progress(f"reading {len(read.articles)} articles with the model")
-    corpus = read_corpus(model, read.articles, config.workers)
+    corpus = read_corpus(model, read.articles)
     taxonomy = model.taxonomy
     names = taxonomy.names
     centres = prototypes(model)
