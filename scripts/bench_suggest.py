@@ -27,7 +27,8 @@ Joined (merges experiment): two categories with at least 15 articles each are pu
 name ("A+B"); after training, does a proposal bring either back (the same 60% / 50% rule)?
 Timing: 10,000 articles (copies of the three sets, perturbed as in bench_scale.py) with 20%
 of the categories hidden; a model trained on them (its embeddings cached), then
-`hybrid taxonomy suggest` timed in a fresh process: wall and CPU seconds, peak RSS.
+`hybrid taxonomy suggest` timed in a fresh process: wall and CPU seconds, peak RSS, and the
+load average around it (other work on the 2 cores stretches the wall clock).
 
 Nothing is tuned per set: the settings are the defaults (`hybrid.config`).
 """
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -224,6 +226,7 @@ def timing(work: Path, config: Config, n: int, seed: int = 0) -> dict[str, Any]:
     if not model_dir.exists():
         timed([*hybrid, "train", "--data", str(data), "--taxonomy", str(taxonomy),
                "--out", str(model_dir), "--workers", "2", "--json"], {})
+    load = os.getloadavg()
     run = timed([*hybrid, "taxonomy", "suggest", "--model", str(model_dir), "--data", str(data),
                  "--out", str(work / f"proposal-{n}.json"), "--no-llm", "--json"], {})
     about = run["output"]["proposal"]
@@ -231,7 +234,8 @@ def timing(work: Path, config: Config, n: int, seed: int = 0) -> dict[str, Any]:
             "cpu_seconds": run["cpu_seconds"], "peak_rss_mb": run["peak_rss_mb"],
             "articles_per_second": round(n / run["wall_seconds"], 1),
             "badly_fitted": about["badly_fitted"], "additions": about["additions"],
-            "suggest_seconds_inside": about["seconds"]}
+            "suggest_seconds_inside": about["seconds"],
+            "load_average": {"before": load, "after": os.getloadavg()}}
 
 
 def names_sheet(runs: list[dict[str, Any]], sheet: Path, key: Path, seed: int = 0,
