@@ -27,7 +27,8 @@ Joined (merges experiment): two categories with at least 15 articles each are pu
 name ("A+B"); after training, does a proposal bring either back (the same 60% / 50% rule)?
 Timing: 10,000 articles (copies of the three sets, perturbed as in bench_scale.py) with 20%
 of the categories hidden; a model trained on them (its embeddings cached), then
-`hybrid taxonomy suggest` timed in a fresh process: wall and CPU seconds, peak RSS.
+`hybrid taxonomy suggest` timed in a fresh process: wall and CPU seconds, peak RSS, and the
+load average around it (other work on the 2 cores stretches the wall clock).
 
 Nothing is tuned per set: the settings are the defaults (`hybrid.config`).
 """
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -65,6 +67,7 @@ from hybrid.taxonomy.suggest.terms import distinctive_terms
 SETS = ("jiegec", "oec2003", "csl")
 HIDDEN_SHARE, MIN_HIDDEN, MIN_ARTICLES = 0.2, 2, 15
 PURITY, COVERAGE = 0.6, 0.5
+STATUSES = ("recovered", "partial", "junk", "known")
 
 
 def entries(name: str) -> list[dict[str, Any]]:
@@ -142,7 +145,7 @@ def baseline(corpus: Any, size: int, reduce: bool) -> tuple[list[list[str]], lis
         points = np.asarray(TSNE(metric="cosine", random_state=0, n_jobs=1).fit(points))
     labels = HDBSCAN(min_cluster_size=size).fit(points).labels_
     groups = [np.flatnonzero(labels == g) for g in sorted(set(labels) - {-1})]
-    names = [" / ".join(t for t, _ in terms[:2]) for terms in
+    names = [" / ".join(t.text for t in terms[:2]) for terms in
              distinctive_terms([f.candidates for f in corpus.features], groups, 2)]
     return [[corpus.ids[i] for i in g] for g in groups], names
 
@@ -223,6 +226,7 @@ def timing(work: Path, config: Config, n: int, seed: int = 0) -> dict[str, Any]:
     if not model_dir.exists():
         timed([*hybrid, "train", "--data", str(data), "--taxonomy", str(taxonomy),
                "--out", str(model_dir), "--workers", "2", "--json"], {})
+    load = os.getloadavg()
     run = timed([*hybrid, "taxonomy", "suggest", "--model", str(model_dir), "--data", str(data),
                  "--out", str(work / f"proposal-{n}.json"), "--no-llm", "--json"], {})
     about = run["output"]["proposal"]
@@ -230,20 +234,23 @@ def timing(work: Path, config: Config, n: int, seed: int = 0) -> dict[str, Any]:
             "cpu_seconds": run["cpu_seconds"], "peak_rss_mb": run["peak_rss_mb"],
             "articles_per_second": round(n / run["wall_seconds"], 1),
             "badly_fitted": about["badly_fitted"], "additions": about["additions"],
-            "suggest_seconds_inside": about["seconds"]}
+            "suggest_seconds_inside": about["seconds"],
+            "load_average": {"before": load, "after": os.getloadavg()}}
 
 
-def names_sheet(runs: list[dict[str, Any]], sheet: Path, key: Path, seed: int = 0) -> int:
+def names_sheet(runs: list[dict[str, Any]], sheet: Path, key: Path, seed: int = 0,
+                statuses: tuple[str, ...] = STATUSES) -> int:
     """A blind sheet of every proposal of the hidden-category runs, and its key apart: the
     judge sees each proposal's name, keywords and titles and the list it was proposed for,
     never the hidden names nor which proposals the match found. The names of the recovered
     ones are scored; for the others, whether they are a real subject the list lacks (the
-    issue's exception to junk)."""
-    items = [(run, row) for run in runs for row in run["proposals"]]
+    issue's exception to junk). `statuses`: only the proposals the match gave these."""
+    items = [(run, row) for run in runs for row in run["proposals"] if row["status"] in statuses]
     random.Random(seed).shuffle(items)
     lists: dict[tuple[str, int], str] = {}
-    for run in runs:
-        lists.setdefault((run["set"], run["seed"]), f"L{len(lists) + 1}")
+    for run in runs:  # the lists of the runs the sheet holds proposals of
+        if any(r is run for r, _ in items):
+            lists.setdefault((run["set"], run["seed"]), f"L{len(lists) + 1}")
     lines = [SHEET_HEAD.format(n=len(items)), "## The lists", ""]
     for (name, seed_), label in lists.items():
         run = next(r for r in runs if (r["set"], r["seed"]) == (name, seed_))
@@ -363,6 +370,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="Write every run's details as JSON here.")
     parser.add_argument("--sheet", type=Path, help="Write the blind sheet of names here...")
     parser.add_argument("--key", type=Path, help="...and its key here.")
+    parser.add_argument("--sheet-status", nargs="+", choices=STATUSES, default=STATUSES,
+                        help="Only these proposals on the sheet (e.g. recovered).")
     parser.add_argument("--score-names", nargs=2, type=Path, metavar=("KEY", "VERDICTS"),
                         help="Only score a judge's verdicts on the sheet of names.")
     parser.add_argument("--runs", type=Path,
@@ -375,7 +384,8 @@ def main() -> None:
         if not (args.sheet and args.key):
             parser.error("--runs writes a sheet: give --sheet and --key")
         runs = json.loads(args.runs.read_text("utf-8"))["runs"]
-        print(f"{names_sheet(runs, args.sheet, args.key)} items on {args.sheet}")
+        n = names_sheet(runs, args.sheet, args.key, statuses=tuple(args.sheet_status))
+        print(f"{n} items on {args.sheet}")
         return
     one_thread_per_process()  # as the commands run: processes, not thread pools, share cores
     config = Config()
@@ -412,7 +422,8 @@ def main() -> None:
         if args.timing:
             report["timing"] = timing(work, config, args.timing_articles)
     if args.sheet and args.key:
-        report["names_sheet"] = names_sheet(report["runs"], args.sheet, args.key)
+        report["names_sheet"] = names_sheet(report["runs"], args.sheet, args.key,
+                                            statuses=tuple(args.sheet_status))
     if args.out:
         args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1), "utf-8")
     print(json.dumps({k: v for k, v in report.items() if k not in ("runs", "joined")},

@@ -20,12 +20,12 @@ from hybrid.taxonomy import TaxonomyError, load_taxonomy, parse_taxonomy
 from hybrid.taxonomy.suggest.clusters import adopt_noise, find_groups, keep_members, merge_close
 from hybrid.taxonomy.suggest.corpus import Corpus
 from hybrid.taxonomy.suggest.dead import dead_categories
-from hybrid.taxonomy.suggest.describe import draft_name, name_taken
+from hybrid.taxonomy.suggest.describe import draft_name, list_style, name_taken
 from hybrid.taxonomy.suggest.fit import badly_fitted
 from hybrid.taxonomy.suggest.naming import Namer, check_name
 from hybrid.taxonomy.suggest.proposal import NewCategory, read_proposal
 from hybrid.taxonomy.suggest.run import min_size
-from hybrid.taxonomy.suggest.terms import distinctive_terms
+from hybrid.taxonomy.suggest.terms import Term, distinctive_terms
 
 TAXONOMY = parse_taxonomy([{"name": "数据库", "aliases": ["Database"]}, "前端开发", "安全"])
 QUANTUM = ["量子比特", "量子门", "叠加态", "量子纠缠", "Qiskit", "量子退火", "Shor 算法",
@@ -78,18 +78,57 @@ def test_a_date_is_read_leniently():
 def test_distinctive_terms_set_a_group_apart_and_need_support():
     terms = [["量子比特", "Qiskit", "教程"]] * 6 + [["Redis", "索引", "教程"]] * 6 + [["孤例"]]
     quantum, redis = distinctive_terms(terms, [list(range(6)), list(range(6, 13))], top=3)
-    assert [t for t, _ in quantum][:2] == ["量子比特", "qiskit"] or \
-        {t for t, _ in quantum[:2]} == {"量子比特", "Qiskit"}
-    assert "教程" not in [t for t, _ in quantum[:2]]  # shared by both groups
-    assert "孤例" not in [t for t, _ in redis]  # one article's word names no group
+    assert {t.text for t in quantum[:2]} == {"量子比特", "Qiskit"}
+    assert "教程" not in [t.text for t in quantum[:2]]  # shared by both groups
+    assert "孤例" not in [t.text for t in redis]  # one article's word names no group
+    qubit = quantum[0]
+    assert qubit.articles == 6 and qubit.lift == pytest.approx(13 / 6)  # 6 of 6 vs 6 of 13
 
 
-def test_a_draft_name_avoids_taken_names_and_near_duplicates():
+def term(text: str, articles: int = 5, lift: float = 10.0) -> Term:
+    return Term(text, 0.0, articles, lift)
+
+
+SPORT_TITLES = ["篮球赛事发展研究", "作为权利的体育", "学校体育改革", "竞技体育与大众体育",
+                "体育强国之路", "马拉松赛事的组织"]
+
+
+def test_a_draft_name_is_the_one_term_most_titles_say():
+    """Readers named a group by the subject its titles share (体育), not by its most
+    distinctive term (one article's detail), nor "A / B"."""
+    style = list_style(TAXONOMY)
+    taken = name_taken(TAXONOMY, set())
+    terms = [term("文献资料", 10), term("马拉松"), term("体育"), term("学校体育")]
+    assert draft_name(terms, SPORT_TITLES, style, taken) == "体育"
+    # no title says any: the most distinctive
+    assert draft_name(terms, ["无关的题目"] * 6, style, taken) == "文献资料"
+
+
+def test_a_draft_name_is_no_word_every_article_uses_nor_a_commonest_or_genre_word():
+    style = list_style(TAXONOMY)
+    taken = name_taken(TAXONOMY, set())
+    titles = ["中国体育发展研究进展", "中国体育的发展与研究进展", "体育发展研究进展"]
+    assert draft_name([term("发展"), term("中国"), term("研究进展"), term("体育", lift=2.0),
+                       term("体育强国")], titles, style, taken) == "体育强国"
+
+
+def test_among_equals_a_draft_name_follows_the_list_style():
+    """光学 beside 器件, both in one title, for a list of 医学, 力学, 光学工程: the ending
+    its names share; a Latin term for a Chinese list only where titles say it more."""
+    listed = parse_taxonomy(["医学", "力学", "光学工程", "数学"])
+    style, taken = list_style(listed), name_taken(listed, set())
+    titles = ["有机发光器件的制备", "光学薄膜", "ITO 电极", "ITO 薄膜的表征"]
+    assert draft_name([term("器件"), term("光学")], titles, style, taken) == "光学"
+    assert draft_name([term("ITO"), term("器件")], ["ITO 器件"], style, taken) == "器件"
+    assert draft_name([term("ITO"), term("器件")], titles, style, taken) == "ITO"
+
+
+def test_a_draft_name_avoids_taken_names():
     taken = name_taken(TAXONOMY, {"量子计算"})
-    assert draft_name(["database", "量子比特", "Qiskit"], ["量子比特", "量子门"], taken) == \
-        "量子比特 / 量子门"
-    assert draft_name(["量子计算"], [], taken) is None
-    assert draft_name(["Docker"], ["docker-compose", "k8s"], taken) == "Docker / k8s"
+    style = list_style(TAXONOMY)
+    titles = ["数据库与量子比特", "量子比特入门"]
+    assert draft_name([term("database"), term("量子比特")], titles, style, taken) == "量子比特"
+    assert draft_name([term("量子计算")], titles, style, taken) is None
 
 
 @pytest.mark.parametrize(("name", "ok"), [

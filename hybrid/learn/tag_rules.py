@@ -117,7 +117,7 @@ def verdict(c: Candidate, site: int, agree: bool, doc: Features) -> str | None:
         return "an everyday word"
     if c.surface in doc.everyday and site < _SITE_TAG:
         return "everyday words, no term"
-    if _GENRE.search(c.key):
+    if genre(c.key):
         return "says what kind of text it is, not what about"
     if (site < _SITE_TAG and not known_name(c.key) and (use := role(text, c.key))
             and not mentions(label_key(doc.title), c.key)):
@@ -140,6 +140,11 @@ def salient(chars: int) -> int:
     """How often a text of `chars` characters says a term it is about, outside its title
     and headings: twice in a short note, four times in a long post."""
     return 2 if chars < 1500 else 3 if chars < 4000 else 4
+
+
+def genre(key: str) -> bool:
+    """Whether `key` says what kind of text it is (研究进展, 综述), not what it is about."""
+    return _GENRE.search(key) is not None
 
 
 @lru_cache(maxsize=1)

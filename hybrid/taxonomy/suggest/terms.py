@@ -6,12 +6,17 @@ compounds, never a piece of a sentence), counted once per article: a group's ter
 is how many of its articles use the term. Score = (share of the group's term uses) x
 log(1 + average uses per group / the term's uses in all groups). A term needs a few
 articles of the group behind it, so one article's oddity never names a group.
+
+Beside its score, each term says how many of the group's articles use it and its lift: how
+much more often they do than the articles read overall (a word every kind of article uses,
+分析 or 影响, has a lift near 1).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -24,6 +29,14 @@ MIN_ARTICLES = 2
 MIN_CHARS = 2
 
 
+@dataclass(frozen=True)
+class Term:
+    text: str  # the spelling the group's articles use most
+    score: float  # class-based TF-IDF
+    articles: int  # of the group that use it
+    lift: float  # its share of the group's articles / its share of all articles read
+
+
 def _usable(key: str) -> bool:
     return (len(key) >= MIN_CHARS and plain_tag(key) is not None
             and not key.replace(".", "").isdigit())
@@ -34,9 +47,8 @@ def _keys(terms: Sequence[str]) -> list[str]:
 
 
 def distinctive_terms(terms: Sequence[Sequence[str]], groups: Sequence[Sequence[int]],
-                      top: int = 10) -> list[list[tuple[str, float]]]:
-    """For each group (indices into `terms`), its `top` terms and scores, best first; the
-    spelling shown is the one its articles use most."""
+                      top: int = 10) -> list[list[Term]]:
+    """For each group (indices into `terms`), its `top` terms, best first."""
     if not groups:
         return []
     vectorizer = CountVectorizer(analyzer=_keys, binary=True)
@@ -53,6 +65,7 @@ def distinctive_terms(terms: Sequence[Sequence[str]], groups: Sequence[Sequence[
     totals = per_group.sum(axis=1, keepdims=True)
     tf = per_group / np.maximum(totals, 1.0)
     idf = np.log1p(totals.mean() / np.maximum(per_group.sum(axis=0), 1.0))
+    site = np.asarray(uses.sum(axis=0), dtype=float).ravel() / len(terms)
     scores = tf * idf
     vocabulary = vectorizer.get_feature_names_out()
     out = []
@@ -60,7 +73,9 @@ def distinctive_terms(terms: Sequence[Sequence[str]], groups: Sequence[Sequence[
         enough = per_group[g] >= max(MIN_ARTICLES, MIN_SHARE * len(members))
         ranked = [j for j in np.argsort(-scores[g], kind="stable") if enough[j]][:top]
         shown = _spellings([terms[i] for i in members])
-        out.append([(shown.get(vocabulary[j], vocabulary[j]), float(scores[g, j]))
+        out.append([Term(shown.get(vocabulary[j], vocabulary[j]), float(scores[g, j]),
+                         int(per_group[g, j]),
+                         float(per_group[g, j] / len(members) / max(site[j], 1e-12)))
                     for j in ranked])
     return out
 
