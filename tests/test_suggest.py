@@ -17,11 +17,17 @@ from hybrid.evaluation.proposal_page import proposal_html
 from hybrid.ingest.article import publication_date
 from hybrid.ingest.records import read_jsonl
 from hybrid.taxonomy import TaxonomyError, load_taxonomy, parse_taxonomy
-from hybrid.taxonomy.suggest.clusters import adopt_noise, find_groups, keep_members, merge_close
+from hybrid.taxonomy.suggest.clusters import (
+    adopt_noise,
+    claim,
+    find_groups,
+    keep_members,
+    merge_close,
+)
 from hybrid.taxonomy.suggest.corpus import Corpus
 from hybrid.taxonomy.suggest.dead import dead_categories
 from hybrid.taxonomy.suggest.describe import draft_name, list_style, name_taken
-from hybrid.taxonomy.suggest.fit import badly_fitted
+from hybrid.taxonomy.suggest.fit import badly_fitted, lacking
 from hybrid.taxonomy.suggest.naming import Namer, check_name
 from hybrid.taxonomy.suggest.proposal import NewCategory, read_proposal
 from hybrid.taxonomy.suggest.run import min_size
@@ -169,6 +175,15 @@ def test_a_field_alone_lacks_its_discipline_even_when_most_of_its_disciplines_ar
     data = Corpus([f"a{i}" for i in range(n)], [""] * n, labels, [[] for _ in labels],
                   [None] * n, [], np.eye(n, 4), proba, confidence, [[] for _ in labels], [])
     assert list(badly_fitted(data, TAXONOMY.names, 0.9)) == [*range(2, 10), n - 1]
+    assert lacking(data) == [*range(2, 10), n - 2, n - 1]  # the confident one lacks one too
+
+
+def test_a_group_claims_the_articles_lacking_a_label_that_are_nearer_it_than_any_category():
+    """The model had to file them somewhere, and was sure: it never knew the missing one."""
+    unit = np.array([[1.0, 0.0], [0.99, 0.14], [0.1, 1.0], [0.8, 0.6], [0.95, -0.3]])
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    groups = claim(unit, [np.array([0, 1])], np.array([2, 3, 4]), np.array([[0.0, 1.0]]))
+    assert [list(g) for g in groups] == [[0, 1, 3, 4]]  # 2 is nearer the category
 
 
 def test_a_small_subject_of_a_large_site_can_come_back():

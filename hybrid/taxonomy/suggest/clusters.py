@@ -18,6 +18,11 @@ existing category's prototype: one nearer a category the list has fits the list 
 and is no evidence for a new one. An article left as noise joins the nearest group on the
 same condition (BERTopic users' first complaint is a third of their documents left as
 outliers).
+
+A group then claims what it would hold as a category: every article that lacks a label
+(none, or a field without its discipline) and is nearer its centre than every prototype
+and every other group, however sure the model was of the category it had to choose (the
+model never knew the missing one).
 """
 
 from __future__ import annotations
@@ -136,14 +141,31 @@ def adopt_noise(embeddings: np.ndarray, groups: np.ndarray,
     return groups
 
 
+def claim(embeddings: np.ndarray, found: list[np.ndarray], others: np.ndarray,
+          prototypes: np.ndarray) -> list[np.ndarray]:
+    """Each of `others` (indices into `embeddings`) joins the group (of `found`) whose centre
+    is nearest, if it is nearer than every prototype."""
+    if not found or not len(others):
+        return found
+    centres = normalize(np.vstack([embeddings[g].mean(axis=0) for g in found]))
+    to_groups = embeddings[others] @ centres.T
+    nearest = to_groups.argmax(axis=1)
+    joins = to_groups.max(axis=1) > _to_categories(embeddings[others], prototypes)
+    return [np.sort(np.concatenate([g, others[joins & (nearest == k)]]))
+            for k, g in enumerate(found)]
+
+
 def cluster(corpus: Corpus, rows: np.ndarray, names: Sequence[str], prototypes: np.ndarray,
-            min_size: int) -> list[np.ndarray]:
-    """Groups of at least `min_size` of `rows` (corpus indices), largest first."""
+            min_size: int, others: np.ndarray | None = None) -> list[np.ndarray]:
+    """Groups of at least `min_size` of `rows` (corpus indices) and the `others` they claim,
+    largest first."""
     if not len(rows):
         return []
     groups = find_groups(cluster_features(corpus, rows, names), min_size)
     groups = merge_close(corpus.embeddings[rows], groups, prototypes)
     groups = keep_members(corpus.embeddings[rows], groups, prototypes)
     groups = adopt_noise(corpus.embeddings[rows], groups, prototypes)
-    found = [rows[groups == g] for g in set(groups) - {-1}]
+    found = [rows[groups == g] for g in sorted(set(groups) - {-1})]
+    if others is not None:
+        found = claim(corpus.embeddings, found, others, prototypes)
     return sorted((g for g in found if len(g) >= min_size), key=lambda g: (-len(g), g[0]))

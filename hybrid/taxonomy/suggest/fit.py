@@ -35,16 +35,26 @@ def companioned(corpus: Corpus) -> set[str]:
     return {name for name, n in carried.items() if together[name] >= COMPANION_SHARE * n}
 
 
-def badly_fitted(corpus: Corpus, names: list[str], confidence_below: float) -> np.ndarray:
-    """Indices (into the corpus) of the articles the list fits badly, in corpus order."""
+def lacking(corpus: Corpus) -> list[int]:
+    """Indices of the articles that lack a label: none from people, or one of a category the
+    site gives together with another."""
     usually_paired = companioned(corpus)
+    return [i for i, labels in enumerate(corpus.labels)
+            if not labels or (len(labels) == 1 and labels[0] in usually_paired)]
+
+
+def badly_fitted(corpus: Corpus, names: list[str], confidence_below: float) -> np.ndarray:
+    """Indices (into the corpus) of the articles the list fits badly, in corpus order: of
+    those that lack a label, the ones the model is unsure of, or finds no other category
+    likely for."""
     column = {name: j for j, name in enumerate(names)}
     out = []
-    for i, labels in enumerate(corpus.labels):
+    for i in lacking(corpus):
+        labels = corpus.labels[i]
         if not labels:
             if corpus.confidence[i] < confidence_below:
                 out.append(i)
-        elif len(labels) == 1 and labels[0] in usually_paired:
+        else:
             others = np.delete(corpus.proba[i], column[labels[0]])
             if not len(others) or others.max() < LIKELY:
                 out.append(i)

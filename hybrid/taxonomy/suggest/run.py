@@ -19,7 +19,7 @@ from hybrid.taxonomy.suggest.clusters import cluster
 from hybrid.taxonomy.suggest.corpus import prototypes, read_corpus
 from hybrid.taxonomy.suggest.dead import dead_categories
 from hybrid.taxonomy.suggest.describe import describe, name_taken
-from hybrid.taxonomy.suggest.fit import badly_fitted
+from hybrid.taxonomy.suggest.fit import badly_fitted, lacking
 from hybrid.taxonomy.suggest.merges import find_merges
 from hybrid.taxonomy.suggest.naming import Namer
 from hybrid.taxonomy.suggest.proposal import Proposal
@@ -51,7 +51,8 @@ def suggest(model: HybridModel, read: Articles, config: Config, namer: Namer | N
     size = min_size(len(corpus), config)
     progress(f"grouping {len(pool)} badly fitted articles")
     groups = cluster(corpus, pool, names,
-                     np.vstack(list(centres.values())) if centres else np.zeros((0, 1)), size)
+                     np.vstack(list(centres.values())) if centres else np.zeros((0, 1)), size,
+                     np.setdiff1d(lacking(corpus), pool))
     progress(f"describing {len(groups)} groups")
     additions = describe(corpus, groups, model, centres)
     if namer is not None:
