@@ -1,0 +1,62 @@
+"""Start-up: what each process of a pool loads, and when. Each check runs in a fresh
+interpreter, since what a module imports or a process has loaded is per process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from hybrid.embed.use import UseEmbedder
+from hybrid.errors import EnvironmentFault
+
+
+def _python(code: str) -> None:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_the_parent_of_a_worker_pool_imports_neither_the_index_nor_the_llm_client():
+    """`tag-file --workers N`'s own process reads and writes the files: scikit-learn, FAISS
+    and the LLM's HTTP client are its workers' (or, with the LLM on, imported then)."""
+    _python("import sys\n"
+            "import hybrid.cli.base, hybrid.cli.tag, hybrid.batch.tag_file\n"
+            "heavy = [m for m in ('sklearn', 'faiss', 'httpx', 'hybrid.llm.refine', "
+            "'hybrid.learn.model') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+
+
+def test_the_tag_file_command_imports_the_tagging_code_only_when_it_runs():
+    """So that it can start the fork server (scikit-learn's imports, in a process of its
+    own) before it imports anything heavy itself."""
+    _python("import sys\n"
+            "import hybrid.cli.tag\n"
+            "assert 'hybrid.batch.tag_file' not in sys.modules\n")
+
+
+@pytest.mark.parametrize("init", ["hybrid.batch.predictor:_init_worker",
+                                  "hybrid.serve.workers:_init"])
+def test_a_worker_has_its_embedder_weights_and_dictionary_before_its_first_batch(
+        init, sample_model_dir, config):
+    module, function = init.split(":")
+    _python("import os\n"
+            f"import {module} as m\n"
+            "from hybrid.config import Config\n"
+            "from hybrid.embed.use import _model\n"
+            f"m.{function}({str(sample_model_dir)!r}, Config(cache_dir={config.cache_dir!r}), "
+            "os.getpid())\n"
+            "model = m._worker[0] if hasattr(m, '_worker') else m._state['model']\n"
+            "assert _model.cache_info().currsize == 1, 'the weights were not loaded'\n"
+            "assert model.segmenter._jieba is not None, 'the dictionary was not built'\n")
+
+
+def test_weights_that_cannot_load_are_left_to_the_first_embed_to_report(monkeypatch):
+    def broken() -> None:
+        raise EnvironmentFault("no weights")
+
+    monkeypatch.setattr("hybrid.embed.use._model", broken)
+    embedder = UseEmbedder()
+    embedder.load_weights()  # a worker's warm-up does not fail...
+    with pytest.raises(EnvironmentFault, match="no weights"):
+        embedder.embed(["文本"])  # ...its first article does, where that is handled
