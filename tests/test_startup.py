@@ -60,3 +60,16 @@ def test_weights_that_cannot_load_are_left_to_the_first_embed_to_report(monkeypa
     embedder.load_weights()  # a worker's warm-up does not fail...
     with pytest.raises(EnvironmentFault, match="no weights"):
         embedder.embed(["文本"])  # ...its first article does, where that is handled
+
+
+def test_a_process_builds_one_jieba_dictionary_fewer_and_no_segmenter_sees_anothers_words():
+    """rjieba's import builds a dictionary nothing calls: the first segmenter takes it."""
+    _python("import rjieba\n"
+            "from hybrid.ingest.segment import Segmenter\n"
+            "first, second = Segmenter(vocabulary=['甲乙丙丁戊']), Segmenter()\n"
+            "assert first.jieba is rjieba._DEFAULT_JIEBA\n"
+            "assert second.jieba is not first.jieba\n"
+            "assert first.jieba.has_word('甲乙丙丁戊')\n"
+            "assert not second.jieba.has_word('甲乙丙丁戊')\n"
+            "assert first.words('甲乙丙丁戊的配置') == Segmenter(vocabulary=['甲乙丙丁戊'])"
+            ".words('甲乙丙丁戊的配置')\n")
