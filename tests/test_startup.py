@@ -73,3 +73,20 @@ def test_a_process_builds_one_jieba_dictionary_fewer_and_no_segmenter_sees_anoth
             "assert not second.jieba.has_word('甲乙丙丁戊')\n"
             "assert first.words('甲乙丙丁戊的配置') == Segmenter(vocabulary=['甲乙丙丁戊'])"
             ".words('甲乙丙丁戊的配置')\n")
+
+
+def test_the_fork_server_loads_the_default_embedders_weights_once_for_every_worker(
+        sample_model_dir, tmp_path):
+    (tmp_path / "probe.py").write_text("def loaded():\n"
+                                       "    from hybrid.embed.use import _model\n"
+                                       "    return _model.cache_info().currsize\n")
+    _python("import sys\n"
+            f"sys.path.insert(0, {str(tmp_path)!r})\n"
+            "from concurrent.futures import ProcessPoolExecutor\n"
+            "from probe import loaded\n"
+            "from hybrid.batch.processes import fork_server, start_fork_server\n"
+            f"start_fork_server({str(sample_model_dir)!r})\n"
+            "with ProcessPoolExecutor(2, mp_context=fork_server('use-multilingual')) as pool:\n"
+            "    counts = [pool.submit(loaded).result() for _ in range(4)]\n"
+            "assert counts == [1, 1, 1, 1], counts\n"
+            "assert loaded() == 0  # the server's, not this process's\n")

@@ -68,7 +68,7 @@ def tag_file(obj: HybridContext, infile: str, outfile: str, model_dir: str, batc
     if config.engine == "local" and workers > 1:
         from hybrid.batch.processes import start_fork_server
 
-        start_fork_server()
+        start_fork_server(model_dir)
     from hybrid.batch.tag_file import tag_file as tag_records
 
     with obj.progress(unit="article", desc="tag-file") as bar:

@@ -41,7 +41,7 @@ def serve(config: Config, model_dir: str, taxonomy: str | None, labels: str | No
     """Blocks until the server stops; a model that will not load raises `ModelError`."""
     started = time.monotonic()
     sock = bind(config.serve_host, config.serve_port)
-    start_fork_server()  # it imports the model's code while the model is verified
+    start_fork_server(model_dir)  # it imports the model's code while the model is verified
     from hybrid.llm.check.gate import fallback_policy
     from hybrid.serve.generation import pin, sweep
     from hybrid.serve.workers import launch
