@@ -90,3 +90,25 @@ def test_the_fork_server_loads_the_default_embedders_weights_once_for_every_work
             "    counts = [pool.submit(loaded).result() for _ in range(4)]\n"
             "assert counts == [1, 1, 1, 1], counts\n"
             "assert loaded() == 0  # the server's, not this process's\n")
+
+
+def test_serve_imports_its_web_stack_before_it_waits_for_the_fork_server(sample_model_dir):
+    """A worker is forked only once the fork server's imports are done: the front process
+    imports uvicorn and the app meanwhile, not after that wait."""
+    _python("import sys\n"
+            "import hybrid.serve.workers as workers\n"
+            "from hybrid.config import Config\n"
+            "from hybrid.serve.server import serve\n"
+            "class Launched(Exception):\n"
+            "    pass\n"
+            "def launch(*args):\n"
+            "    assert {'uvicorn', 'hybrid.serve.app'} <= set(sys.modules), 'not imported yet'\n"
+            "    raise Launched\n"
+            "workers.launch = launch\n"
+            "try:\n"
+            f"    serve(Config(serve_port=0), {str(sample_model_dir)!r}, None, None, None, None, "
+            "print)\n"
+            "except Launched:\n"
+            "    pass\n"
+            "else:\n"
+            "    raise AssertionError('the workers were never launched')\n")
