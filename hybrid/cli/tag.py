@@ -65,7 +65,7 @@ def tag_file(obj: HybridContext, infile: str, outfile: str, model_dir: str, batc
     """
     config = obj.settings(**settings)
     workers = settings["workers"] if config.engine == "ray" else config.workers
-    if config.engine == "local" and workers > 1:
+    if config.engine == "local" and workers > 1:  # its imports, beside this process's next
         from hybrid.batch.processes import start_fork_server
 
         start_fork_server(model_dir)
