@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from hybrid.embed.use import UseEmbedder
+from hybrid.embed.use import UseEmbedder, load_weights
 from hybrid.errors import EnvironmentFault
 
 
@@ -35,31 +35,14 @@ def test_the_tag_file_command_imports_the_tagging_code_only_when_it_runs():
             "assert 'hybrid.batch.tag_file' not in sys.modules\n")
 
 
-@pytest.mark.parametrize("init", ["hybrid.batch.predictor:_init_worker",
-                                  "hybrid.serve.workers:_init"])
-def test_a_worker_has_its_embedder_weights_and_dictionary_before_its_first_batch(
-        init, sample_model_dir, config):
-    module, function = init.split(":")
-    _python("import os\n"
-            f"import {module} as m\n"
-            "from hybrid.config import Config\n"
-            "from hybrid.embed.use import _model\n"
-            f"m.{function}({str(sample_model_dir)!r}, Config(cache_dir={config.cache_dir!r}), "
-            "os.getpid())\n"
-            "model = m._worker[0] if hasattr(m, '_worker') else m._state['model']\n"
-            "assert _model.cache_info().currsize == 1, 'the weights were not loaded'\n"
-            "assert model.segmenter._jieba is not None, 'the dictionary was not built'\n")
-
-
 def test_weights_that_cannot_load_are_left_to_the_first_embed_to_report(monkeypatch):
     def broken() -> None:
         raise EnvironmentFault("no weights")
 
     monkeypatch.setattr("hybrid.embed.use._model", broken)
-    embedder = UseEmbedder()
-    embedder.load_weights()  # a worker's warm-up does not fail...
+    load_weights()  # the fork server's preload does not fail...
     with pytest.raises(EnvironmentFault, match="no weights"):
-        embedder.embed(["文本"])  # ...its first article does, where that is handled
+        UseEmbedder().embed(["文本"])  # ...a worker's first article does, where that is handled
 
 
 def test_a_process_builds_one_jieba_dictionary_fewer_and_no_segmenter_sees_anothers_words():

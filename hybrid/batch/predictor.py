@@ -76,9 +76,7 @@ def _init_worker(model_dir: str, config: Config, parent: int) -> None:
 
     die_with_parent(parent)
     one_thread_per_process()
-    model = HybridModel.load(model_dir, config=config)
-    model.warm()  # before its first batch, which would load these one after the other
-    _worker = (model, config)
+    _worker = (HybridModel.load(model_dir, config=config), config)
 
 
 def _work(records: list[Record]) -> list[Prediction]:
@@ -107,7 +105,6 @@ class Predictor:
             from hybrid.learn.model import HybridModel
 
             self._model = HybridModel.load(self.model_dir, config=config)
-            self._model.warm()
         else:
             self._embedder = artifacts.verify(self.model_dir, key=config.model_key)["embedder"]
             self._pool = self._new_pool()

@@ -14,11 +14,11 @@ from __future__ import annotations
 import importlib
 import threading
 
-from hybrid.embed.use import UseEmbedder
+from hybrid.embed.use import load_weights
 
 
 def _preload() -> None:
-    weights = threading.Thread(target=UseEmbedder().load_weights, name="embedder-weights")
+    weights = threading.Thread(target=load_weights, name="embedder-weights")
     weights.start()
     try:
         importlib.import_module("hybrid.learn.model")

@@ -26,10 +26,6 @@ class Embedder(ABC):
     @abstractmethod
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
-    def load_weights(self) -> None:  # noqa: B027 (optional: most load on the first embed)
-        """Load the model now instead of on the first `embed` (a worker does it while it
-        prepares the rest). A failure is left to the first `embed` to report."""
-
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)

@@ -86,9 +86,6 @@ class CachedEmbedder(Embedder):
             self._dim = len(row[0]) // 4 if row else self.inner.dim
         return self._dim
 
-    def load_weights(self) -> None:
-        self.inner.load_weights()
-
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_db"] = None

@@ -31,9 +31,12 @@ class UseEmbedder(Embedder):
             return np.zeros((0, self.dim), dtype=np.float32)
         return normalize_rows(_model().encode([t or " " for t in texts]))
 
-    def load_weights(self) -> None:
-        with contextlib.suppress(EnvironmentFault):  # said again by `embed`, where it is handled
-            _model()
+
+def load_weights() -> None:
+    """Load the weights now (the fork server does, for every worker), not on the first
+    `embed`. A failure is left to the first `embed` to report, where it is handled."""
+    with contextlib.suppress(EnvironmentFault):
+        _model()
 
 
 @cache

@@ -7,7 +7,6 @@ it as a directory (see `hybrid.learn.artifacts`: nothing loads before it is veri
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -168,16 +167,6 @@ class HybridModel:
         self.tagger.embedder = embedder
         self._featurizer = Featurizer(embedder, self.segmenter, self.settings["embed_budget"],
                                       self.settings["tag_prefix_chars"])
-
-    def warm(self) -> None:
-        """Load now what the first article would wait for, side by side: the embedder's
-        weights in a thread (USE's are mostly zlib, array copies and a C++ reader, which
-        release the GIL) while the segmenter builds its dictionary."""
-        loading = threading.Thread(target=self.featurizer.embedder.load_weights,
-                                   name="embedder-weights")
-        loading.start()
-        _ = self.segmenter.jieba
-        loading.join()
 
     # ---- predicting ------------------------------------------------------------------------
     def featurize(self, texts: Sequence[CleanText]) -> list[Features]:

@@ -44,7 +44,6 @@ def _init(model_dir: str, config: Config, parent: int) -> None:
         from hybrid.learn.model import HybridModel
 
         _state["model"] = HybridModel.load(model_dir, config=config)
-        _state["model"].warm()
     except Exception as exc:  # said by `_ready`, as one line: never a traceback in the log
         _state["error"] = f"{type(exc).__name__}: {exc}" if not isinstance(
             exc, ModelError) else str(exc)
