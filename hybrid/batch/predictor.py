@@ -100,16 +100,17 @@ class Predictor:
         self._model: HybridModel | None = None
         self._pool: ProcessPoolExecutor | None = None
         self.restarts = 0
+        self._embedder: str | None = None
         if self.workers == 1:
             from hybrid.learn.model import HybridModel
 
             self._model = HybridModel.load(self.model_dir, config=config)
         else:
-            artifacts.verify(self.model_dir, key=config.model_key)
+            self._embedder = artifacts.verify(self.model_dir, key=config.model_key)["embedder"]
             self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=fork_server(),
+        return ProcessPoolExecutor(self.workers, mp_context=fork_server(self._embedder),
                                    initializer=_init_worker,
                                    initargs=(self.model_dir, self.config, os.getpid()))
 

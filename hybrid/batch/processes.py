@@ -14,29 +14,44 @@ import time
 from collections.abc import Iterator
 from multiprocessing import forkserver, get_context
 from multiprocessing.context import BaseContext
+from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
 _PR_SET_PDEATHSIG = 1
 _WATCH_SECONDS = 1.0
-# what a worker needs, imported once by the fork server instead of by every worker
+# what a worker needs, imported once by the fork server instead of by every worker; with
+# the default embedder, its weights too (hybrid/batch/preload.py)
 WORKER_MODULES = ["hybrid.learn.model"]
+WITH_WEIGHTS = ["hybrid.batch.preload"]
 
 
-def fork_server() -> BaseContext:
+def fork_server(embedder: str | None = None) -> BaseContext:
     """Workers forked from a fork server: they start clean (not inheriting the parent's
     threads and sockets, as with spawn), but the server imported scikit-learn and the
     rest once, so a worker starts in milliseconds instead of seconds, and the parent never
-    imports them at all."""
+    imports them at all. `embedder`: the model's; with the default one, the server also
+    loads its weights (once the server runs, a worker of another model loads its own)."""
+    from hybrid.embed.base import DEFAULT_EMBEDDER  # here: this module is the CLI's too
+
     context = get_context("forkserver")
-    context.set_forkserver_preload(WORKER_MODULES)
+    context.set_forkserver_preload(WITH_WEIGHTS if embedder == DEFAULT_EMBEDDER
+                                   else WORKER_MODULES)
     return context
 
 
-def start_fork_server() -> None:
-    """Start the fork server now, so that its imports run while the caller does other
-    work, instead of when the first worker is asked for."""
-    fork_server()
+def start_fork_server(model_dir: str | Path) -> None:
+    """Start the fork server for the model in `model_dir` now, so that its imports run
+    while the caller does other work, instead of when the first worker is asked for. The
+    model is not verified yet: its manifest only says which embedder to preload."""
+    from hybrid.errors import ModelError
+    from hybrid.learn.artifacts import read_manifest
+
+    try:
+        embedder = read_manifest(model_dir)["embedder"]
+    except ModelError:  # said by the verification that comes next
+        embedder = None
+    fork_server(embedder)
     forkserver.ensure_running()
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import click
 
-from hybrid.batch.tag_file import tag_file as tag_records
 from hybrid.cli.base import HybridCommand, HybridContext, emit
 from hybrid.cli.options import (
     engine_options,
@@ -66,6 +65,12 @@ def tag_file(obj: HybridContext, infile: str, outfile: str, model_dir: str, batc
     """
     config = obj.settings(**settings)
     workers = settings["workers"] if config.engine == "ray" else config.workers
+    if config.engine == "local" and workers > 1:  # its imports, beside this process's next
+        from hybrid.batch.processes import start_fork_server
+
+        start_fork_server(model_dir)
+    from hybrid.batch.tag_file import tag_file as tag_records
+
     with obj.progress(unit="article", desc="tag-file") as bar:
         summary = tag_records(infile, outfile, model_dir, config, workers, batch_size,
                               bar.update)

@@ -3,6 +3,7 @@ its SentencePiece vocabulary read by the C++ `sentencepiece` library."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -29,6 +30,13 @@ class UseEmbedder(Embedder):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return normalize_rows(_model().encode([t or " " for t in texts]))
+
+
+def load_weights() -> None:
+    """Load the weights now (the fork server does, for every worker), not on the first
+    `embed`. A failure is left to the first `embed` to report, where it is handled."""
+    with contextlib.suppress(EnvironmentFault):
+        _model()
 
 
 @cache

@@ -41,8 +41,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import faiss
-
 from hybrid.errors import ModelError
 from hybrid.ingest.records import to_json
 from hybrid.output import output_dir, write_text
@@ -169,6 +167,8 @@ def _write(directory: Path, parts: Parts, key: str | None) -> dict[str, Any]:
                       ("segmenter", parts.segmenter)):
         (directory / f"{name}.pickle").write_bytes(pickle.dumps(obj, protocol=5))
     (directory / "training.json").write_text(to_json(parts.training), encoding="utf-8")
+    import faiss  # here: the processes that only verify a model (a pool's parent) never need it
+
     faiss.write_index(parts.index, str(directory / "neighbours.faiss"))
     (directory / "taxonomy.json").write_text(to_json(parts.taxonomy.to_json(), indent=1),
                                              encoding="utf-8")
@@ -381,6 +381,8 @@ def load(directory: str | Path, taxonomy: Taxonomy | None = None,
     segmenter = _read(directory / "segmenter.pickle", _unpickle)
     training = _read(directory / "training.json",
                      lambda p: json.loads(p.read_text(encoding="utf-8")))
+    import faiss
+
     index = _read(directory / "neighbours.faiss", lambda p: faiss.read_index(str(p)))
     if list(getattr(classifier, "classes_", [])) != stored.names:
         raise ModelError(f"{directory}: the classifier's categories are not those of "

@@ -1,7 +1,8 @@
 """Run the service under uvicorn. Bind first (a port in use is a usage error, not a
 traceback; port 0 picks a free one), start the fork server (it imports the model's code
-meanwhile), verify the model (exit 4 before anything listens), start the workers loading,
-and only then import the web stack: start to ready is the longest of these, not their sum.
+meanwhile), verify the model (exit 4 before anything listens), import the web stack, and
+start the workers loading: a worker is forked only once the fork server's imports are done,
+so the web stack is imported before that wait, not after it.
 Then serve until SIGTERM or SIGINT, which stop accepting, let the requests in flight finish
 (up to `serve_timeout`), and stop the workers. SIGHUP reloads the model (`Service.reload`)."""
 
@@ -41,7 +42,7 @@ def serve(config: Config, model_dir: str, taxonomy: str | None, labels: str | No
     """Blocks until the server stops; a model that will not load raises `ModelError`."""
     started = time.monotonic()
     sock = bind(config.serve_host, config.serve_port)
-    start_fork_server()  # it imports the model's code while the model is verified
+    start_fork_server(model_dir)  # it imports the model's code while the model is verified
     from hybrid.llm.check.gate import fallback_policy
     from hybrid.serve.generation import pin, sweep
     from hybrid.serve.workers import launch
@@ -61,12 +62,12 @@ def serve(config: Config, model_dir: str, taxonomy: str | None, labels: str | No
         generation.discard()
         exc.message = exc.message.replace(str(generation.path), str(model_dir))
         raise
-    starting = launch(generation, config, config.serve_workers)
-    import uvicorn  # the web stack, while the workers load
+    import uvicorn  # the web stack, while the fork server imports (`launch` waits for it)
 
     from hybrid.serve.app import create_app
     from hybrid.serve.service import Service
 
+    starting = launch(generation, config, config.serve_workers)
     service = Service(config, generation, starting, served, labels, data, api_key)
     server = uvicorn.Server(uvicorn.Config(
         create_app(service), log_config=None, access_log=access_log, server_header=False,

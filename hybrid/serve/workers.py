@@ -79,7 +79,8 @@ class Worker:
 
     def __init__(self, generation: Generation, config: Config) -> None:
         self.generation = generation
-        self._pool = ProcessPoolExecutor(1, mp_context=fork_server(), initializer=_init,
+        context = fork_server(generation.manifest["embedder"])
+        self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init,
                                          initargs=(str(generation.path), config, os.getpid()))
         self._loading = self._pool.submit(_ready)  # the process starts loading at once
         self.busy = False
