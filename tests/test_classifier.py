@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import psutil
 from helpers import synthetic_features
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from hybrid.learn import linear
 from hybrid.learn.classifier import CategoryClassifier
 from hybrid.learn.features import Features
 from hybrid.learn.label_sets import (
@@ -36,18 +38,45 @@ def test_classifier_handles_multi_label_data():
 def test_multi_label_training_in_worker_processes():
     """Past 1 MB joblib hands the workers read-only memory maps; liblinear used to fail on
     them ("WRITEBACKIFCOPY base is read-only") when sorting the sparse indices in place."""
-    rng = np.random.default_rng(2)
-    alphabet = np.array([chr(0x4E00 + i) for i in range(150)])
-    X = synthetic_features(rng, 300)
-    for x in X:
-        x.lexical = "".join(rng.choice(alphabet, 800))
-    Y = np.zeros((300, 3), dtype=int)
-    Y[:, 0] = 1
-    Y[:, 1] = [x.embedding[0] > 0 for x in X]
-    Y[:, 2] = 1 - Y[:, 1]
+    X, Y = long_multi_label_posts()
     clf = CategoryClassifier(["a", "b", "c"], n_jobs=2).fit(X, Y)
     assert not clf.single_label_
     assert clf.predict(X).shape == (300, 3)
+
+
+def test_inner_fold_workers_are_gone_before_the_final_fits(monkeypatch):
+    """The inner folds' worker processes idled through the final fits holding ~250 MB each
+    (the peak of a 5,500-post training); and in processes, the folds give what one process
+    gives (liblinear's random generator is global: threads would race on it)."""
+    X, Y = long_multi_label_posts()
+    workers_at_final_fits, fit = [], linear.fit
+
+    def recorded(*args: object, inner: bool = False) -> object:
+        if not inner:
+            workers_at_final_fits.append(sum("LokyProcess" in " ".join(child.cmdline())
+                                             for child in psutil.Process().children()))
+        return fit(*args, inner=inner)
+
+    monkeypatch.setattr(linear, "fit", recorded)
+    two = CategoryClassifier(["a", "b", "c"], n_jobs=2).fit(X, Y)
+    assert workers_at_final_fits and set(workers_at_final_fits) == {0}
+    one = CategoryClassifier(["a", "b", "c"], n_jobs=1).fit(X, Y)
+    np.testing.assert_array_equal(two.oof_proba_, one.oof_proba_)
+
+
+def long_multi_label_posts(n: int = 300) -> tuple[list[Features], np.ndarray]:
+    """Multi-label articles with over 1 MB of character n-grams (joblib memory-maps arrays
+    past 1 MB for worker processes)."""
+    rng = np.random.default_rng(2)
+    alphabet = np.array([chr(0x4E00 + i) for i in range(150)])
+    X = synthetic_features(rng, n)
+    for x in X:
+        x.lexical = "".join(rng.choice(alphabet, 800))
+    Y = np.zeros((n, 3), dtype=int)
+    Y[:, 0] = 1
+    Y[:, 1] = [x.embedding[0] > 0 for x in X]
+    Y[:, 2] = 1 - Y[:, 1]
+    return X, Y
 
 
 def test_classifier_uses_softmax_for_single_label_data():

@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from contextlib import nullcontext
 
 import numpy as np
-from joblib import Parallel, delayed, parallel_config
+from joblib import Parallel, delayed
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold
-from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline, make_union
 
+from hybrid.batch.processes import release_workers
 from hybrid.evaluation.metrics import calibration, category_metrics, top1_right
+from hybrid.learn import linear
 from hybrid.learn.char_ngrams import CharNgramCounts
 from hybrid.learn.features import Features, doc_head_words, doc_text, doc_words
 from hybrid.learn.label_sets import (
@@ -39,7 +38,6 @@ from hybrid.learn.label_sets import (
     confidence_calibrator,
     expected_f1_sets,
     label_counts,
-    unseen_rows,
 )
 from hybrid.learn.zero_shot import TaxonomyPrior, log_softmax
 
@@ -82,25 +80,6 @@ def title_features():
     So the lexical model comes twice, with and without it, each fitted jointly, and the
     fusion weights learned per site choose."""
     return TfidfVectorizer(analyzer=doc_head_words, sublinear_tf=True)
-
-
-def linear_model(single_label: bool, C: float, n_jobs: int = 1, sparse_input: bool = True,
-                 inner: bool = False) -> BaseEstimator:
-    """Softmax when every training article has one label (sharper, better calibrated);
-    one-vs-rest when articles carry several, its classes split across `n_jobs` processes."""
-    if single_label:
-        # newton-cg: L-BFGS spends its time on bookkeeping with this many parameters. tol 1e-3
-        # for `inner` folds (their scores only set weights): a quarter of the time with 96
-        # categories; 1e-3 under-fit the smallest categories of the model that predicts.
-        return LogisticRegression(C=C, class_weight="balanced", solver="newton-cg",
-                                  max_iter=3000, tol=1e-3 if inner else 1e-4)
-    # liblinear: many small binary problems, where lbfgs crawls; in the dual for sparse
-    # features (more than articles), in the primal for the dense embedding (a third sooner).
-    # tol 0.1, liblinear's own (scikit-learn's is 1,000x stricter): the same top-1 at a third
-    # of the time with 96 categories. Seeded: the dual visits articles in a random order.
-    return OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced",
-                                                  solver="liblinear", dual=sparse_input,
-                                                  tol=0.1, random_state=0), n_jobs=n_jobs)
 
 
 class CategoryClassifier(ClassifierMixin, BaseEstimator):
@@ -183,12 +162,12 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
                                                top1_right(Y_inner, new))["ece"]
         self.block_weights_ = {name: w for name, w in self.block_weights_.items() if w > 0}
         used = [name for name in self.block_weights_ if name in matrices]
-        # softmax: a process per block; one-vs-rest: threads (liblinear frees the GIL), one matrix
+        # softmax: a process per block; one-vs-rest: the blocks in turn, their classes in threads
         per_block = 1 if self.single_label_ else self.n_jobs
-        with nullcontext() if self.single_label_ else parallel_config(backend="threading"):
+        with linear.workers(self.single_label_):
             fitted = Parallel(n_jobs=self.n_jobs if self.single_label_ else 1)(
-                delayed(_fit)(matrices[name], self._target(Y), self.single_label_, self.C,
-                              per_block)
+                delayed(linear.fit)(matrices[name], self._target(Y), self.single_label_,
+                                    self.C, per_block)
                 for name in used)
         self.models_ = dict(zip(used, fitted, strict=True))
         for transformer in self.transformers_.values():
@@ -223,10 +202,13 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
             sub = sub.argmax(axis=1) if self.single_label_ else sub
             for name, matrix in matrices.items():
                 cells.append((name, np.ix_(test, np.flatnonzero(present))))
-                jobs.append(delayed(_fold_logits)(matrix, train, test, sub, self.single_label_,
-                                                  self.C, parts.get(name)))
-        for (name, cell), (logits, new) in zip(cells, Parallel(n_jobs=self.n_jobs)(jobs),
-                                               strict=True):
+                jobs.append(delayed(linear.fold_logits)(matrix, train, test, sub,
+                                                        self.single_label_, self.C,
+                                                        parts.get(name)))
+        # processes: liblinear's random generator is global, so threads would race on it
+        done = Parallel(n_jobs=self.n_jobs)(jobs)
+        release_workers(self.n_jobs)  # idle, they held ~250 MB each through the final fits
+        for (name, cell), (logits, new) in zip(cells, done, strict=True):
             scores[name][cell] = logits
             unseen[name][cell] = new
         return scores, unseen
@@ -283,7 +265,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         per_block = {}
         for name, matrix in self._blocks(X, self.models_).items():
             block = np.full((len(X), len(self.classes_)), UNTRAINED)
-            block[:, self.trained_] = _logits(self.models_[name], matrix)
+            block[:, self.trained_] = linear.logits(self.models_[name], matrix)
             per_block[name] = block
         if "taxonomy" in self.block_weights_:
             per_block["taxonomy"] = self._taxonomy_scores(X)
@@ -337,30 +319,6 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         for i, cols in enumerate(self.categories(probabilities)):
             out[i, cols] = 1
         return out
-
-
-def _fit(matrix: object, y: np.ndarray, single_label: bool, C: float, n_jobs: int = 1,
-         inner: bool = False) -> BaseEstimator:
-    return linear_model(single_label, C, n_jobs, sparse.issparse(matrix), inner).fit(matrix, y)
-
-
-def _fold_logits(matrix: object, train: np.ndarray, test: np.ndarray, y: np.ndarray,
-                 single_label: bool, C: float, parts: list[tuple[int, int]] | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """A fold model's logits on the held-out rows, as they are and (`parts`: the block's
-    TF-IDF parts) shaped like a new article's."""
-    model = _fit(matrix[train], y, single_label, C, inner=True)
-    rows = matrix[test]
-    new = rows if parts is None else unseen_rows(rows, matrix[train], parts)
-    return _logits(model, rows), _logits(model, new)
-
-
-def _logits(model: BaseEstimator, X: object) -> np.ndarray:
-    """Per-class log-odds; for softmax models, log-probabilities (comparable across blocks)."""
-    if isinstance(model, LogisticRegression):
-        return model.predict_log_proba(X)
-    scores = model.decision_function(X)
-    return scores.reshape(scores.shape[0], -1)
 
 
 def _canonical(matrix: object) -> object:
