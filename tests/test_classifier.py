@@ -208,3 +208,23 @@ def test_char_ngram_counts_are_sklearns_char_counts():
 
     columns = [theirs.vocabulary_[ngram(int(i))] for i in ours.vocabulary_ids_]
     assert once.shape == reference.shape and (once != reference[:, columns]).nnz == 0
+
+
+def test_char_ngram_fit_transform_reads_each_text_once(monkeypatch):
+    """Training's vectorizing runs on one core, and finding every text's n-grams twice (fit,
+    then transform) was half of it: `fit_transform` finds them once and gives the same."""
+    from hybrid.learn import char_ngrams
+
+    rng = np.random.default_rng(4)
+    alphabet = np.array([*"ab ", *(chr(0x4E00 + i) for i in range(8))])
+    texts = ["".join(rng.choice(alphabet, rng.integers(0, 80))) for _ in range(50)]
+    twice = char_ngrams.CharNgramCounts(min_df=2, max_features=30)
+    expected = twice.fit(texts).transform(texts)
+    read, ngram_ids = [], char_ngrams.ngram_ids
+    monkeypatch.setattr(char_ngrams, "ngram_ids",
+                        lambda text, orders: read.append(text) or ngram_ids(text, orders))
+    once = char_ngrams.CharNgramCounts(min_df=2, max_features=30)
+    got = once.fit_transform(texts)
+    assert len(read) == len(texts)
+    np.testing.assert_array_equal(once.vocabulary_ids_, twice.vocabulary_ids_)
+    assert got.dtype == expected.dtype and (got != expected).nnz == 0
