@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from multiprocessing import forkserver, get_context
 from multiprocessing.context import BaseContext
 
-from joblib.externals.loky import get_reusable_executor
 from threadpoolctl import threadpool_limits
 
 _PR_SET_PDEATHSIG = 1
@@ -46,6 +45,9 @@ def release_workers(workers: int) -> None:
     loaded: the embedder's weights (~300 MB each for USE), a fold's matrices. The next step
     of training needs none of it, and the 10,000-article run peaked while they idled."""
     if workers > 1:
+        # imported here: a batch job's own process never needs joblib (0.13 s of start-up)
+        from joblib.externals.loky import get_reusable_executor
+
         get_reusable_executor().shutdown(wait=True)
 
 
