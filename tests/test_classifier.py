@@ -228,3 +228,20 @@ def test_char_ngram_fit_transform_reads_each_text_once(monkeypatch):
     assert len(read) == len(texts)
     np.testing.assert_array_equal(once.vocabulary_ids_, twice.vocabulary_ids_)
     assert got.dtype == expected.dtype and (got != expected).nnz == 0
+
+
+def test_a_blocks_inner_rows_are_the_rows_of_the_whole_block():
+    """The inner folds' rows are stacked from the parts' rows (the whole stacked block is no
+    longer kept through the folds): the very matrix the whole block's rows were."""
+    from hybrid.learn.classifier import _stacked
+
+    X, _ = long_multi_label_posts(120)
+    clf = CategoryClassifier(["a", "b", "c"])
+    clf.transformers_ = clf._transformers(len(X))
+    parts = clf._parts(X, clf.transformers_, fit=True)
+    rows = np.sort(np.random.default_rng(5).choice(len(X), 70, replace=False))
+    whole, inner = _stacked(parts, ["lexical_title"]), _stacked(parts, ["lexical_title"], rows)
+    expected, got = whole["lexical_title"][rows], inner["lexical_title"]
+    assert got.dtype == expected.dtype == np.float32
+    for field in ("data", "indices", "indptr"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))

@@ -105,16 +105,16 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         return {"embedding": EmbeddingColumns(), "lexical": lexical_features(articles),
                 "title": title_features()}
 
-    def _blocks(self, X: Sequence[Features], blocks: Iterable[str], fit: bool = False
-                ) -> dict[str, object]:
+    def _parts(self, X: Sequence[Features], transformers: Iterable[str], fit: bool = False
+               ) -> dict[str, object]:
+        return {t: _canonical(self.transformers_[t].fit_transform(X) if fit
+                              else self.transformers_[t].transform(X)) for t in transformers}
+
+    def _blocks(self, X: Sequence[Features], blocks: Iterable[str]) -> dict[str, object]:
         """Each transformer runs once; a block is one or more of their matrices side by side."""
         blocks = list(blocks)
-        needed = dict.fromkeys(t for block in blocks for t in _BLOCKS[block])
-        parts = {t: _canonical(self.transformers_[t].fit_transform(X) if fit
-                               else self.transformers_[t].transform(X)) for t in needed}
-        return {block: parts[_BLOCKS[block][0]] if len(_BLOCKS[block]) == 1
-                else sparse.hstack([parts[t] for t in _BLOCKS[block]], format="csr")
-                for block in blocks}
+        return _stacked(self._parts(X, dict.fromkeys(t for b in blocks for t in _BLOCKS[b])),
+                        blocks)
 
     def fit(self, X: Sequence[Features], Y: np.ndarray,
             prototypes: dict[int, np.ndarray] | None = None) -> CategoryClassifier:
@@ -132,7 +132,9 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         # The vectorizers see no labels, so they are fitted once on all training text and the
         # inner folds only refit the regressions: the text is vectorized once, not four times.
         self.transformers_ = self._transformers(len(X))
-        matrices = self._blocks(X, _BLOCKS, fit=True)
+        # Blocks are stacked from their parts when needed, not kept: each full stacked block
+        # was another copy of the lexical matrix through the inner folds, training's peak.
+        parts = self._parts(X, self.transformers_, fit=True)
         self.log_prior_ = np.where(self.trained_,
                                    np.log(np.clip(Y.mean(axis=0), 1.0 / len(Y), None)), 0.0)
         # Weights, calibration and thresholds need out-of-fold scores, but not for every
@@ -142,8 +144,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
             inner = np.sort(np.random.default_rng(self.random_state).choice(
                 len(X), self.max_inner_articles, replace=False))
         self.oof_rows_, Y_inner = inner, Y[inner]  # which rows of X got `oof_proba_`
-        oof, unseen = self._out_of_fold_scores({n: m[inner] for n, m in matrices.items()},
-                                               Y_inner)
+        oof, unseen = self._out_of_fold_scores(_stacked(parts, _BLOCKS, inner), Y_inner)
         if self.taxonomy_prior is not None:  # not learned: its scores need no folds
             oof["taxonomy"] = unseen["taxonomy"] = self._taxonomy_scores([X[i] for i in inner])
         self.block_weights_, self.prior_weight_ = self._best_weights(oof, Y_inner)
@@ -161,13 +162,13 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         self.oof_metrics_["ece"] = calibration(self.confidence(new),
                                                top1_right(Y_inner, new))["ece"]
         self.block_weights_ = {name: w for name, w in self.block_weights_.items() if w > 0}
-        used = [name for name in self.block_weights_ if name in matrices]
+        used = [name for name in self.block_weights_ if name in _BLOCKS]
         # softmax: a process per block; one-vs-rest: the blocks in turn, their classes in threads
         per_block = 1 if self.single_label_ else self.n_jobs
         with linear.workers(self.single_label_):
             fitted = Parallel(n_jobs=self.n_jobs if self.single_label_ else 1)(
-                delayed(linear.fit)(matrices[name], self._target(Y), self.single_label_,
-                                    self.C, per_block)
+                delayed(linear.fit)(_stacked(parts, [name])[name], self._target(Y),
+                                    self.single_label_, self.C, per_block)
                 for name in used)
         self.models_ = dict(zip(used, fitted, strict=True))
         for transformer in self.transformers_.values():
@@ -319,6 +320,17 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         for i, cols in enumerate(self.categories(probabilities)):
             out[i, cols] = 1
         return out
+
+
+def _stacked(parts: dict[str, object], blocks: Iterable[str], rows: np.ndarray | None = None
+             ) -> dict[str, object]:
+    """Each block's transformer matrices side by side, only `rows` of them if given."""
+    def pick(matrix: object) -> object:
+        return matrix if rows is None else matrix[rows]
+
+    return {block: pick(parts[_BLOCKS[block][0]]) if len(_BLOCKS[block]) == 1
+            else sparse.hstack([pick(parts[t]) for t in _BLOCKS[block]], format="csr")
+            for block in blocks}
 
 
 def _canonical(matrix: object) -> object:
