@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import psutil
 from helpers import synthetic_features
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from hybrid.learn import linear
 from hybrid.learn.classifier import CategoryClassifier
 from hybrid.learn.features import Features
 from hybrid.learn.label_sets import (
@@ -36,18 +38,45 @@ def test_classifier_handles_multi_label_data():
 def test_multi_label_training_in_worker_processes():
     """Past 1 MB joblib hands the workers read-only memory maps; liblinear used to fail on
     them ("WRITEBACKIFCOPY base is read-only") when sorting the sparse indices in place."""
-    rng = np.random.default_rng(2)
-    alphabet = np.array([chr(0x4E00 + i) for i in range(150)])
-    X = synthetic_features(rng, 300)
-    for x in X:
-        x.lexical = "".join(rng.choice(alphabet, 800))
-    Y = np.zeros((300, 3), dtype=int)
-    Y[:, 0] = 1
-    Y[:, 1] = [x.embedding[0] > 0 for x in X]
-    Y[:, 2] = 1 - Y[:, 1]
+    X, Y = long_multi_label_posts()
     clf = CategoryClassifier(["a", "b", "c"], n_jobs=2).fit(X, Y)
     assert not clf.single_label_
     assert clf.predict(X).shape == (300, 3)
+
+
+def test_inner_fold_workers_are_gone_before_the_final_fits(monkeypatch):
+    """The inner folds' worker processes idled through the final fits holding ~250 MB each
+    (the peak of a 5,500-post training); and in processes, the folds give what one process
+    gives (liblinear's random generator is global: threads would race on it)."""
+    X, Y = long_multi_label_posts()
+    workers_at_final_fits, fit = [], linear.fit
+
+    def recorded(*args: object, inner: bool = False) -> object:
+        if not inner:
+            workers_at_final_fits.append(sum("LokyProcess" in " ".join(child.cmdline())
+                                             for child in psutil.Process().children()))
+        return fit(*args, inner=inner)
+
+    monkeypatch.setattr(linear, "fit", recorded)
+    two = CategoryClassifier(["a", "b", "c"], n_jobs=2).fit(X, Y)
+    assert workers_at_final_fits and set(workers_at_final_fits) == {0}
+    one = CategoryClassifier(["a", "b", "c"], n_jobs=1).fit(X, Y)
+    np.testing.assert_array_equal(two.oof_proba_, one.oof_proba_)
+
+
+def long_multi_label_posts(n: int = 300) -> tuple[list[Features], np.ndarray]:
+    """Multi-label articles with over 1 MB of character n-grams (joblib memory-maps arrays
+    past 1 MB for worker processes)."""
+    rng = np.random.default_rng(2)
+    alphabet = np.array([chr(0x4E00 + i) for i in range(150)])
+    X = synthetic_features(rng, n)
+    for x in X:
+        x.lexical = "".join(rng.choice(alphabet, 800))
+    Y = np.zeros((n, 3), dtype=int)
+    Y[:, 0] = 1
+    Y[:, 1] = [x.embedding[0] > 0 for x in X]
+    Y[:, 2] = 1 - Y[:, 1]
+    return X, Y
 
 
 def test_classifier_uses_softmax_for_single_label_data():
@@ -179,3 +208,40 @@ def test_char_ngram_counts_are_sklearns_char_counts():
 
     columns = [theirs.vocabulary_[ngram(int(i))] for i in ours.vocabulary_ids_]
     assert once.shape == reference.shape and (once != reference[:, columns]).nnz == 0
+
+
+def test_char_ngram_fit_transform_reads_each_text_once(monkeypatch):
+    """Training's vectorizing runs on one core, and finding every text's n-grams twice (fit,
+    then transform) was half of it: `fit_transform` finds them once and gives the same."""
+    from hybrid.learn import char_ngrams
+
+    rng = np.random.default_rng(4)
+    alphabet = np.array([*"ab ", *(chr(0x4E00 + i) for i in range(8))])
+    texts = ["".join(rng.choice(alphabet, rng.integers(0, 80))) for _ in range(50)]
+    twice = char_ngrams.CharNgramCounts(min_df=2, max_features=30)
+    expected = twice.fit(texts).transform(texts)
+    read, ngram_ids = [], char_ngrams.ngram_ids
+    monkeypatch.setattr(char_ngrams, "ngram_ids",
+                        lambda text, orders: read.append(text) or ngram_ids(text, orders))
+    once = char_ngrams.CharNgramCounts(min_df=2, max_features=30)
+    got = once.fit_transform(texts)
+    assert len(read) == len(texts)
+    np.testing.assert_array_equal(once.vocabulary_ids_, twice.vocabulary_ids_)
+    assert got.dtype == expected.dtype and (got != expected).nnz == 0
+
+
+def test_a_blocks_inner_rows_are_the_rows_of_the_whole_block():
+    """The inner folds' rows are stacked from the parts' rows (the whole stacked block is no
+    longer kept through the folds): the very matrix the whole block's rows were."""
+    from hybrid.learn.classifier import _stacked
+
+    X, _ = long_multi_label_posts(120)
+    clf = CategoryClassifier(["a", "b", "c"])
+    clf.transformers_ = clf._transformers(len(X))
+    parts = clf._parts(X, clf.transformers_, fit=True)
+    rows = np.sort(np.random.default_rng(5).choice(len(X), 70, replace=False))
+    whole, inner = _stacked(parts, ["lexical_title"]), _stacked(parts, ["lexical_title"], rows)
+    expected, got = whole["lexical_title"][rows], inner["lexical_title"]
+    assert got.dtype == expected.dtype == np.float32
+    for field in ("data", "indices", "indptr"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))

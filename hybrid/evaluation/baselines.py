@@ -14,8 +14,9 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline, make_pipeline, make_union
 
-from hybrid.learn.classifier import EmbeddingColumns, linear_model
+from hybrid.learn.classifier import EmbeddingColumns
 from hybrid.learn.label_sets import choose
+from hybrid.learn.linear import linear_model
 
 jieba.setLogLevel(60)
 

@@ -54,8 +54,23 @@ class CharNgramCounts(BaseEstimator, TransformerMixin):
     def _orders(self) -> range:
         return range(self.ngram_range[0], self.ngram_range[1] + 1)
 
+    def _counted(self, doc: object) -> tuple[np.ndarray, np.ndarray]:
+        """The text's distinct n-grams (sorted) and how often each occurs."""
+        ids, counts = np.unique(ngram_ids(self.preprocessor(doc), self._orders()),
+                                return_counts=True)
+        return ids, counts.astype(np.float32)  # exact: no text has 2**24 of one n-gram
+
     def fit(self, X: Iterable[object], y: object = None) -> CharNgramCounts:
-        unique = [np.unique(ngram_ids(self.preprocessor(doc), self._orders())) for doc in X]
+        return self._fit_vocabulary(
+            [np.unique(ngram_ids(self.preprocessor(doc), self._orders())) for doc in X])
+
+    def fit_transform(self, X: Iterable[object], y: object = None) -> sp.csr_matrix:
+        """`fit` then `transform`, with each text's n-grams found and counted once, not twice
+        (training's vectorizing runs on one core, and this was most of it)."""
+        counted = [self._counted(doc) for doc in X]
+        return self._fit_vocabulary([ids for ids, _ in counted])._matrix(counted)
+
+    def _fit_vocabulary(self, unique: list[np.ndarray]) -> CharNgramCounts:
         ids, df = np.unique(np.concatenate(unique or [np.zeros(0, np.uint64)]),
                             return_counts=True)
         keep = df >= self.min_df
@@ -67,11 +82,13 @@ class CharNgramCounts(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, X: Iterable[object]) -> sp.csr_matrix:
+        return self._matrix(self._counted(doc) for doc in X)
+
+    def _matrix(self, counted: Iterable[tuple[np.ndarray, np.ndarray]]) -> sp.csr_matrix:
+        """Each text's counts of the vocabulary's n-grams, a row each."""
         indptr, indices, values = [0], [], []
         vocabulary = self.vocabulary_ids_
-        for doc in X:
-            ids, counts = np.unique(ngram_ids(self.preprocessor(doc), self._orders()),
-                                    return_counts=True)
+        for ids, counts in counted:
             at = np.searchsorted(vocabulary, ids)
             at[at == len(vocabulary)] = 0
             known = vocabulary[at] == ids if len(vocabulary) else np.zeros(len(ids), bool)

@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from contextlib import nullcontext
 
 import numpy as np
-from joblib import Parallel, delayed, parallel_config
+from joblib import Parallel, delayed
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold
-from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline, make_union
 
+from hybrid.batch.processes import release_workers
 from hybrid.evaluation.metrics import calibration, category_metrics, top1_right
+from hybrid.learn import linear
 from hybrid.learn.char_ngrams import CharNgramCounts
 from hybrid.learn.features import Features, doc_head_words, doc_text, doc_words
 from hybrid.learn.label_sets import (
@@ -39,7 +38,6 @@ from hybrid.learn.label_sets import (
     confidence_calibrator,
     expected_f1_sets,
     label_counts,
-    unseen_rows,
 )
 from hybrid.learn.zero_shot import TaxonomyPrior, log_softmax
 
@@ -84,25 +82,6 @@ def title_features():
     return TfidfVectorizer(analyzer=doc_head_words, sublinear_tf=True)
 
 
-def linear_model(single_label: bool, C: float, n_jobs: int = 1, sparse_input: bool = True,
-                 inner: bool = False) -> BaseEstimator:
-    """Softmax when every training article has one label (sharper, better calibrated);
-    one-vs-rest when articles carry several, its classes split across `n_jobs` processes."""
-    if single_label:
-        # newton-cg: L-BFGS spends its time on bookkeeping with this many parameters. tol 1e-3
-        # for `inner` folds (their scores only set weights): a quarter of the time with 96
-        # categories; 1e-3 under-fit the smallest categories of the model that predicts.
-        return LogisticRegression(C=C, class_weight="balanced", solver="newton-cg",
-                                  max_iter=3000, tol=1e-3 if inner else 1e-4)
-    # liblinear: many small binary problems, where lbfgs crawls; in the dual for sparse
-    # features (more than articles), in the primal for the dense embedding (a third sooner).
-    # tol 0.1, liblinear's own (scikit-learn's is 1,000x stricter): the same top-1 at a third
-    # of the time with 96 categories. Seeded: the dual visits articles in a random order.
-    return OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced",
-                                                  solver="liblinear", dual=sparse_input,
-                                                  tol=0.1, random_state=0), n_jobs=n_jobs)
-
-
 class CategoryClassifier(ClassifierMixin, BaseEstimator):
     """`fit(X, Y)` with `X` a list of `Features` and `Y` an (n, n_classes) 0/1 matrix."""
 
@@ -126,16 +105,16 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         return {"embedding": EmbeddingColumns(), "lexical": lexical_features(articles),
                 "title": title_features()}
 
-    def _blocks(self, X: Sequence[Features], blocks: Iterable[str], fit: bool = False
-                ) -> dict[str, object]:
+    def _parts(self, X: Sequence[Features], transformers: Iterable[str], fit: bool = False
+               ) -> dict[str, object]:
+        return {t: _canonical(self.transformers_[t].fit_transform(X) if fit
+                              else self.transformers_[t].transform(X)) for t in transformers}
+
+    def _blocks(self, X: Sequence[Features], blocks: Iterable[str]) -> dict[str, object]:
         """Each transformer runs once; a block is one or more of their matrices side by side."""
         blocks = list(blocks)
-        needed = dict.fromkeys(t for block in blocks for t in _BLOCKS[block])
-        parts = {t: _canonical(self.transformers_[t].fit_transform(X) if fit
-                               else self.transformers_[t].transform(X)) for t in needed}
-        return {block: parts[_BLOCKS[block][0]] if len(_BLOCKS[block]) == 1
-                else sparse.hstack([parts[t] for t in _BLOCKS[block]], format="csr")
-                for block in blocks}
+        return _stacked(self._parts(X, dict.fromkeys(t for b in blocks for t in _BLOCKS[b])),
+                        blocks)
 
     def fit(self, X: Sequence[Features], Y: np.ndarray,
             prototypes: dict[int, np.ndarray] | None = None) -> CategoryClassifier:
@@ -153,7 +132,9 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         # The vectorizers see no labels, so they are fitted once on all training text and the
         # inner folds only refit the regressions: the text is vectorized once, not four times.
         self.transformers_ = self._transformers(len(X))
-        matrices = self._blocks(X, _BLOCKS, fit=True)
+        # Blocks are stacked from their parts when needed, not kept: each full stacked block
+        # was another copy of the lexical matrix through the inner folds, training's peak.
+        parts = self._parts(X, self.transformers_, fit=True)
         self.log_prior_ = np.where(self.trained_,
                                    np.log(np.clip(Y.mean(axis=0), 1.0 / len(Y), None)), 0.0)
         # Weights, calibration and thresholds need out-of-fold scores, but not for every
@@ -163,8 +144,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
             inner = np.sort(np.random.default_rng(self.random_state).choice(
                 len(X), self.max_inner_articles, replace=False))
         self.oof_rows_, Y_inner = inner, Y[inner]  # which rows of X got `oof_proba_`
-        oof, unseen = self._out_of_fold_scores({n: m[inner] for n, m in matrices.items()},
-                                               Y_inner)
+        oof, unseen = self._out_of_fold_scores(_stacked(parts, _BLOCKS, inner), Y_inner)
         if self.taxonomy_prior is not None:  # not learned: its scores need no folds
             oof["taxonomy"] = unseen["taxonomy"] = self._taxonomy_scores([X[i] for i in inner])
         self.block_weights_, self.prior_weight_ = self._best_weights(oof, Y_inner)
@@ -182,13 +162,13 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         self.oof_metrics_["ece"] = calibration(self.confidence(new),
                                                top1_right(Y_inner, new))["ece"]
         self.block_weights_ = {name: w for name, w in self.block_weights_.items() if w > 0}
-        used = [name for name in self.block_weights_ if name in matrices]
-        # softmax: a process per block; one-vs-rest: threads (liblinear frees the GIL), one matrix
+        used = [name for name in self.block_weights_ if name in _BLOCKS]
+        # softmax: a process per block; one-vs-rest: the blocks in turn, their classes in threads
         per_block = 1 if self.single_label_ else self.n_jobs
-        with nullcontext() if self.single_label_ else parallel_config(backend="threading"):
+        with linear.workers(self.single_label_):
             fitted = Parallel(n_jobs=self.n_jobs if self.single_label_ else 1)(
-                delayed(_fit)(matrices[name], self._target(Y), self.single_label_, self.C,
-                              per_block)
+                delayed(linear.fit)(_stacked(parts, [name])[name], self._target(Y),
+                                    self.single_label_, self.C, per_block)
                 for name in used)
         self.models_ = dict(zip(used, fitted, strict=True))
         for transformer in self.transformers_.values():
@@ -223,10 +203,13 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
             sub = sub.argmax(axis=1) if self.single_label_ else sub
             for name, matrix in matrices.items():
                 cells.append((name, np.ix_(test, np.flatnonzero(present))))
-                jobs.append(delayed(_fold_logits)(matrix, train, test, sub, self.single_label_,
-                                                  self.C, parts.get(name)))
-        for (name, cell), (logits, new) in zip(cells, Parallel(n_jobs=self.n_jobs)(jobs),
-                                               strict=True):
+                jobs.append(delayed(linear.fold_logits)(matrix, train, test, sub,
+                                                        self.single_label_, self.C,
+                                                        parts.get(name)))
+        # processes: liblinear's random generator is global, so threads would race on it
+        done = Parallel(n_jobs=self.n_jobs)(jobs)
+        release_workers(self.n_jobs)  # idle, they held ~250 MB each through the final fits
+        for (name, cell), (logits, new) in zip(cells, done, strict=True):
             scores[name][cell] = logits
             unseen[name][cell] = new
         return scores, unseen
@@ -283,7 +266,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         per_block = {}
         for name, matrix in self._blocks(X, self.models_).items():
             block = np.full((len(X), len(self.classes_)), UNTRAINED)
-            block[:, self.trained_] = _logits(self.models_[name], matrix)
+            block[:, self.trained_] = linear.logits(self.models_[name], matrix)
             per_block[name] = block
         if "taxonomy" in self.block_weights_:
             per_block["taxonomy"] = self._taxonomy_scores(X)
@@ -339,28 +322,15 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         return out
 
 
-def _fit(matrix: object, y: np.ndarray, single_label: bool, C: float, n_jobs: int = 1,
-         inner: bool = False) -> BaseEstimator:
-    return linear_model(single_label, C, n_jobs, sparse.issparse(matrix), inner).fit(matrix, y)
+def _stacked(parts: dict[str, object], blocks: Iterable[str], rows: np.ndarray | None = None
+             ) -> dict[str, object]:
+    """Each block's transformer matrices side by side, only `rows` of them if given."""
+    def pick(matrix: object) -> object:
+        return matrix if rows is None else matrix[rows]
 
-
-def _fold_logits(matrix: object, train: np.ndarray, test: np.ndarray, y: np.ndarray,
-                 single_label: bool, C: float, parts: list[tuple[int, int]] | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """A fold model's logits on the held-out rows, as they are and (`parts`: the block's
-    TF-IDF parts) shaped like a new article's."""
-    model = _fit(matrix[train], y, single_label, C, inner=True)
-    rows = matrix[test]
-    new = rows if parts is None else unseen_rows(rows, matrix[train], parts)
-    return _logits(model, rows), _logits(model, new)
-
-
-def _logits(model: BaseEstimator, X: object) -> np.ndarray:
-    """Per-class log-odds; for softmax models, log-probabilities (comparable across blocks)."""
-    if isinstance(model, LogisticRegression):
-        return model.predict_log_proba(X)
-    scores = model.decision_function(X)
-    return scores.reshape(scores.shape[0], -1)
+    return {block: pick(parts[_BLOCKS[block][0]]) if len(_BLOCKS[block]) == 1
+            else sparse.hstack([pick(parts[t]) for t in _BLOCKS[block]], format="csr")
+            for block in blocks}
 
 
 def _canonical(matrix: object) -> object:

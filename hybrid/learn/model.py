@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import numpy as np
 import sklearn
 from joblib import Parallel, delayed
-from joblib.externals.loky import get_reusable_executor
 
+from hybrid.batch.processes import release_workers
 from hybrid.config import Config
 from hybrid.embed import CachedEmbedder, Embedder, make_embedder
 from hybrid.errors import ModelError, UsageError
@@ -100,14 +100,14 @@ class HybridModel:
         X = _timed(stages, "featurize", _featurize,
                    _training_featurizers(featurizer, articles, config), articles, texts,
                    config.workers)
-        _release_workers(config.workers)
+        release_workers(config.workers)
         Y = np.array([[int(n in labels[i]) for n in taxonomy.names] for i in labelled]
                      ).reshape(len(labelled), len(taxonomy))
         progress("fitting the zero-shot category model" if zero_shot else
                  "fitting the category classifier")
         classifier = _timed(stages, "classifier", _category_model, taxonomy, embedder, config,
                             [X[i] for i in labelled], Y, zero_shot)
-        _release_workers(config.workers)
+        release_workers(config.workers)
         progress("fitting the tagger")
         tagger = _timed(stages, "tagger", TagSuggester(
             n_tags=config.n_tags, aliases=_read_aliases(config.tag_aliases), embedder=embedder
@@ -301,14 +301,6 @@ def _timed(seconds: dict[str, float], stage: str, fit: Callable[..., T], *args: 
     done = fit(*args)
     seconds[stage] = time.perf_counter() - started
     return done
-
-
-def _release_workers(workers: int) -> None:
-    """joblib's worker processes outlive the call that started them, and so does what they
-    loaded: the embedder's weights (~300 MB each for USE), a fold's matrices. The next step
-    of training needs none of it, and the 10,000-article run peaked while they idled."""
-    if workers > 1:
-        get_reusable_executor().shutdown(wait=True)
 
 
 def _clean_and_featurize(featurizer: Featurizer, articles: Sequence[Article],
