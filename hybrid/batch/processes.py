@@ -55,17 +55,6 @@ def start_fork_server(model_dir: str | Path) -> None:
     forkserver.ensure_running()
 
 
-def release_workers(workers: int) -> None:
-    """joblib's worker processes outlive the call that started them, and so does what they
-    loaded: the embedder's weights (~300 MB each for USE), a fold's matrices. The next step
-    of training needs none of it, and the 10,000-article run peaked while they idled."""
-    if workers > 1:
-        # imported here: a batch job's own process never needs joblib (0.13 s of start-up)
-        from joblib.externals.loky import get_reusable_executor
-
-        get_reusable_executor().shutdown(wait=True)
-
-
 def one_thread_per_process() -> None:
     """Parallelism comes from processes. BLAS and OpenMP threads on top of them fight over
     the cores: KeyBERT's small matrix products and the tag ranker ran several times slower

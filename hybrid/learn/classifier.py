@@ -24,7 +24,6 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline, make_union
 
-from hybrid.batch.processes import release_workers
 from hybrid.evaluation.metrics import calibration, category_metrics, top1_right
 from hybrid.learn import linear
 from hybrid.learn.char_ngrams import CharNgramCounts
@@ -208,7 +207,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
                                                         parts.get(name)))
         # processes: liblinear's random generator is global, so threads would race on it
         done = Parallel(n_jobs=self.n_jobs)(jobs)
-        release_workers(self.n_jobs)  # idle, they held ~250 MB each through the final fits
+        linear.release_workers(self.n_jobs)  # idle, they held ~250 MB each through the final fits
         for (name, cell), (logits, new) in zip(cells, done, strict=True):
             scores[name][cell] = logits
             unseen[name][cell] = new

@@ -1,5 +1,6 @@
 """The logistic regressions the category model fits per feature block: which solver, and
-where the fits run when there are several (inner folds, blocks, classes).
+where the fits run when there are several (inner folds, blocks, classes), and the release
+of training's worker processes once a stage is done with them.
 
 The inner folds run in worker processes. Threads would share one copy of the matrices
 (liblinear frees the GIL), but liblinear's random generator, which orders the dual's visits,
@@ -14,6 +15,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 from joblib import parallel_config
+from joblib.externals.loky import get_reusable_executor
 from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
@@ -69,3 +71,11 @@ def logits(model: BaseEstimator, X: object) -> np.ndarray:
         return model.predict_log_proba(X)
     scores = model.decision_function(X)
     return scores.reshape(scores.shape[0], -1)
+
+
+def release_workers(workers: int) -> None:
+    """joblib's worker processes outlive the call that started them, and so does what they
+    loaded: the embedder's weights (~300 MB each for USE), a fold's matrices. The next step
+    of training needs none of it, and the 10,000-article run peaked while they idled."""
+    if workers > 1:
+        get_reusable_executor().shutdown(wait=True)

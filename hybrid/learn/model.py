@@ -18,7 +18,6 @@ import numpy as np
 import sklearn
 from joblib import Parallel, delayed
 
-from hybrid.batch.processes import release_workers
 from hybrid.config import Config
 from hybrid.embed import CachedEmbedder, Embedder, make_embedder
 from hybrid.errors import ModelError, UsageError
@@ -28,6 +27,7 @@ from hybrid.ingest.segment import Segmenter
 from hybrid.learn import artifacts
 from hybrid.learn.classifier import CategoryClassifier
 from hybrid.learn.features import Features, Featurizer
+from hybrid.learn.linear import release_workers
 from hybrid.learn.prediction import Prediction
 from hybrid.learn.tagger import TagSuggester
 from hybrid.learn.zero_shot import TaxonomyPrior, ZeroShotClassifier, described
