@@ -132,6 +132,20 @@ def first_write(store: Store, running: Future) -> None:
         time.sleep(0.005)
 
 
+def busy_worker_on(node, running: Future) -> psutil.Process:
+    """The worker of a Ray node (`ray._private.node.Node`) once it is tagging a partition."""
+    raylet = psutil.Process(node.all_processes["raylet"][0].process.pid)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert not running.done(), running.result()
+        with contextlib.suppress(psutil.Error):
+            for process in raylet.children(recursive=True):
+                if _title(process) == "ray::Worker.tag":
+                    return process
+        time.sleep(0.005)
+    raise AssertionError("the second node's worker never started tagging")
+
+
 def test_killed_workers_are_replaced_and_each_article_is_tagged_once(ray_cluster, store,
                                                                      mongo_config,
                                                                      sample_model_dir, caplog):
@@ -278,17 +292,22 @@ def test_a_signed_model_needs_no_key_on_the_ray_hosts_but_another_model_is_refus
 
 def test_a_dead_node_s_partition_is_retried_on_the_other_node(ray_cluster, store, mongo_config,
                                                               sample_model_dir, caplog):
-    """The second node dies mid-run (its raylet and worker killed) while the workers hold every
-    CPU of the cluster: its partition goes to the worker on the head node, the replacement
-    worker that Ray cannot place takes nothing, and the run completes."""
+    """The second node dies mid-run (its raylet and worker killed) while its worker is tagging a
+    partition and the workers hold every CPU of the cluster: its partition goes to the worker
+    on the head node, the replacement worker that Ray cannot place takes nothing, and the run
+    completes."""
     config = replace(mongo_config, batch_size=2)
     docs = records(salt=uuid.uuid4().hex[:8])
     store.import_records(docs)
     try:
         with ThreadPoolExecutor(1) as pool:
             running = pool.submit(job, config, sample_model_dir, engine="ray", workers=2)
-            first_write(store, running)
-            ray_cluster.remove_node(ray_cluster.list_all_nodes()[1], allow_graceful=False)
+            node = ray_cluster.list_all_nodes()[1]
+            tagging = busy_worker_on(node, running)
+            tagging.suspend()  # held mid-partition, so the node dies with work in flight
+            ray_cluster.remove_node(node, allow_graceful=False)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                tagging.kill()
             report = running.result(timeout=300)
     finally:
         ray_cluster.add_node(num_cpus=1)  # for the tests after this one
