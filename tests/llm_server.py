@@ -19,6 +19,8 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from hybrid.batch.processes import sigterm_interrupts
+
 #: Same default as ``scripts/setup_llm.sh``.
 DEFAULT_MODEL_PATH = Path.home() / ".cache" / "hybrid" / "qwen2.5-coder-0.5b-instruct.gguf"
 MODEL_ENV_VAR = "HYBRID_TEST_GGUF"
@@ -100,7 +102,7 @@ def run_llama_server(
 
     Raises ``RuntimeError`` with the server log tail if it exits or does not
     answer ``/v1/models`` within ``timeout`` seconds. The server is terminated
-    (then killed if needed) on exit.
+    (then killed if needed) on exit, also when the caller's process gets SIGTERM.
     """
     with tempfile.TemporaryDirectory(prefix="llama-server-") as tmp:
         log_path = Path(tmp) / "server.log"
@@ -137,7 +139,8 @@ def run_llama_server(
                         )
                     time.sleep(0.5)
                 else:
-                    yield base_url
+                    with sigterm_interrupts():  # so a SIGTERM to the script stops the server too
+                        yield base_url
                     return
             finally:
                 _stop(proc)

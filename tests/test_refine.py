@@ -5,6 +5,8 @@ reason when it cannot start."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -269,3 +271,26 @@ def test_real_llm_server_killed_mid_run_falls_back_and_completes(trained, tmp_pa
     assert statuses == ["error", "error", "unavailable", "unavailable"], statuses
     for got, (_, _, before) in zip(out[1:], batch[1:], strict=True):
         assert got.output() == before.output() and got.source == "model"
+
+
+@pytest.mark.llm
+def test_a_script_stopped_by_sigterm_stops_its_llama_server(tmp_path):
+    """A bench that gets SIGTERM (a timeout, a closed session) takes its server with it."""
+    ok, why = llama_server_available()
+    if not ok:
+        pytest.skip(why)
+    script = ("import sys, time; sys.path.insert(0, 'tests')\n"
+              "from llm_server import find_model, run_llama_server\n"
+              "with run_llama_server(find_model(), n_threads=1) as url:\n"
+              "    print(url, flush=True)\n"
+              "    time.sleep(120)\n")
+    bench = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).parents[1])
+    try:
+        url = bench.stdout.readline().strip()
+        server = _server_process(url)
+        bench.terminate()
+        bench.wait(timeout=30)
+        assert psutil.wait_procs([server], timeout=15)[1] == [], "the server outlived the bench"
+    finally:
+        bench.kill()
