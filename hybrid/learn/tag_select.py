@@ -134,11 +134,12 @@ class Chooser:
         """Why `c`, a candidate that may be a tag here, is not shown, or None."""
         if display is None:
             return "no plain text"
-        if c.weak and shown >= _MIN_TAGS:
-            return "said in passing, and the list has enough tags"
         if c.weak and self.learned and score < _WEAK_FLOOR:
             return "said in passing, and the ranker doubts it"
-        if self.learned and shown >= _MIN_TAGS and score < _FILL_FLOOR * self.base_rate:
+        if c.weak and shown >= _MIN_TAGS and not self.learned:
+            return "said in passing, and the list has enough tags"
+        if (self.learned and shown >= _MIN_TAGS and score < _FILL_FLOOR * self.base_rate
+                and not c.central):
             return "the ranker doubts it, and the list has enough tags"
         if not c.supported and score < _LIKELY:
             return "the text does not support it, and it is not likely enough"
