@@ -138,3 +138,19 @@ def test_a_passing_mention_the_ranker_finds_likely_fills_any_list_with_room():
     c.weak = True
     assert chooser._skip(c, 0.8, 3, "SharePoint") is None
     assert chooser._skip(c, 0.1, 3, "SharePoint") == "said in passing, and the ranker doubts it"
+
+
+def test_everyday_words_joined_are_a_term_where_the_title_says_them_and_the_text_again():
+    """社会环境 said in passing is a phrase, no term; 艺术教育, in the title and again in the
+    abstract, is the paper's subject (readers named it missing where it was refused)."""
+    def doc(title: str, body: str) -> Features:
+        d = _doc(title, body)
+        d.everyday = {"艺术教育", "社会环境"}
+        return d
+    paper = doc("青少年艺术教育的对策", "艺术教育关乎审美。社会环境影响青少年，社会环境复杂。")
+    assert verdict(Candidate("艺术教育", "艺术教育", count=2), 0, False, paper) is None
+    assert verdict(Candidate("社会环境", "社会环境", count=2), 0, False, paper) == \
+        "everyday words, no term"
+    once = doc("青少年艺术教育的对策", "审美关乎成长。")
+    assert verdict(Candidate("艺术教育", "艺术教育", count=1), 0, False, once) == \
+        "everyday words, no term"
