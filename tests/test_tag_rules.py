@@ -100,9 +100,9 @@ def test_a_familiar_chinese_word_is_a_tag_only_where_the_article_names_it_or_the
 
 def test_a_two_character_word_said_at_most_twice_only_fills_a_short_list():
     """鳇仿, 右足, 近况: a two-character word the text says once or twice, even in its title,
-    is mostly a piece or a passing word (readers, rounds 3-7: 116 struck out, 48 kept). It
-    fills a short list only; said three times, or one of the site's tags, it is a candidate
-    like any other."""
+    is mostly a piece or a passing word (readers, rounds 3-7: 116 struck out, 48 kept): it
+    counts as said in passing. Said three times, or one of the site's tags, it is a
+    candidate like any other."""
     doc = _doc("褥疮的护理", "褥疮预防。压疮护理，压疮分期，压疮评估。")
     twice = Candidate("褥疮", "褥疮", count=2)
     assert verdict(twice, 0, False, doc) is None and twice.weak

@@ -47,7 +47,7 @@ _UNNAMED_SHAPES = ("file name", "slug")  # shapes no heading makes a tag
 _SETTING_NAME = 6.0
 # a two-character Chinese word the text says at most this often (title included), and no
 # site tag: mostly a piece or a passing word (鳇仿, 右足, 近况, 福利); over rounds 3-7 readers
-# struck out 116 such tags of our lists and accepted 48. It only fills a short list.
+# struck out 116 such tags of our lists and accepted 48. Said in passing, then (`weak`).
 _SHORT_WORD = re.compile(r"^[\u4e00-\u9fff]{2}$")
 _SHORT_SAID = 2
 
@@ -64,7 +64,7 @@ class Candidate:
     said: int = 0  # how often the text says it (a neighbour's tag too)
     reason: str | None = None  # why it is no tag here (explained), None if it may be one
     named: bool = False  # the title, description or a heading says it
-    weak: bool = False  # said once, in passing: a tag only where a list has too few
+    weak: bool = False  # said in passing: a tag only where the ranker finds it likely
     central: bool = False  # named, said again and again, and no word most readers know
 
 
