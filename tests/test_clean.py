@@ -31,6 +31,12 @@ def test_full_width_forms_and_whitespace_are_normalised():
     assert text.body == "API 网关,支持 HTTP2:\n好"
 
 
+def test_trademark_signs_are_no_part_of_a_name():
+    text = clean(article(title="Intel® Core™ i7", content="Intel® Core™ 处理器与 Wi-Fi℠"))
+    assert text.title == "Intel Core i7"
+    assert text.body == "Intel Core 处理器与 Wi-Fi"
+
+
 def test_code_blocks_are_kept_apart_and_bounded():
     code = "\n".join(f"print({i})" for i in range(500))
     text = clean(article(content=f"一段很短的说明。\n\n```python\n{code}\n```\n"))

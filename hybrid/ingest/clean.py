@@ -18,6 +18,9 @@ _BLOCK_SEPARATOR = " "
 _HEADINGS = "h1, h2, h3, h4, h5, h6"
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
+# a trademark sign is no part of a name: NFKC would spell "Core™" `CoreTM` (a tag readers
+# see as odd) and "Wi-Fi℠" `Wi-FiSM`
+_MARKS = str.maketrans("", "", "\u2122\u2120\u00ae")
 # The body is read from at most this many characters of an article's content, cut at a
 # line: every stage after it (segmentation, features, tag checks) then costs at most so
 # much, however long the post (real sites' p99 is 30-50k characters, the longest 195k).
@@ -46,8 +49,9 @@ def render_markdown(text: str) -> str:
 
 
 def normalize(text: str) -> str:
-    """NFKC folds full-width forms (ＡＰＩ，：) into their ordinary ones; then tidy whitespace."""
-    text = unicodedata.normalize("NFKC", text)
+    """NFKC folds full-width forms (ＡＰＩ，：) into their ordinary ones, without trademark
+    signs; then tidy whitespace."""
+    text = unicodedata.normalize("NFKC", text.translate(_MARKS))
     text = _SPACES.sub(" ", text)
     text = _BLANK_LINES.sub("\n", text)
     return "\n".join(line.strip() for line in text.split("\n")).strip()

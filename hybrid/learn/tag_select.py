@@ -1,7 +1,7 @@
 """Which of an article's candidates become its tags, in which spelling, and why: the ranker's
-best first, what is said in passing only to fill a short list, one tag per concept (`_prefer`
-keeps the better of two spellings), and every strong candidate left out with its reason, for
-`predict --explain`."""
+best first, what is said in passing only where the ranker finds it likely, one tag per
+concept (`_prefer` keeps the better of two spellings), and every strong candidate left out
+with its reason, for `predict --explain`."""
 
 from __future__ import annotations
 
@@ -18,8 +18,12 @@ from hybrid.learn.features import Features
 from hybrid.learn.tag_rules import Candidate
 
 _LIKELY = 0.5  # the ranker's probability such a tag needs to be shown: more likely right than not
-_MIN_TAGS = 3  # a list shorter than this takes what is said in passing, if the ranker likes it
-_WEAK_FLOOR = 0.3  # the ranker's probability for that
+_MIN_TAGS = 3  # a list shorter than this takes what the ranker doubts (see `_FILL_FLOOR`)
+# The ranker's probability a passing mention needs to be shown, on any list with room:
+# SharePoint said once in a post on MOSS (0.8), `crypto` once in one on ECDSA (0.4). Readers
+# kept 12 of 13 such tags that had been left off lists of three or four. Without a ranker,
+# a passing mention only fills a list shorter than `_MIN_TAGS`.
+_WEAK_FLOOR = 0.3
 # Past `_MIN_TAGS`, a tag needs a ranker probability of this share of the site's base rate
 # (the share of candidates that are the authors' tags): a site whose authors give two tags an
 # article has lower probabilities throughout than one whose authors give five. Readers
@@ -134,11 +138,12 @@ class Chooser:
         """Why `c`, a candidate that may be a tag here, is not shown, or None."""
         if display is None:
             return "no plain text"
-        if c.weak and shown >= _MIN_TAGS:
-            return "said in passing, and the list has enough tags"
         if c.weak and self.learned and score < _WEAK_FLOOR:
             return "said in passing, and the ranker doubts it"
-        if self.learned and shown >= _MIN_TAGS and score < _FILL_FLOOR * self.base_rate:
+        if c.weak and shown >= _MIN_TAGS and not self.learned:
+            return "said in passing, and the list has enough tags"
+        if (self.learned and shown >= _MIN_TAGS and score < _FILL_FLOOR * self.base_rate
+                and not c.central):
             return "the ranker doubts it, and the list has enough tags"
         if not c.supported and score < _LIKELY:
             return "the text does not support it, and it is not likely enough"
@@ -159,7 +164,7 @@ class Chooser:
         site = self.uses.get(c.key, 0)
         tagged = (f"; the site's tag on {site} article{'s' * (site > 1)}, {close} of the "
                   "closest carry it") if site else ""
-        return where + tagged + ("; fills a short list" if c.weak else "")
+        return where + tagged + ("; said in passing, and likely" if c.weak else "")
 
     def _prefer(self, new: _Shown, old: _Shown, text: str) -> bool:
         """Of two near-duplicates: a phrase over one of its words ("Web Components" over
