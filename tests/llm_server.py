@@ -104,7 +104,9 @@ def run_llama_server(
     answer ``/v1/models`` within ``timeout`` seconds. The server is terminated
     (then killed if needed) on exit, also when the caller's process gets SIGTERM.
     """
-    with tempfile.TemporaryDirectory(prefix="llama-server-") as tmp:
+    # a SIGTERM to the script (a timeout, a closed session) stops the server too, even while
+    # it loads
+    with sigterm_interrupts(), tempfile.TemporaryDirectory(prefix="llama-server-") as tmp:
         log_path = Path(tmp) / "server.log"
         for attempt in range(3):
             port = _free_port()
@@ -139,8 +141,7 @@ def run_llama_server(
                         )
                     time.sleep(0.5)
                 else:
-                    with sigterm_interrupts():  # so a SIGTERM to the script stops the server too
-                        yield base_url
+                    yield base_url
                     return
             finally:
                 _stop(proc)

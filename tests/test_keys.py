@@ -9,12 +9,21 @@ from hybrid.ingest.keys import (
     only_inside_words,
     plain_tag,
     plain_tags,
+    text_key,
 )
 
 
 def test_label_key_folds_case_and_width():
     assert label_key("Ｋ８ｓ") == label_key("k8s") == "k8s"
     assert label_key("  Spring   Boot ") == "spring boot"
+
+
+def test_a_trademark_sign_is_no_part_of_a_label_or_of_the_text_that_says_it():
+    """An author's or a site's `Core™` is the tag Core (NFKC alone gives `CoreTM`), and a
+    text that says "Intel® Core™" says it."""
+    assert plain_tag("Core™") == "Core" and plain_tag("Java®") == "Java"
+    assert plain_tags(["Core™", "core"]) == (["Core"], [])
+    assert mentions(text_key("用 Intel® Core™ 处理器"), label_key("Core™"))
 
 
 def test_near_duplicates_are_what_a_reader_sees_as_one_tag():

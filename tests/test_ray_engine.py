@@ -305,9 +305,11 @@ def test_a_dead_node_s_partition_is_retried_on_the_other_node(ray_cluster, store
             node = ray_cluster.list_all_nodes()[1]
             tagging = busy_worker_on(node, running)
             tagging.suspend()  # held mid-partition, so the node dies with work in flight
-            ray_cluster.remove_node(node, allow_graceful=False)
-            with contextlib.suppress(psutil.NoSuchProcess):
-                tagging.kill()
+            try:
+                ray_cluster.remove_node(node, allow_graceful=False)
+            finally:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    tagging.kill()
             report = running.result(timeout=300)
     finally:
         ray_cluster.add_node(num_cpus=1)  # for the tests after this one

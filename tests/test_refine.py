@@ -5,6 +5,7 @@ reason when it cannot start."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -286,11 +287,16 @@ def test_a_script_stopped_by_sigterm_stops_its_llama_server(tmp_path):
               "    time.sleep(120)\n")
     bench = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
                              cwd=Path(__file__).parents[1])
+    server = None
     try:
         url = bench.stdout.readline().strip()
+        assert url, "the bench printed no server address"
         server = _server_process(url)
         bench.terminate()
         bench.wait(timeout=30)
         assert psutil.wait_procs([server], timeout=15)[1] == [], "the server outlived the bench"
     finally:
         bench.kill()
+        if server is not None:  # never left running on a failure
+            with contextlib.suppress(psutil.NoSuchProcess):
+                server.kill()

@@ -98,14 +98,16 @@ def test_a_familiar_chinese_word_is_a_tag_only_where_the_article_names_it_or_the
     assert verdict(Candidate("外形", "外形", count=2), 0, False, headed) is None
 
 
-def test_a_two_character_word_said_at_most_twice_only_fills_a_short_list():
+def test_a_two_character_word_said_at_most_twice_is_said_in_passing():
     """鳇仿, 右足, 近况: a two-character word the text says once or twice, even in its title,
     is mostly a piece or a passing word (readers, rounds 3-7: 116 struck out, 48 kept): it
-    counts as said in passing. Said three times, or one of the site's tags, it is a
-    candidate like any other."""
+    counts as said in passing, and as no central term. Said three times, or one of the
+    site's tags, it is a candidate like any other; never said, it is no passing mention."""
     doc = _doc("褥疮的护理", "褥疮预防。压疮护理，压疮分期，压疮评估。")
     twice = Candidate("褥疮", "褥疮", count=2)
-    assert verdict(twice, 0, False, doc) is None and twice.weak
+    assert verdict(twice, 0, False, doc) is None and twice.weak and not twice.central
+    unsaid = Candidate("疥疮", "疥疮", first=-1)
+    assert verdict(unsaid, 1, True, doc) is None and not unsaid.weak
     site = Candidate("褥疮", "褥疮", count=2)
     assert verdict(site, 3, False, doc) is None and not site.weak
     thrice = Candidate("压疮", "压疮", count=3)
@@ -116,16 +118,18 @@ def test_what_the_title_names_and_the_text_repeats_is_shown_however_the_ranker_d
     """单体架构 in the title and said again and again: the ranker, taught by authors who
     rarely tag it, gave it 0.01, and it lost its place on a three-tag list; readers named it
     missing. A word most readers know (外形) so named and repeated still fills no list."""
-    doc = _doc("从单体架构到微服务", "单体架构的好处。拆分单体架构。单体架构的代价。外形简洁。",
-               headings="外形")
+    doc = _doc("从单体架构到微服务", "单体架构的好处。拆分单体架构。单体架构的代价。外形简洁，"
+               "外形紧凑，外形小巧。", headings="外形")
     central = Candidate("单体架构", "单体架构", count=4)
     assert verdict(central, 0, False, doc) is None and central.central
-    familiar = Candidate("外形", "外形", count=3)
-    assert verdict(familiar, 0, False, doc) is None and not familiar.central
+    familiar = Candidate("外形", "外形", count=4)
+    assert verdict(familiar, 0, False, doc) is None
+    assert not familiar.central and not familiar.weak
     chooser = Chooser({}, {}, {}, {}, base_rate=0.1, learned=True, n_tags=5, vote=0,
                       explained=8)
     assert chooser._skip(central, 0.01, 3, "单体架构") is None
-    assert chooser._skip(familiar, 0.01, 3, "外形") is not None
+    assert chooser._skip(familiar, 0.01, 3, "外形") == ("the ranker doubts it, and the list "
+                                                        "has enough tags")
 
 
 def test_a_passing_mention_the_ranker_finds_likely_fills_any_list_with_room():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -12,15 +11,13 @@ import markdown_it_pyrs
 from selectolax.lexbor import LexborHTMLParser
 
 from hybrid.ingest.article import Article
+from hybrid.ingest.keys import nfkc
 
 _DROP_TAGS = ["script", "style", "nav", "noscript", "iframe", "svg", "head", "template"]
 _BLOCK_SEPARATOR = " "
 _HEADINGS = "h1, h2, h3, h4, h5, h6"
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
-# a trademark sign is no part of a name: NFKC would spell "Core™" `CoreTM` (a tag readers
-# see as odd) and "Wi-Fi℠" `Wi-FiSM`
-_MARKS = str.maketrans("", "", "\u2122\u2120\u00ae")
 # The body is read from at most this many characters of an article's content, cut at a
 # line: every stage after it (segmentation, features, tag checks) then costs at most so
 # much, however long the post (real sites' p99 is 30-50k characters, the longest 195k).
@@ -49,9 +46,9 @@ def render_markdown(text: str) -> str:
 
 
 def normalize(text: str) -> str:
-    """NFKC folds full-width forms (ＡＰＩ，：) into their ordinary ones, without trademark
+    """`nfkc` folds full-width forms (ＡＰＩ，：) into their ordinary ones and drops trademark
     signs; then tidy whitespace."""
-    text = unicodedata.normalize("NFKC", text.translate(_MARKS))
+    text = nfkc(text)
     text = _SPACES.sub(" ", text)
     text = _BLANK_LINES.sub("\n", text)
     return "\n".join(line.strip() for line in text.split("\n")).strip()

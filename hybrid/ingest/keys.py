@@ -13,6 +13,9 @@ MAX_TAG_CHARS = 40
 _MARKUP = re.compile(r"[<>\"'`{}]|&#?\w+;|://|^(?i:javascript|vbscript|data|file):|^[=+\-@]")
 _WORD_SEPARATORS = re.compile(r"[\s\-_]+")
 _VERSION = re.compile(r"[\s\-_]*v?\d+(?:\.\d+)*$")  # `pcie4`, "vue 3", `ios-17.2`, `iosv2`
+# a trademark sign is no part of a name: NFKC would spell "Core™" `CoreTM` (a tag readers
+# see as odd) and "Wi-Fi℠" `Wi-FiSM`; "Java®" is Java
+_MARKS = str.maketrans("", "", "\u2122\u2120\u00ae")
 
 
 @lru_cache(maxsize=200_000)
@@ -24,7 +27,13 @@ def label_key(label: str) -> str:
 def text_key(text: str) -> str:
     """`label_key` of an article's text, not cached: each text is new, and a cache of
     200,000 of them would hold gigabytes on a long run."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return " ".join(nfkc(text).casefold().split())
+
+
+def nfkc(text: str) -> str:
+    """NFKC (full-width ＡＰＩ is API), without trademark signs: one spelling for a text and
+    for every label said in it."""
+    return unicodedata.normalize("NFKC", text.translate(_MARKS))
 
 
 def hidden_character(text: str, allowed: str = "") -> str | None:
@@ -36,10 +45,10 @@ def hidden_character(text: str, allowed: str = "") -> str | None:
 
 
 def plain_tag(tag: str) -> str | None:
-    """`tag` as plain text a site can render: NFKC, single spaces, no control or format
+    """`tag` as plain text a site can render: `nfkc`, single spaces, no control or format
     characters, no markup, entities, links or script URLs, no formula start (`=`, `+`, `-`,
     `@`), at most `MAX_TAG_CHARS`; None if that leaves nothing worth showing."""
-    text = " ".join(unicodedata.normalize("NFKC", tag).split())
+    text = " ".join(nfkc(tag).split())
     if (not text or len(text) > MAX_TAG_CHARS or _MARKUP.search(text)
             or hidden_character(text) is not None
             or not any(ch.isalnum() for ch in text)):

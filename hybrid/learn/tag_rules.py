@@ -50,6 +50,7 @@ _SETTING_NAME = 6.0
 # struck out 116 such tags of our lists and accepted 48. Said in passing, then (`weak`).
 _SHORT_WORD = re.compile(r"^[\u4e00-\u9fff]{2}$")
 _SHORT_SAID = 2
+_COMPOUND_SAID = 2  # how often the text must say everyday words the title joins (艺术教育)
 
 
 @dataclass
@@ -94,14 +95,15 @@ def _everyday(c: Candidate, site: int, named: bool, agree: bool, doc: Features) 
     return not (site >= _SITE_TAG and common < _COMMON_SITE_CHINESE
                 and title_named(c.key, doc))
 
+
 def verdict(c: Candidate, site: int, agree: bool, doc: Features) -> str | None:
     """Why `c` may be no tag here, or None; sets `c.supported` (whether the article
-    supports it) and `c.said`. A reader takes for a tag a term the article is about: said
-    in its title, description or headings, or said again and again; or a site tag close
-    neighbours agree on. Never a piece of a longer word, a string shaped like code or a
-    quantity, or a word of everyday language (平台, `network`), unless the article or
-    the site names it as a subject. A year or a generic word (`code`, `null`) only where
-    the site uses it on similar articles."""
+    supports it), `c.said`, and for a possible tag `c.named`, `c.weak` and `c.central`. A
+    reader takes for a tag a term the article is about: said in its title, description or
+    headings, or said again and again; or a site tag close neighbours agree on. Never a
+    piece of a longer word, a string shaped like code or a quantity, or a word of everyday
+    language (平台, `network`), unless the article or the site names it as a subject. A year
+    or a generic word (`code`, `null`) only where the site uses it on similar articles."""
     text = doc.text
     # a word the segmenter cut from the text, under its own key and ending in letters or
     # digits (not `C#` of "C#3.0"), is said: no regex needed
@@ -126,7 +128,7 @@ def verdict(c: Candidate, site: int, agree: bool, doc: Features) -> str | None:
     # 社会环境 said in passing is a phrase; 艺术教育 in the title and again in the text is the
     # paper's subject (rounds 3-7, every list: 12 such tags struck out, 69 kept)
     if (c.surface in doc.everyday and site < _SITE_TAG
-            and not (title_named(c.key, doc) and times_said(text, c.key) >= _SHORT_SAID)):
+            and not (title_named(c.key, doc) and times_said(text, c.key) >= _COMPOUND_SAID)):
         return "everyday words, no term"
     if genre(c.key):
         return "says what kind of text it is, not what about"
@@ -139,17 +141,20 @@ def verdict(c: Candidate, site: int, agree: bool, doc: Features) -> str | None:
     if c.key in doc.actions and not (named and c.said >= 2 * salient(len(doc.lexical))):
         return "names an action, not a subject"
     c.named = named
-    # said once, in passing, in a text long enough to say its subjects again: shown only
-    # to fill a list (an abstract says each of its keywords once)
-    # said a few times in the body only: a reader calls most such words passing mentions
-    # (a third of them were accepted); shown only to fill a short list
     often = salient(len(doc.lexical))
-    c.weak = (not named and 0 < c.said < often) or (
-        site < _SITE_TAG and _SHORT_WORD.match(c.key) is not None
-        and times_said(text, c.key) <= _SHORT_SAID)
-    # what the title or a heading names and the body says again and again (单体架构,
-    # `Serilog`) is what the article is about, however rarely the site's authors tag it
-    c.central = named and c.said >= often and commonness.zipf(c.key) < _KNOWN_CHINESE
+    # said in passing: a few times in the body only (readers accepted a third of such words),
+    # or a two-character Chinese word said once or twice, even in the title, and no site tag
+    # (鳇仿, 右足, 近况: rounds 3-7, 116 struck out, 48 kept). With a ranker it is shown where
+    # the ranker finds it likely; without one, only to fill a short list (`tag_select`).
+    short = (site < _SITE_TAG and _SHORT_WORD.match(c.key) is not None
+             and 0 < times_said(text, c.key) <= _SHORT_SAID)
+    c.weak = (not named and 0 < c.said < often) or short
+    # what the title, description or a heading names and the text says again and again
+    # (单体架构, `Serilog`) is what the article is about, however rarely the site's authors
+    # tag it; never a word most readers know
+    familiar = _FAMILIAR_LATIN if c.key.isascii() else _KNOWN_CHINESE
+    c.central = (named and c.said >= often and not short
+                 and commonness.zipf(c.key) < familiar)
     return None
 
 
