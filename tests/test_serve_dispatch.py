@@ -39,6 +39,29 @@ class StandIn:
         pass
 
 
+def test_lone_requests_go_to_the_worker_freed_last_so_its_caches_stay_warm():
+    async def run() -> None:
+        workers = [StandIn("a"), StandIn("b"), StandIn("c")]
+        pool = Pool(Config(), len(workers), Metrics())
+        await pool.start(None, workers)  # type: ignore[arg-type]
+        first = await pool.take()
+        pool.give_back(first)
+        for _ in range(5):  # one request at a time: the same worker each time
+            worker = await pool.take()
+            assert worker is first
+            pool.give_back(worker)
+        # while it is busy another one serves, and the one freed last is taken next
+        busy = await pool.take()
+        other = await pool.take()
+        assert busy is first and other is not first
+        pool.give_back(other)
+        pool.give_back(busy)
+        assert await pool.take() is busy
+        assert await pool.take() is other
+
+    asyncio.run(asyncio.wait_for(run(), 10))
+
+
 def test_a_lone_article_is_not_held_for_the_batch_window_while_another_worker_is_busy():
     """At a steady 20 requests/s the next article is ~50 ms away: waiting for it only adds
     the window to the article's latency. Once articles queue up, the window still gathers
