@@ -169,7 +169,7 @@ class Config:
     serve_max_batch: Annotated[int, Field(ge=1, le=10_000)] = 64  # per suggest-batch; 422
     serve_model_batch: Annotated[int, Field(ge=1, le=10_000)] = 32  # one worker's batch
     serve_batch_window: Annotated[float, Field(ge=0, le=1)] = 0.002  # seconds a free worker
-    # waits for more articles while others are busy
+    # waits for more articles while others are busy and articles queue up
     serve_max_queue: Annotated[int, Field(ge=1, le=1_000_000)] = 512  # waiting articles; 503
     serve_timeout: Seconds = 30.0  # seconds a request may take, its body's arrival included
     serve_llm_deadline: Seconds = 2.0  # seconds the LLM fallback may add to a suggestion

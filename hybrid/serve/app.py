@@ -97,10 +97,12 @@ def create_app(service: Service) -> FastAPI:
             raise Problem(401, "missing or wrong API key: send 'Authorization: Bearer KEY'",
                           headers={"WWW-Authenticate": "Bearer"})
 
-    def needs_key(credentials: Bearer) -> None:
+    # `async`: FastAPI runs a plain `def` dependency in a worker thread, a hop there and
+    # back (two thread hand-offs) on every request for a comparison of a few bytes
+    async def needs_key(credentials: Bearer) -> None:
         key(credentials)
 
-    def suggest_key(credentials: Bearer) -> None:
+    async def suggest_key(credentials: Bearer) -> None:
         if config.serve_suggest_access == "key":
             key(credentials)
 

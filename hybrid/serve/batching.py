@@ -1,11 +1,13 @@
 """Articles of concurrent requests, predicted together.
 
 Every article waits in one queue. Whenever a worker is free it takes what is waiting, up
-to `serve_model_batch` articles. While other workers are busy (requests are coming fast)
-it first waits `serve_batch_window` seconds for more to join; an idle server adds nothing
-to a request. A busy one fills whole batches while every worker is busy, so it is as
-efficient per article as `tag-file` (a batch of one costs ~1.5x an article of a batch of
-32: the classifier's and tag ranker's cost per call).
+to `serve_model_batch` articles. While other workers are busy and articles queue up
+(requests are coming fast) it first waits `serve_batch_window` seconds for more to join.
+An idle server adds nothing to a request, and neither does a steady trickle: at 20
+requests/s, a lone article that came while the other worker was busy would wait the window
+for a next one ~50 ms away. A busy server fills whole batches while every worker is busy,
+so it is as efficient per article as `tag-file` (a batch of one costs ~1.5x an article of
+a batch of 32: the classifier's and tag ranker's cost per call).
 Past `serve_max_queue` waiting articles a request is refused at once (503 with
 Retry-After) rather than queued into a timeout.
 
@@ -76,7 +78,7 @@ class Batcher:
             await self._wait_for_jobs()
             worker = await self.pool.take()
             cap = self.config.serve_model_batch
-            if len(self._jobs) < cap and self.pool.busy > 1:  # others busy: requests come
+            if 1 < len(self._jobs) < cap and self.pool.busy > 1:  # others busy: requests come
                 await asyncio.sleep(self.config.serve_batch_window)
             self._drop_abandoned()
             batch = self._take(cap)

@@ -30,7 +30,10 @@ class Pool:
         self.metrics = metrics
         self.generation: Generation | None = None
         self.serving: list[Worker] = []
-        self._idle: asyncio.Queue[Worker] = asyncio.Queue()
+        # the worker freed last is taken first: at low load one worker serves every request,
+        # and its in-memory caches (tag candidates' embeddings) stay warm instead of two
+        # half-warm ones taking turns; the others take work only while it is busy
+        self._idle: asyncio.LifoQueue[Worker] = asyncio.LifoQueue()
         self._replacing = 0
         self._tasks: set[asyncio.Task] = set()
         self.closed = False
@@ -63,7 +66,8 @@ class Pool:
         self.metrics.workers.set(sum(not w.retired for w in self.serving))
 
     async def take(self) -> Worker:
-        """A free worker of the generation that serves, waiting for one if all are busy."""
+        """The free worker of the generation that serves that was freed last, waiting for
+        one if all are busy."""
         while True:
             worker = await self._idle.get()
             if not worker.retired:
