@@ -193,3 +193,20 @@ def test_a_featurize_worker_builds_each_segmenter_once_and_its_features_do_not_c
         assert got.embedding.tolist() == want.embedding.tolist()
         assert {k: v for k, v in vars(got).items() if k != "embedding"} == {
             k: v for k, v in vars(want).items() if k != "embedding"}
+
+
+def test_features_of_a_batch_hold_one_string_per_distinct_word_and_candidate(sample_model):
+    """Training holds every article's features at once: equal words and candidates of a
+    batch are one object, and the features are those of each article alone."""
+    from hybrid.ingest.clean import clean
+
+    texts = [clean(parse_article({"id": str(i), "title": "Kubernetes 容器编排",
+                                  "content": "Kubernetes 集群的容器编排与服务发现。" * 3}))
+             for i in range(2)]
+    first, second = sample_model.featurize(texts)
+    assert first.candidates and first.words
+    assert all(a is b for a, b in zip(first.candidates, second.candidates, strict=True))
+    assert all(a is b for a, b in zip(first.words, second.words, strict=True))
+    alone = sample_model.featurize(texts[:1])[0]
+    assert (alone.words, alone.head_words, alone.candidates) == (
+        first.words, first.head_words, first.candidates)
