@@ -169,3 +169,44 @@ def test_a_model_says_why_it_is_zero_shot(sample_taxonomy):
                             ).startswith("16 labelled articles, but only 后端开发 has labelled "
                                          "articles both in it and outside it")
     assert zero_shot_reason([["数据库"]] * 6 + [["后端开发"]] * 6, sample_taxonomy) is None
+
+
+def test_a_featurize_worker_builds_each_segmenter_once_and_its_features_do_not_change(
+        sample_model, sample_articles, config):
+    """Each job of training's featurizing arrives pickled. A worker reuses the segmenters
+    (jieba dictionaries) it built for its earlier jobs, and the features are the same."""
+    import pickle
+
+    from hybrid.learn.model import _clean_and_featurize, _training_featurizers
+
+    featurizer = _training_featurizers(sample_model.featurizer, sample_articles, config)[0]
+    first, second = (pickle.loads(pickle.dumps(featurizer)) for _ in range(2))
+    fresh = pickle.loads(pickle.dumps(featurizer))
+    articles = sample_articles[:6]
+    reused, _, _ = _clean_and_featurize(first, articles[:3], None, in_worker=True)
+    jieba = first.segmenter.jieba, first.candidate_segmenter.jieba
+    again, _, _ = _clean_and_featurize(second, articles[3:], None, in_worker=True)
+    assert (second.segmenter.jieba, second.candidate_segmenter.jieba) == jieba
+    alone, _, _ = _clean_and_featurize(fresh, articles, None)
+    assert fresh.segmenter is not first.segmenter  # not in a worker: nothing kept
+    for got, want in zip([*reused, *again], alone, strict=True):
+        assert got.embedding.tolist() == want.embedding.tolist()
+        assert {k: v for k, v in vars(got).items() if k != "embedding"} == {
+            k: v for k, v in vars(want).items() if k != "embedding"}
+
+
+def test_features_of_a_batch_hold_one_string_per_distinct_word_and_candidate(sample_model):
+    """Training holds every article's features at once: equal words and candidates of a
+    batch are one object, and the features are those of each article alone."""
+    from hybrid.ingest.clean import clean
+
+    texts = [clean(parse_article({"id": str(i), "title": "Kubernetes 容器编排",
+                                  "content": "Kubernetes 集群的容器编排与服务发现。" * 3}))
+             for i in range(2)]
+    first, second = sample_model.featurize(texts)
+    assert first.candidates and first.words
+    assert all(a is b for a, b in zip(first.candidates, second.candidates, strict=True))
+    assert all(a is b for a, b in zip(first.words, second.words, strict=True))
+    alone = sample_model.featurize(texts[:1])[0]
+    assert (alone.words, alone.head_words, alone.candidates) == (
+        first.words, first.head_words, first.candidates)

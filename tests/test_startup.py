@@ -35,6 +35,41 @@ def test_the_tag_file_command_imports_the_tagging_code_only_when_it_runs():
             "assert 'hybrid.batch.tag_file' not in sys.modules\n")
 
 
+def test_the_run_command_starts_the_fork_server_before_it_imports_the_nightly_job(
+        sample_model_dir):
+    """`hybrid run --workers N` as `tag-file`: the fork server's imports run beside the
+    command's own (the nightly job, pymongo), which wait until it has started."""
+    _python("import sys\n"
+            "import hybrid.cli.run\n"
+            "import hybrid.batch.processes as processes\n"
+            "assert 'hybrid.batch.nightly' not in sys.modules\n"
+            "class Started(Exception):\n"
+            "    pass\n"
+            "def start(model_dir):\n"
+            "    assert 'hybrid.batch.nightly' not in sys.modules, 'imported before'\n"
+            "    raise Started\n"
+            "processes.start_fork_server = start\n"
+            "from hybrid.cli.base import main\n"
+            "try:\n"
+            f"    main(['run', '--model', {str(sample_model_dir)!r}, '--workers', '2'], "
+            "standalone_mode=False)\n"
+            "except Started:\n"
+            "    pass\n"
+            "else:\n"
+            "    raise AssertionError('the fork server was never started')\n")
+
+
+def test_the_nightly_jobs_own_process_imports_neither_the_models_code_nor_the_llm_client():
+    """With the LLM off, `hybrid run --workers N`'s process scans and writes: scikit-learn,
+    numpy and the LLM's HTTP client are its workers' (0.3 CPU-seconds less before the
+    first batch is handed out)."""
+    _python("import sys\n"
+            "import hybrid.cli.base, hybrid.cli.run, hybrid.batch.nightly\n"
+            "heavy = [m for m in ('sklearn', 'numpy', 'httpx', 'hybrid.llm.refine', "
+            "'hybrid.learn.model') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+
+
 def test_weights_that_cannot_load_are_left_to_the_first_embed_to_report(monkeypatch):
     def broken() -> None:
         raise EnvironmentFault("no weights")

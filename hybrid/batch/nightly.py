@@ -25,11 +25,10 @@ from typing import Any
 
 from hybrid.batch import local_engine
 from hybrid.batch.job import Job
-from hybrid.batch.predictor import Refine, keep_model_answers
+from hybrid.batch.predictor import Refine, keep_model_answers, open_llm_step
 from hybrid.batch.processes import Terminated, sigterm_interrupts
 from hybrid.errors import Exit, Interrupted, UsageError
 from hybrid.learn.artifacts import read_manifest
-from hybrid.llm.refine import open_refiner
 from hybrid.llm.stats import LLMStats
 from hybrid.mongo.lease import Lease
 from hybrid.mongo.runs import RunLog, RunReport, Selection
@@ -68,7 +67,7 @@ def run(store: Store, model_dir: str | Path, selection: Selection, *,
         with sigterm_interrupts():
             return _run(store, model_dir, selection, workers, engine, dry_run, refine, None,
                         progress, show)
-    with sigterm_interrupts(), open_refiner(store.config, model_dir) as refiner:
+    with sigterm_interrupts(), open_llm_step(store.config, model_dir) as refiner:
         if refiner is None:
             return _run(store, model_dir, selection, workers, engine, dry_run,
                         keep_model_answers, None, progress, show)

@@ -6,6 +6,7 @@ Shared by `tag-file` and the nightly job. One bad record becomes a `Prediction` 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections import deque
@@ -177,6 +178,17 @@ Refine = Callable[[list[tuple[Article, Prediction]]], list[Prediction]]
 
 def keep_model_answers(pairs: list[tuple[Article, Prediction]]) -> list[Prediction]:
     return [prediction for _, prediction in pairs]
+
+
+def open_llm_step(config: Config, model_dir: str | Path) -> Any:
+    """The LLM step (`open_refiner`) when it is on, else a null context. Its modules (an
+    HTTP client, the cleaner, 0.2-0.3 s to import) load only then: the parent of a pool of
+    workers otherwise never runs them."""
+    if config.llm_mode == "off":
+        return contextlib.nullcontext()
+    from hybrid.llm.refine import open_refiner
+
+    return open_refiner(config, model_dir)
 
 
 def refine_batch(refine: Refine, records: Sequence[Record], predictions: list[Prediction],

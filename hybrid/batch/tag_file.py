@@ -3,7 +3,6 @@ streamed in batches, in order, whatever any one record holds."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hybrid.batch.predictor import Predictor, refine_batch
+from hybrid.batch.predictor import Predictor, open_llm_step, refine_batch
 from hybrid.config import Config
 from hybrid.ingest.records import read_jsonl, to_json
 from hybrid.learn.prediction import Prediction
@@ -59,7 +58,7 @@ def tag_file(infile: str | Path, outfile: str | Path, model_dir: str | Path, con
     put in place when every article is written, and is never `infile`."""
     summary = TagFileSummary(str(outfile))
     started = time.perf_counter()
-    with (_refiner(config, model_dir) as refiner,  # first: it may refuse (no check)
+    with (open_llm_step(config, model_dir) as refiner,  # first: it may refuse (no check)
           open_output(outfile, inputs=[infile]) as out,
           _predictor(model_dir, config, workers) as predictor):
         for records, predictions in predictor.map(ramped(read_jsonl(infile), batch_size)):
@@ -85,16 +84,6 @@ def ramped(records: Iterable[Any], batch_size: int, first: int = 4) -> Iterator[
     while batch := list(itertools.islice(records, size)):
         yield batch
         size = min(2 * size, batch_size)
-
-
-def _refiner(config: Config, model_dir: str | Path) -> Any:
-    """The LLM step when it is on. Its modules (an HTTP client, the cleaner, 0.2 s to import)
-    load only then: the parent of a pool of workers otherwise never runs them."""
-    if config.llm_mode == "off":
-        return contextlib.nullcontext()
-    from hybrid.llm.refine import open_refiner
-
-    return open_refiner(config, model_dir)
 
 
 def _predictor(model_dir: str | Path, config: Config, workers: int | None) -> Any:

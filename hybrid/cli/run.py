@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from hybrid.batch.nightly import run as run_job
+from hybrid.batch.processes import start_pool_early
 from hybrid.cli.base import HybridCommand, HybridContext, emit
 from hybrid.cli.options import (
     engine_options,
@@ -18,9 +18,6 @@ from hybrid.cli.options import (
     workers_option,
 )
 from hybrid.errors import PartialFailure
-from hybrid.learn.artifacts import read_manifest
-from hybrid.mongo.runs import Selection
-from hybrid.mongo.store import Store
 
 
 @click.command(cls=HybridCommand)
@@ -58,6 +55,12 @@ def run(obj: HybridContext, model_dir: str, retag_all: bool, retag: str | None, 
     config = obj.settings(**settings)
     # the `workers` setting counts local processes; Ray's default is the cluster's CPUs
     workers = settings["workers"] if config.engine == "ray" else config.workers
+    start_pool_early(config.engine, workers, model_dir)
+    from hybrid.batch.nightly import run as run_job  # after: beside the fork server's imports
+    from hybrid.learn.artifacts import read_manifest
+    from hybrid.mongo.runs import Selection
+    from hybrid.mongo.store import Store
+
     selection = Selection.from_flags(retag_all, retag, since, limit,
                                      read_manifest(model_dir)["categories"])
     with Store(config) as store, obj.progress(total=store.estimated_count(), unit="article",

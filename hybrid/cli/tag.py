@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from hybrid.batch.processes import start_pool_early
 from hybrid.cli.base import HybridCommand, HybridContext, emit
 from hybrid.cli.options import (
     engine_options,
@@ -65,10 +66,7 @@ def tag_file(obj: HybridContext, infile: str, outfile: str, model_dir: str, batc
     """
     config = obj.settings(**settings)
     workers = settings["workers"] if config.engine == "ray" else config.workers
-    if config.engine == "local" and workers > 1:  # its imports, beside this process's next
-        from hybrid.batch.processes import start_fork_server
-
-        start_fork_server(model_dir)
+    start_pool_early(config.engine, workers, model_dir)
     from hybrid.batch.tag_file import tag_file as tag_records
 
     with obj.progress(unit="article", desc="tag-file") as bar:

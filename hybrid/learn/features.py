@@ -56,6 +56,10 @@ class Featurizer:
     def transform(self, texts: Sequence[CleanText]) -> list[Features]:
         embeddings = self.embedder.embed([t.embedding_input(self.embed_budget) for t in texts])
         out = []
+        # one string object per distinct word and candidate of the call: training holds every
+        # article's features at once (~12 MB less a 700-article chunk of long posts), and a
+        # worker's pickle of them writes each string once
+        shared: dict[str, str] = {}
         for text, embedding in zip(texts, embeddings, strict=True):
             prose = text.lexical_text()
             head = without_math(without_addresses(
@@ -64,9 +68,10 @@ class Featurizer:
                 self.candidate_segmenter or self.segmenter).candidates(head)
             out.append(Features(
                 embedding=embedding,
-                words=self.segmenter.words(prose),
-                head_words=self.segmenter.words(f"{text.title}\n{text.description}"),
-                candidates=candidates,
+                words=_shared(self.segmenter.words(prose), shared),
+                head_words=_shared(self.segmenter.words(f"{text.title}\n{text.description}"),
+                                   shared),
+                candidates=_shared(candidates, shared),
                 title=text.title,
                 lexical=prose,
                 phrases=phrases,
@@ -77,3 +82,8 @@ class Featurizer:
                 heads=text_key("\n".join((text.title, text.description, text.headings))),
             ))
         return out
+
+
+def _shared(strings: list[str], shared: dict[str, str]) -> list[str]:
+    """`strings`, each equal one replaced by the first seen (the same text, one object)."""
+    return [shared.setdefault(s, s) for s in strings]
