@@ -210,3 +210,17 @@ def test_features_of_a_batch_hold_one_string_per_distinct_word_and_candidate(sam
     alone = sample_model.featurize(texts[:1])[0]
     assert (alone.words, alone.head_words, alone.candidates) == (
         first.words, first.head_words, first.candidates)
+
+
+def test_a_worker_does_not_keep_a_segmenter_whose_user_dictionary_was_edited(tmp_path):
+    """A pool's workers outlive one training: after the user edits their dictionary, the
+    next training's jobs segment with the new one, not with what the worker kept."""
+    from hybrid.ingest.segment import Segmenter
+    from hybrid.learn.model import _built_here
+
+    words = tmp_path / "words.txt"
+    words.write_text("容器编排\n", encoding="utf-8")
+    kept = _built_here(Segmenter(str(words)))
+    assert _built_here(Segmenter(str(words))) is kept
+    words.write_text("容器编排\n服务网格\n", encoding="utf-8")
+    assert _built_here(Segmenter(str(words))) is not kept

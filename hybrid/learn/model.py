@@ -335,10 +335,20 @@ def _built_here(segmenter: Segmenter) -> Segmenter:
     dictionaries: rebuilt for each of a worker's jobs, they took ~0.4 CPU-seconds a job, and
     their freed native heap stayed in the worker's RSS (training's peak is at the end of
     featurizing, with both workers at their largest)."""
-    key = (segmenter.user_dict, segmenter.user_stopwords, tuple(segmenter.vocabulary))
+    key = (_file_state(segmenter.user_dict), _file_state(segmenter.user_stopwords),
+           tuple(segmenter.vocabulary))
     if key not in _segmenters and len(_segmenters) >= _MAX_SEGMENTERS:
         _segmenters.clear()
     return _segmenters.setdefault(key, segmenter)
+
+
+def _file_state(path: str | None) -> tuple[str, int, int] | None:
+    """A user file by its path and its current version: a pool's workers outlive one
+    training, and an edited dictionary must not be read from an old segmenter."""
+    if path is None:
+        return None
+    stat = Path(path).stat()
+    return path, stat.st_mtime_ns, stat.st_size
 
 
 def zero_shot_reason(labels: Sequence[Sequence[str]], taxonomy: Taxonomy) -> str | None:
