@@ -94,3 +94,32 @@ def test_a_cache_that_cannot_be_written_stops_the_next_call(tmp_path):
         cached.flush()
     with pytest.raises(EnvironmentFault, match="cache_dir"):
         cached.embed(["third"])
+
+
+def _open_at_once(path: str, start, errors) -> None:
+    start.wait(30)
+    try:
+        CachedEmbedder(CountingEmbedder(), path).embed(["opened at once"])
+    except Exception as exc:  # reported to the test, which names it
+        errors.put(repr(exc))
+
+
+def test_workers_opening_a_new_cache_at_once_all_get_it(tmp_path):
+    """`serve`'s and `tag-file`'s workers start together on a fresh cache_dir: the ones that
+    lose the race to switch the new file to WAL wait for it, instead of failing with
+    "database is locked" (a server once failed to start so)."""
+    import multiprocessing
+
+    fork = multiprocessing.get_context("fork")
+    errors = fork.Queue()
+    for round_ in range(10):  # the race is lost only some of the time
+        start = fork.Barrier(6)
+        path = str(tmp_path / f"new{round_}")
+        workers = [fork.Process(target=_open_at_once, args=(path, start, errors))
+                   for _ in range(6)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        assert [w.exitcode for w in workers] == [0] * 6
+    assert errors.empty(), errors.get()

@@ -25,9 +25,16 @@ from multiprocessing.util import Finalize
 from pathlib import Path
 
 import numpy as np
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from hybrid.embed.base import Embedder
 from hybrid.errors import EnvironmentFault
+
+_OPEN_SECONDS = 10.0  # how long a new cache's set-up is retried while another process holds it
+
+
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
 def text_key(text: str) -> str:
@@ -69,10 +76,16 @@ class CachedEmbedder(Embedder):
     def _open(self) -> sqlite3.Connection:
         assert self._path is not None
         db = sqlite3.connect(self._path, timeout=60)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("CREATE TABLE IF NOT EXISTS emb (model TEXT, key TEXT, vec BLOB, "
-                   "PRIMARY KEY (model, key)) WITHOUT ROWID")
+        # Two processes opening a new cache at once (the workers of `serve`, of `tag-file`)
+        # race to switch it to WAL; sqlite answers the loser "database is locked" at once,
+        # without waiting out the timeout. Another try then finds it switched.
+        for attempt in Retrying(retry=retry_if_exception(_locked), wait=wait_random(0.01, 0.1),
+                                stop=stop_after_delay(_OPEN_SECONDS), reraise=True):
+            with attempt:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("CREATE TABLE IF NOT EXISTS emb (model TEXT, key TEXT, vec BLOB, "
+                           "PRIMARY KEY (model, key)) WITHOUT ROWID")
         return db
 
     @property
