@@ -216,11 +216,11 @@ def test_a_worker_does_not_keep_a_segmenter_whose_user_dictionary_was_edited(tmp
     """A pool's workers outlive one training: after the user edits their dictionary, the
     next training's jobs segment with the new one, not with what the worker kept."""
     from hybrid.ingest.segment import Segmenter
-    from hybrid.learn.model import _built_here
+    from hybrid.learn.segmenters import built_here
 
     words = tmp_path / "words.txt"
     words.write_text("容器编排\n", encoding="utf-8")
-    kept = _built_here(Segmenter(str(words)))
-    assert _built_here(Segmenter(str(words))) is kept
+    kept = built_here(Segmenter(str(words)))
+    assert built_here(Segmenter(str(words))) is kept
     words.write_text("容器编排\n服务网格\n", encoding="utf-8")
-    assert _built_here(Segmenter(str(words))) is not kept
+    assert built_here(Segmenter(str(words))) is not kept

@@ -29,6 +29,7 @@ from hybrid.learn.classifier import CategoryClassifier
 from hybrid.learn.features import Features, Featurizer
 from hybrid.learn.linear import release_workers
 from hybrid.learn.prediction import Prediction
+from hybrid.learn.segmenters import built_here
 from hybrid.learn.tagger import TagSuggester
 from hybrid.learn.zero_shot import TaxonomyPrior, ZeroShotClassifier, described
 from hybrid.taxonomy import Taxonomy
@@ -310,9 +311,9 @@ def _clean_and_featurize(featurizer: Featurizer, articles: Sequence[Article],
     """The features, and the embedding-cache hits and misses that computing them took.
     `in_worker`: in a worker process, which keeps the segmenters it built for its next job."""
     if in_worker:
-        featurizer.segmenter = _built_here(featurizer.segmenter)
+        featurizer.segmenter = built_here(featurizer.segmenter)
         if featurizer.candidate_segmenter is not None:
-            featurizer.candidate_segmenter = _built_here(featurizer.candidate_segmenter)
+            featurizer.candidate_segmenter = built_here(featurizer.candidate_segmenter)
     embedder = featurizer.embedder
     counted = isinstance(embedder, CachedEmbedder)
     before = (embedder.hits, embedder.misses) if counted else (0, 0)
@@ -321,34 +322,6 @@ def _clean_and_featurize(featurizer: Featurizer, articles: Sequence[Article],
         return features, 0, 0
     embedder.flush()  # the parent reads these vectors next
     return features, embedder.hits - before[0], embedder.misses - before[1]
-
-
-# a featurize worker's segmenters, by their parameters: a training's are its main one and
-# the two halves' candidate ones (`_training_featurizers`)
-_segmenters: dict[tuple[Any, ...], Segmenter] = {}
-_MAX_SEGMENTERS = 4
-
-
-def _built_here(segmenter: Segmenter) -> Segmenter:
-    """The segmenter with `segmenter`'s parameters this process already built, else
-    `segmenter`, kept for the next job. A job's segmenters arrive pickled, without their jieba
-    dictionaries: rebuilt for each of a worker's jobs, they took ~0.4 CPU-seconds a job, and
-    their freed native heap stayed in the worker's RSS (training's peak is at the end of
-    featurizing, with both workers at their largest)."""
-    key = (_file_state(segmenter.user_dict), _file_state(segmenter.user_stopwords),
-           tuple(segmenter.vocabulary))
-    if key not in _segmenters and len(_segmenters) >= _MAX_SEGMENTERS:
-        _segmenters.clear()
-    return _segmenters.setdefault(key, segmenter)
-
-
-def _file_state(path: str | None) -> tuple[str, int, int] | None:
-    """A user file by its path and its current version: a pool's workers outlive one
-    training, and an edited dictionary must not be read from an old segmenter."""
-    if path is None:
-        return None
-    stat = Path(path).stat()
-    return path, stat.st_mtime_ns, stat.st_size
 
 
 def zero_shot_reason(labels: Sequence[Sequence[str]], taxonomy: Taxonomy) -> str | None:
