@@ -16,6 +16,20 @@ def test_cleanlab_ranks_the_flipped_labels_first():
     assert first["author labels"] != first["model labels"]
 
 
+def test_cleanlab_ranks_in_this_process_without_forking_a_pool(monkeypatch):
+    """A pool forked from a process with other threads can hang for good (a report did)."""
+    import multiprocessing
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a multiprocessing pool was started")
+
+    monkeypatch.setattr(multiprocessing, "Pool", no_pool)
+    monkeypatch.setattr(multiprocessing.context.ForkContext, "Pool", no_pool, raising=False)
+    monkeypatch.setattr(multiprocessing.context.BaseContext, "Pool", no_pool)
+    q = assess(label_predictions(), suspects=10)
+    assert set(q.suspects["id"]) == {f"a{i}" for i in FLIPPED}
+
+
 def test_tables_agree_with_the_predictions():
     p = label_predictions()
     q = assess(p)

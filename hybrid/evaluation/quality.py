@@ -269,7 +269,12 @@ def label_issues(p: Predictions, limit: int = 20) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     labels = [[int(j) for j in np.flatnonzero(row[cols])] for row in p.labels]
     proba = np.clip(p.proba[:, cols], 1e-6, 1 - 1e-6)
-    ranked = find_label_issues(labels, proba, return_indices_ranked_by="self_confidence")
+    # n_jobs=1: cleanlab's default forks a multiprocessing pool from this process, whose other
+    # threads (the embedding cache's writer, a server's) may hold locks at the fork; a pool
+    # worker once hung for good so. One process ranks thousands of articles in well under a
+    # second.
+    ranked = find_label_issues(labels, proba, return_indices_ranked_by="self_confidence",
+                               n_jobs=1)
     scores = get_label_quality_scores(labels, proba)
     rows = []
     for i in ranked[:limit]:
