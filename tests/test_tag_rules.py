@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from hybrid.ingest.keys import abbreviates, label_key
+from hybrid.ingest.keys import abbreviates, label_key, translates
 from hybrid.ingest.shapes import odd
 from hybrid.ingest.usage import role
 from hybrid.learn.features import Features
 from hybrid.learn.tag_rules import Candidate, verdict
-from hybrid.learn.tag_select import Chooser, _Shown
+from hybrid.learn.tag_select import Chooser, _Shown, glossed
 
 
 def _doc(title: str, body: str, headings: str = "") -> Features:
@@ -83,6 +83,24 @@ def test_a_term_and_its_abbreviation_in_brackets_are_one_tag_and_the_term_stays(
                       explained=8)
     term, short = _Shown("手术部位感染", "手术部位感染", True), _Shown("ssi", "ssi", True)
     assert chooser._prefer(term, short, text) and not chooser._prefer(short, term, text)
+
+
+def test_a_name_and_its_gloss_in_brackets_are_one_tag_and_the_word_outside_stays():
+    """备忘录(Memento) beside the tag 备忘录模式, Prometheus(普罗米修斯): readers struck the
+    second out as a duplicate. The author's word is the one outside the brackets."""
+    text = label_key("备忘录模式的要点：备忘录(Memento)存储状态。Prometheus(普罗米修斯)是监控工具。"
+                     "备忘(note)不算")
+    assert abbreviates("memento", "备忘录模式", text)
+    assert not abbreviates("note", "备忘录模式", text)  # two characters: too little to tell
+    assert translates("prometheus", "普罗米修斯", text)
+    assert glossed("prometheus", "普罗米修斯", text) and glossed("memento", "备忘录模式", text)
+    assert not translates("普罗米修斯", "prometheus", text)
+    chooser = Chooser({}, {}, {}, {}, base_rate=0.1, learned=True, n_tags=5, vote=0,
+                      explained=8)
+    name, term = _Shown("prometheus", "prometheus", True), _Shown("普罗米修斯", "普罗米修斯", True)
+    assert chooser._prefer(name, term, text) and not chooser._prefer(term, name, text)
+    pattern, word = _Shown("备忘录模式", "备忘录模式", True), _Shown("memento", "memento", True)
+    assert chooser._prefer(pattern, word, text) and not chooser._prefer(word, pattern, text)
 
 
 def test_a_familiar_chinese_word_is_a_tag_only_where_the_article_names_it_or_the_site_tags_it():

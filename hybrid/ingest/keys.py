@@ -105,11 +105,20 @@ def near_duplicates(a: str, b: str, uses: Mapping[str, int]) -> bool:
 
 
 def abbreviates(short: str, term: str, text: str) -> bool:
-    """Whether `text` gives the Latin `short` in brackets right after the Chinese `term` (all
-    keys): 手术部位感染(SSI), 过氧化物酶 (POD) are one concept, and readers strike the second
-    out as a duplicate (round 5: four such tags of our lists, against one accepted)."""
+    """Whether `text` gives the Latin `short` in brackets right after the Chinese `term`, or
+    after its first three characters or more (all keys): 手术部位感染(SSI), 过氧化物酶 (POD),
+    备忘录(Memento) of 备忘录模式 are one concept, and readers strike the second out as a
+    duplicate (rounds 5 and 8: our lists' `SSI`, `POD`, `Memento` beside the term)."""
     return (short.isascii() and not term.isascii()
-            and (f"{term}({short})" in text or f"{term} ({short})" in text))
+            and any(f"{term[:n]}({short})" in text or f"{term[:n]} ({short})" in text
+                    for n in range(len(term), min(len(term), 3) - 1, -1)))
+
+
+def translates(name: str, term: str, text: str) -> bool:
+    """Whether `text` gives the Chinese `term` in brackets right after the Latin `name` (all
+    keys): Prometheus(普罗米修斯) is one tool, and the name is what the author writes."""
+    return (name.isascii() and not term.isascii()
+            and (f"{name}({term})" in text or f"{name} ({term})" in text))
 
 
 def _joined(key: str) -> str:

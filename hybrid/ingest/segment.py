@@ -8,6 +8,7 @@ Each `Segmenter` owns its dictionary, so one model's vocabulary never leaks into
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import threading
@@ -21,6 +22,7 @@ import rjieba
 
 from hybrid import data
 from hybrid.ingest import commonness
+from hybrid.ingest.shapes import notation
 from hybrid.ingest.terms import (
     COMMON_WORD,
     across,
@@ -36,6 +38,7 @@ from hybrid.ingest.terms import (
     term_like,
     whole_terms,
 )
+from hybrid.ingest.title_terms import with_title_terms
 
 _CANDIDATE_POS = {"n", "nr", "ns", "nt", "nz", "nw", "vn", "eng", "l", "j", "an"}
 _NOUN_CHAR_POS = {"n", "ng", "nr", "ns", "nt", "nz", "j", "k", "b", "h"}
@@ -100,12 +103,6 @@ def _pieces(tokens: list[str]) -> list[tuple[int, int]]:
         else:
             runs.append((index, last))
     return runs
-
-
-def _notation(token: str) -> bool:
-    """Single letters or digits, alone or joined (`C`, `e.g`, `C-a`, `t-3`): notation, no
-    word."""
-    return max(map(len, _PARTS.split(token))) < 2
 
 
 class _Verdicts(dict):
@@ -276,7 +273,7 @@ class Segmenter:
             # a word, but no notation of single letters (`C-a`, `e.g`, `C`) for a tag
             keep = (end not in in_term and (end in terms or (
                 pos in _CANDIDATE_POS and words[end] is not None
-                and not _notation(token) and not _ADDRESS.match(token)
+                and not notation(token) and not _ADDRESS.match(token)
                 and self._term_like[token])))
             if keep and end not in inside:
                 out.append(token)
@@ -290,16 +287,17 @@ class Segmenter:
                 out.extend(p for p in phrases[end] if (not out or p != out[-1])
                            and not any(across(p, term) for term in grown))
             previous = (token, pos) if keep else None
-        longer = glued(set(out), text, self._noun_char,
-                       lambda: {0, *itertools.accumulate(len(token) for token, _ in raw)})
+        ends = functools.cache(lambda: {0, *itertools.accumulate(len(t) for t, _ in raw)})
+        longer = glued(set(out), text, self._noun_char, ends)
         out = [longer.get(c, c) for c in out]
         joined = grown | {p for found in phrases.values() for p in found} | set(longer.values())
+        out, joined = with_title_terms(text, lambda s: whole_words(self.jieba.tag(s)), ends,
+                                       out, joined)
         names = {token for token, pos in tagged if pos in _NAME_POS}
         everyday |= self._everyday_phrases
         pieces = (pieces_of(joined, grown, set(out) - names, text)
                   | bound_to_names(set(out), text, self.jieba))
-        action = self._action
-        actions = {token for token in {t for t, _ in tagged} if action[token]}
+        actions = set(filter(self._action.__getitem__, {t for t, _ in tagged}))
         return Candidates([c for c in out if c not in pieces], joined, names, everyday, actions)
 
     def _noun_char(self, char: str) -> bool:
@@ -322,7 +320,7 @@ class Segmenter:
             a capital letter may end a name: "Type C")."""
             token, pos = raw[i]
             return (pos == "eng" and bool(_LATIN.match(token)) and not _NUMBERISH.match(token)
-                    and not (_notation(token) and (_PARTS.search(token) or token.islower())))
+                    and not (notation(token) and (_PARTS.search(token) or token.islower())))
 
         def spaced_word(space: int, at: int) -> bool:
             return 0 <= at < len(raw) and raw[space][0] == " " and word(at)

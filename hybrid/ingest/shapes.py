@@ -35,6 +35,7 @@ _TITLE_SLUG = re.compile(r"^[a-z][a-z\d]*(?:-[a-z\d]+){3,}$")  # start-next-term
 # `Common.debug` of Common.debug.xcconfig), whatever its extension: a member of an object
 # is lower-case (`window.close`), a class member capitalised (`Response.Redirect`)
 _NAMED_FILE = re.compile(r"^[A-Z][\w+-]*\.[a-z]{2,10}$")
+_NOTATION_PARTS = re.compile(r"[._\-]")
 _HEX = re.compile(r"^0x[0-9a-f]+$", re.IGNORECASE)
 # a short mix of letters and digits is a signal, a part or a register (D2H, V3, 16E, 8P),
 # not a subject, unless the article is about it (its title: M1, 5G)
@@ -88,3 +89,9 @@ def odd(surface: str) -> str | None:
     if _SLUG.match(surface):
         return "identifier"  # deploy-app, go-study, max-file: a repository, file or flag
     return None
+
+
+def notation(token: str) -> bool:
+    """Single letters or digits, alone or joined (`C`, `e.g`, `C-a`, `t-3`): notation, no
+    word."""
+    return max(map(len, _NOTATION_PARTS.split(token))) < 2

@@ -13,7 +13,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hybrid.ingest.keys import abbreviates, label_key, near_duplicates, plain_tag, words_of
+from hybrid.ingest.keys import (
+    abbreviates,
+    label_key,
+    near_duplicates,
+    plain_tag,
+    translates,
+    words_of,
+)
 from hybrid.learn.features import Features
 from hybrid.learn.tag_rules import Candidate
 
@@ -114,7 +121,7 @@ class Chooser:
                 twins = [n for n, old in enumerate(keys) if any(
                     near_duplicates(a, b, self.uses)
                     for a, b in ((old.key, new.key), (old.shown, new.shown))) or any(
-                    abbreviates(a, b, pool.doc.text)
+                    glossed(a, b, pool.doc.text)
                     for a, b in ((old.shown, new.shown), (new.shown, old.shown)))]
                 if not twins:
                     keys.append(new)
@@ -173,9 +180,12 @@ class Chooser:
         one the site uses more; of two Chinese terms one inside the other (沥青, 沥青混合料),
         the longer where the text never says the shorter outside it (博客 of 博客系统), else
         the ranker's choice, which came first; of a term and its abbreviation in brackets
-        (手术部位感染(SSI)), the term."""
+        (手术部位感染(SSI)), the term; of a name and its translation in brackets
+        (Prometheus(普罗米修斯)), the name."""
         if abbreviates(old.shown, new.shown, text) or abbreviates(new.shown, old.shown, text):
             return not new.shown.isascii()
+        if translates(old.shown, new.shown, text) or translates(new.shown, old.shown, text):
+            return new.shown.isascii()
         if old.shown in words_of(new.shown):
             return new.said or not old.said
         if new.shown in words_of(old.shown):
@@ -185,6 +195,11 @@ class Chooser:
             return (new.shown == long and short in long
                     and text.count(short) == text.count(long) > 0)
         return self.uses.get(new.key, 0) > self.uses.get(old.key, 0)
+
+
+def glossed(a: str, b: str, text: str) -> bool:
+    """Whether `text` writes one of two tags (keys) with the other in brackets after it."""
+    return abbreviates(a, b, text) or translates(a, b, text)
 
 
 def site_spellings(found: Sequence[dict[str, Candidate]]) -> dict[str, str]:
