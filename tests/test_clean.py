@@ -105,3 +105,17 @@ def test_formulas_go_from_tag_candidates_and_prices_stay():
     assert "mathrm" in text.body and "mathrm" not in stripped and "PHR" not in stripped
     assert "寄存器" in stripped and "$5 或 $10" in stripped
     assert without_math(r"设 \(x^2\) 与 \[y\] 及 \alpha 值").split() == ["设", "与", "及", "值"]
+
+
+def test_markdown_left_raw_in_an_html_block_gives_its_text_not_its_target():
+    """CommonMark leaves Markdown inside an HTML block as it is: the image paths of a post
+    (`/img/articles/local-notifications-in-ios-8-with-swift-part-2/...`) became the tags
+    `img` and `8-with-swift-part`."""
+    text = clean(article(content=(
+        '设置角标的值。\n<div style="max-width:300px;">\n'
+        "![](/img/articles/notes-in-ios-8-with-swift-part-2/Shot-10.31.14-PM.png)"
+        "![截图](/img/b.png)\n见[苹果文档](https://developer.apple.com/a b)\n</div>\n\n"
+        "数组 `f[i](x)` 的调用\n")))
+    assert "img" not in text.body and "swift-part" not in text.body
+    assert "截图" in text.body and "苹果文档" in text.body
+    assert "f[i](x)" in text.body

@@ -30,6 +30,10 @@ _ADDRESS = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'\u3000-\u303f\uff01-\uff5e]+
 _MATH = re.compile(r"\$\$.+?\$\$|\\\(.+?\\\)|\\\[.+?\\\]"
                    r"|\$[^\s$\u4e00-\u9fff](?:[^$\n\u4e00-\u9fff]*?[^\s$\\\u4e00-\u9fff])?\$(?!\d)"
                    r"|\\[A-Za-z]+", re.DOTALL)
+# A Markdown link or image that was not rendered (CommonMark leaves Markdown inside an HTML
+# block, such as `<div>![](/img/a.png)</div>`, as it is): its text, without the target,
+# whose path would pass for words. Not an index call in code (`f[i](x)`).
+_RAW_LINK = re.compile(r"(?<![A-Za-z0-9_\])])!?\[([^\]\n]*)\]\([^()\n]*\)")
 # markdown-it-pyrs, the Rust port of markdown-it: the same CommonMark output ~12x faster.
 # It panics on a few inputs (e.g. "[`]\n```"); markdown-it-py then renders the article.
 _markdown = markdown_it_pyrs.MarkdownIt("commonmark").enable("table")
@@ -86,7 +90,8 @@ def html_to_text(html: str) -> HtmlText:
     headings = "\n".join(node.text(deep=True, separator=" ") for node in tree.css(_HEADINGS))
     root = tree.body or tree.root
     prose = root.text(deep=True, separator=_BLOCK_SEPARATOR) if root else ""
-    return HtmlText(normalize(prose), normalize("\n".join(code_parts)), normalize(headings))
+    return HtmlText(normalize(_RAW_LINK.sub(r"\1", prose)), normalize("\n".join(code_parts)),
+                    normalize(_RAW_LINK.sub(r"\1", headings)))
 
 
 _WORD_END = re.compile(r"[A-Za-z0-9_]+$")
