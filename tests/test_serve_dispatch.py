@@ -12,10 +12,10 @@ import httpx
 
 from hybrid.config import Config
 from hybrid.learn.prediction import Prediction
+from hybrid.serve import pool as pool_module
 from hybrid.serve.app import create_app
 from hybrid.serve.batching import Batcher
 from hybrid.serve.metrics import Metrics
-from hybrid.serve import pool as pool_module
 from hybrid.serve.pool import Pool
 
 
