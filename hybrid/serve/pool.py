@@ -4,9 +4,9 @@ change to a new generation.
 A reload goes one worker at a time. With two workers or more, an old one retires, and its
 replacement starts loading only once the old process has answered the batch it had in hand
 and exited, while the others serve: memory never holds more workers than `--workers`, and
-the queue absorbs the dip in capacity. A single
-worker is replaced only once its successor has loaded and tagged the probe article. Either
-way no request waits for a model to load, and none fails.
+the queue absorbs the dip in capacity. A single worker is replaced only once its successor
+has loaded and tagged the probe article. Either way no request waits for a model to load,
+and none fails.
 """
 
 from __future__ import annotations
