@@ -12,6 +12,7 @@ import httpx
 
 from hybrid.config import Config
 from hybrid.learn.prediction import Prediction
+from hybrid.serve import pool as pool_module
 from hybrid.serve.app import create_app
 from hybrid.serve.batching import Batcher
 from hybrid.serve.metrics import Metrics
@@ -26,7 +27,9 @@ class StandIn:
         self.busy = False
         self.retired = False
         self.generation = None
+        self.pid = None
         self.batches: list[list[str]] = []
+        self.gone = asyncio.Event()
 
     async def predict(self, records: list[dict], explain: bool) -> list[Prediction]:
         self.batches.append([r["id"] for r in records])
@@ -35,8 +38,12 @@ class StandIn:
     async def start(self) -> None:
         pass
 
-    def stop(self, wait: bool = False) -> None:
-        pass
+    def stop(self) -> None:
+        self.gone.set()
+
+    async def exited(self, timeout: float | None = None) -> bool:
+        await self.gone.wait()
+        return True
 
 
 def test_lone_requests_go_to_the_worker_freed_last_so_its_caches_stay_warm():
@@ -58,6 +65,40 @@ def test_lone_requests_go_to_the_worker_freed_last_so_its_caches_stay_warm():
         pool.give_back(busy)
         assert await pool.take() is busy
         assert await pool.take() is other
+
+    asyncio.run(asyncio.wait_for(run(), 10))
+
+
+def test_a_reload_loads_a_new_worker_only_once_the_one_it_replaces_has_exited(monkeypatch):
+    """A retired worker with a batch in hand lives until that batch is answered. Its
+    replacement used to start loading at once: three model processes in memory with
+    `--workers 2` (a reload peaked at 1,699 MB, over the 1.5 GB limit)."""
+    everyone: list[StandIn] = []
+    alive_at_start: list[int] = []
+
+    def new_worker(generation: object, config: Config) -> StandIn:
+        worker = StandIn(f"new{len(everyone)}")
+        everyone.append(worker)
+        alive_at_start.append(sum(not w.gone.is_set() for w in everyone))
+        return worker
+
+    async def run() -> None:
+        monkeypatch.setattr(pool_module, "Worker", new_worker)
+        old = [StandIn("a"), StandIn("b")]
+        everyone.extend(old)
+        pool = Pool(Config(), len(old), Metrics())
+        await pool.start(None, old)  # type: ignore[arg-type]
+        other, busy = await pool.take(), await pool.take()
+        pool.give_back(other)
+        assert busy is old[0]  # the worker retired first has a batch in hand
+        rolling = asyncio.create_task(pool.roll("generation 2"))  # type: ignore[arg-type]
+        await asyncio.sleep(0.2)
+        assert alive_at_start == []  # nothing loads while the busy one still runs
+        pool.give_back(busy)  # its batch is answered: it exits, and its replacement loads
+        await asyncio.wait_for(rolling, 5)
+        assert alive_at_start == [2, 2]
+        assert [w.name for w in pool.serving] == ["new2", "new3"]
+        assert all(w.gone.is_set() for w in old)
 
     asyncio.run(asyncio.wait_for(run(), 10))
 

@@ -6,11 +6,13 @@ rewrote; a worker that dies is replaced; 1,000 connections at once are all answe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -86,7 +88,33 @@ async def load(url: str, articles: list[dict], requests: int, concurrency: int,
     return results
 
 
+class MostWorkers:
+    """The most model processes alive at once in `pid`'s pool, sampled every 10 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.most = pid, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.01):
+            with contextlib.suppress(psutil.Error):
+                alive = [w for w in pool_workers(self.pid)
+                         if w.status() != psutil.STATUS_ZOMBIE]
+                self.most = max(self.most, len(alive))
+
+    def __enter__(self) -> MostWorkers:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def test_a_reload_under_load_fails_no_request(served, models):
+    """And memory never holds more model processes than `--workers`: a retired worker
+    exits (after its batch) before its replacement loads."""
     articles = records()
     outcome = {}
 
@@ -94,7 +122,9 @@ def test_a_reload_under_load_fails_no_request(served, models):
         outcome["reload"] = await client.post("/v1/admin/reload", headers=AUTH,
                                               json={"model": str(models["newer"])})
 
-    results = asyncio.run(load(served.url, articles, 500, 8, during=0.2, action=reload))
+    with MostWorkers(served.proc.pid) as workers:
+        results = asyncio.run(load(served.url, articles, 500, 8, during=0.2, action=reload))
+    assert workers.most == 2
     failed = [r for r in results if not isinstance(r, httpx.Response) or r.status_code != 200]
     assert failed == [] and len(results) == 500
     assert outcome["reload"].status_code == 200, outcome["reload"].text

@@ -1,11 +1,12 @@
 """The workers that serve: who is free, a replacement for one that dies, and the rolling
 change to a new generation.
 
-A reload goes one worker at a time. With two workers or more, an old one retires (after
-the batch it has in hand) and its replacement loads while the others serve: memory never
-holds more workers than `--workers`, and the queue absorbs the dip in capacity. A single
-worker is replaced only once its successor has loaded and tagged the probe article. Either
-way no request waits for a model to load, and none fails.
+A reload goes one worker at a time. With two workers or more, an old one retires, and its
+replacement starts loading only once the old process has answered the batch it had in hand
+and exited, while the others serve: memory never holds more workers than `--workers`, and
+the queue absorbs the dip in capacity. A single worker is replaced only once its successor
+has loaded and tagged the probe article. Either way no request waits for a model to load,
+and none fails.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class Pool:
         for n, worker in enumerate(old):
             if len(old) > 1:
                 self._retire(worker)
+                await self._gone(worker)
             new = Worker(generation, self.config)
             try:
                 await new.start()
@@ -121,6 +123,14 @@ class Pool:
             if len(old) == 1:
                 self._retire(worker)
         self._top_up()
+
+    async def _gone(self, worker: Worker) -> None:
+        """Wait for a retired worker's process to exit: a batch in hand is answered first.
+        One stuck past `serve_timeout` (its requests have had their 503) is left to exit
+        on its own, and the reload goes on."""
+        if not await worker.exited(self.config.serve_timeout):
+            log.warning("event=retired_worker_still_running pid=%s seconds=%g", worker.pid,
+                        self.config.serve_timeout)
 
     def _top_up(self) -> None:
         missing = self.size - len(self.serving) - self._replacing
@@ -162,4 +172,6 @@ class Pool:
         self.serving.clear()
         for worker in workers:
             worker.retired = True
-        await asyncio.to_thread(lambda: [w.stop(wait=True) for w in workers])
+        for worker in workers:
+            worker.stop()
+        await asyncio.gather(*(w.exited() for w in workers))

@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from hybrid.batch.predictor import predict_records
@@ -86,6 +87,8 @@ class Worker:
         self.busy = False
         self.retired = False
         self.pid: int | None = None
+        self._exited: Future[None] = Future()
+        self._stopping = False
 
     async def start(self) -> None:
         """Wait until the model is loaded and has tagged the probe article; `ModelError` if
@@ -116,6 +119,24 @@ class Worker:
     async def predict(self, records: list[Any], explain: bool) -> list[Prediction]:
         return await self.call(_predict, records, explain)
 
-    def stop(self, wait: bool = False) -> None:
-        """The process exits once its batch, if any, is done (`wait`: wait for that)."""
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+    def stop(self) -> None:
+        """The process exits once its batch, if any, is answered (`exited` says when)."""
+        if not self._stopping:  # one shutdown per pool: two at once race on its internals
+            self._stopping = True
+            threading.Thread(target=self._shut_down, name="worker-stop", daemon=True).start()
+
+    def _shut_down(self) -> None:
+        try:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            self._exited.set_result(None)
+
+    async def exited(self, timeout: float | None = None) -> bool:
+        """Wait until the process has exited (after `stop`); False if `timeout` passed
+        first."""
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(asyncio.wrap_future(self._exited))
+        except TimeoutError:
+            return False
+        return True
