@@ -81,3 +81,15 @@ def prototypes(model: HybridModel) -> dict[str, np.ndarray]:
             rows.setdefault(name, []).append(i)
     return {name: normalize(vectors[rows[name]].mean(axis=0, keepdims=True))[0]
             for name in model.taxonomy.names if name in rows}
+
+
+def article_tags(corpus: Corpus, rows: Sequence[int], model: HybridModel) -> list[list[str]]:
+    """Every article's tags: people's; for those of `rows` without any, the model's (a
+    group's tags are evidence for joining it and for naming it)."""
+    tags = [list(t) for t in corpus.tags]
+    untagged = [int(i) for i in rows if not corpus.tags[i]]
+    if untagged:
+        suggested = model.tagger.suggest([corpus.features[i] for i in untagged])
+        for i, scored in zip(untagged, suggested, strict=True):
+            tags[i] = [t.tag for t in scored]
+    return tags
