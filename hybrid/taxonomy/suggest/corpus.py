@@ -1,5 +1,6 @@
 """What the model says about every article a suggestion reads, computed once: features,
-probabilities, confidence, the categories it would give; and each category's prototype."""
+probabilities, confidence, the categories it would give, the tags of the untagged; and each
+category's prototype."""
 
 from __future__ import annotations
 
