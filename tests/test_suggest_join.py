@@ -6,7 +6,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from hybrid.config import Config
 from hybrid.learn.tag_select import TagScore
+from hybrid.mongo.fields import STATE
+from hybrid.taxonomy.suggest.articles import people_labels
 from hybrid.taxonomy.suggest.corpus import Corpus, article_tags
 from hybrid.taxonomy.suggest.describe import frequent_tags
 from hybrid.taxonomy.suggest.join import join_groups
@@ -56,3 +59,16 @@ def test_an_article_without_tags_carries_the_models_and_a_group_counts_them():
     assert asked == ["features 1"]  # only the untagged article of a group
     assert frequent_tags(np.array([0, 1, 2]), tags) == [{"tag": "园艺", "articles": 2},
                                                         {"tag": "果树", "articles": 2}]
+
+
+def test_the_collections_labels_and_tags_count_only_where_people_gave_them():
+    """A run's own tags would join groups of different subjects: they are no evidence."""
+    config = Config()
+    article = {"_id": "a1", "title": "t"}
+    given = {config.categories_field: ["数据库"], config.tags_field: ["Redis"]}
+    by_model = people_labels(article, {**given, STATE: {"source": "model"}}, config)
+    assert by_model[config.categories_field] is None and by_model[config.tags_field] is None
+    for state in ({}, {STATE: {"source": "manual"}}):  # the author's, or a person's edit
+        read = people_labels(article, {**given, **state}, config)
+        assert read[config.tags_field] == ["Redis"] and read[config.categories_field] == [
+            "数据库"]

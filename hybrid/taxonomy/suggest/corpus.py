@@ -19,7 +19,8 @@ from hybrid.learn.model import HybridModel
 
 @dataclass
 class Corpus:
-    """Per article, in the same order. `labels`: the authorized names people gave it."""
+    """Per article, in the same order. `labels`: the authorized names people gave it;
+    `tags`: the tags people gave it."""
 
     ids: list[str]
     titles: list[str]

@@ -54,8 +54,8 @@ def suggest(model: HybridModel, read: Articles, config: Config, namer: Namer | N
     groups = cluster(corpus, pool, names,
                      np.vstack(list(centres.values())) if centres else np.zeros((0, 1)), size,
                      np.setdiff1d(lacking(corpus), pool))
+    groups = join_groups(corpus.tags, groups, filed_elsewhere(corpus, groups, taxonomy))
     tags = article_tags(corpus, np.concatenate(groups) if groups else [], model)
-    groups = join_groups(tags, groups, filed_elsewhere(corpus, groups, taxonomy))
     progress(f"describing {len(groups)} groups")
     additions = describe(corpus, groups, model, centres, tags)
     if namer is not None:
