@@ -2,10 +2,11 @@
 
 The flow, one module each: `articles` (what is read) → `corpus` (what the model says about
 each article, and each category's prototype) → `fit` (the articles the list fits badly) →
-`clusters` (their groups) → `terms` and `describe` (each group as a category a person can
-judge) → `naming` (optionally, an LLM's name for it) → `merges` (categories the model
-confuses) and `dead` (categories nobody uses) → `proposal` (one taxonomy file holding it
-all, which changes nothing until a person accepts it). `run.suggest` does all of it.
+`clusters` (their groups) → `join` (the groups of one subject, by their tags) → `terms`
+and `describe` (each group as a category a person can judge) → `naming` (optionally, an
+LLM's name for it) → `merges` (categories the model confuses) and `dead` (categories
+nobody uses) → `proposal` (one taxonomy file holding it all, which changes nothing until a
+person accepts it). `run.suggest` does all of it.
 """
 
 from hybrid.taxonomy.suggest.articles import read_articles

@@ -31,19 +31,21 @@ def read_articles(config: Config, data: str | Path | None = None) -> Articles:
     if data is not None:
         return _collect(read_jsonl(data), config, str(data))
     with Store(config) as store:
-        records = (_people_labels(article, owned, config)
+        records = (people_labels(article, owned, config)
                    for article, owned in store.scan(extra=[config.date_field]))
         return _collect(records, config, store.where)
 
 
-def _people_labels(article: dict[str, Any], owned: dict[str, Any], config: Config
-                   ) -> dict[str, Any]:
-    """The article with the labels a person gave it: manual ones, or the author's where no
-    run has written any."""
+def people_labels(article: dict[str, Any], owned: dict[str, Any], config: Config
+                  ) -> dict[str, Any]:
+    """The article with the labels and tags a person gave it: manual ones, or the author's
+    where no run has written any. The model's own are no evidence: its tags would join
+    groups of different subjects (`join`), and are asked again where a group is named."""
     state = owned.get(STATE)
     people = is_manual(state) or not state
     return {**article, config.categories_field: owned.get(config.categories_field)
-            if people else None, config.tags_field: owned.get(config.tags_field)}
+            if people else None, config.tags_field: owned.get(config.tags_field)
+            if people else None}
 
 
 def _collect(records: Any, config: Config, where: str) -> Articles:

@@ -1,5 +1,6 @@
 """What the model says about every article a suggestion reads, computed once: features,
-probabilities, confidence, the categories it would give; and each category's prototype."""
+probabilities, confidence, the categories it would give, the tags of the untagged; and each
+category's prototype."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from hybrid.learn.model import HybridModel
 
 @dataclass
 class Corpus:
-    """Per article, in the same order. `labels`: the authorized names people gave it."""
+    """Per article, in the same order. `labels`: the authorized names people gave it;
+    `tags`: the tags people gave it."""
 
     ids: list[str]
     titles: list[str]
@@ -81,3 +83,15 @@ def prototypes(model: HybridModel) -> dict[str, np.ndarray]:
             rows.setdefault(name, []).append(i)
     return {name: normalize(vectors[rows[name]].mean(axis=0, keepdims=True))[0]
             for name in model.taxonomy.names if name in rows}
+
+
+def article_tags(corpus: Corpus, rows: Sequence[int], model: HybridModel) -> list[list[str]]:
+    """Every article's tags: people's; for those of `rows` without any, the model's (a
+    group's tags are evidence for joining it and for naming it)."""
+    tags = [list(t) for t in corpus.tags]
+    untagged = [int(i) for i in rows if not corpus.tags[i]]
+    if untagged:
+        suggested = model.tagger.suggest([corpus.features[i] for i in untagged])
+        for i, scored in zip(untagged, suggested, strict=True):
+            tags[i] = [t.tag for t in scored]
+    return tags

@@ -37,11 +37,13 @@ COMMONEST = 6.0
 
 
 def describe(corpus: Corpus, groups: Sequence[np.ndarray], model: HybridModel,
-             prototypes: dict[str, np.ndarray]) -> list[NewCategory]:
+             prototypes: dict[str, np.ndarray], tags: Sequence[Sequence[str]]
+             ) -> list[NewCategory]:
     """One `NewCategory` per group, in the groups' order, named apart from each other and
-    from every existing name and alias."""
+    from every existing name and alias. `tags`: each article's (`corpus.article_tags`)."""
     terms = distinctive_terms([f.candidates for f in corpus.features],
-                              [*groups, *_context(corpus, groups, model.taxonomy)], KEYWORDS)
+                              [*groups, *filed_elsewhere(corpus, groups, model.taxonomy)],
+                              KEYWORDS)
     taken: set[str] = set()
     is_taken = name_taken(model.taxonomy, taken)
     style = list_style(model.taxonomy)
@@ -52,21 +54,21 @@ def describe(corpus: Corpus, groups: Sequence[np.ndarray], model: HybridModel,
             continue
         taken.add(label_key(name))
         keywords = [name, *(t.text for t in scored if t.text != name)]
-        tags = frequent_tags(corpus, group, model)
+        often = frequent_tags(group, tags)
         examples = typical_titles(corpus, group)
         nearest, similarity = nearest_category(corpus, group, prototypes)
         within, share = carried(corpus, group)
         out.append(NewCategory(
             name=name, description=draft_description(keywords, examples), keywords=keywords[1:],
-            terms=[t.text for t in scored], tags=tags, examples=examples,
+            terms=[t.text for t in scored], tags=often, examples=examples,
             articles=[corpus.ids[i] for i in group], growth=growth(corpus, group),
             nearest=nearest, nearest_similarity=similarity, within=within,
             within_share=share))
     return out
 
 
-def _context(corpus: Corpus, groups: Sequence[np.ndarray], taxonomy: Taxonomy
-             ) -> list[list[int]]:
+def filed_elsewhere(corpus: Corpus, groups: Sequence[np.ndarray], taxonomy: Taxonomy
+                    ) -> list[list[int]]:
     """The existing categories' other articles, as further classes of the TF-IDF: a group's
     terms must set it apart from what the site already files, not only from the other
     groups."""
@@ -135,18 +137,14 @@ def draft_name(terms: Sequence[Term], titles: Sequence[str], style: ListStyle,
     return max(eligible, key=fit)[1].text if eligible else free[0].text
 
 
-def frequent_tags(corpus: Corpus, group: np.ndarray, model: HybridModel) -> list[dict]:
-    """The tags most of the group's articles carry: people's, else the model's."""
-    untagged = [i for i in group if not corpus.tags[i]]
-    suggested = dict(zip(untagged, model.tagger.suggest([corpus.features[i] for i in untagged]),
-                         strict=True)) if untagged else {}
+def frequent_tags(group: np.ndarray, tags: Sequence[Sequence[str]]) -> list[dict]:
+    """The tags most of the group's articles carry (`tags`: each article's)."""
     counts: Counter = Counter()
     spelling: dict[str, Counter] = {}
     for i in group:
-        tags = corpus.tags[i] or [t.tag for t in suggested[i]]
-        for tag in dict.fromkeys(label_key(t) for t in tags if plain_tag(t)):
+        for tag in dict.fromkeys(label_key(t) for t in tags[i] if plain_tag(t)):
             counts[tag] += 1
-        for t in tags:
+        for t in tags[i]:
             spelling.setdefault(label_key(t), Counter())[t.strip()] += 1
     return [{"tag": spelling[key].most_common(1)[0][0], "articles": n}
             for key, n in counts.most_common(TAGS) if n >= 2]

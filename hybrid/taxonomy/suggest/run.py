@@ -16,10 +16,11 @@ from hybrid.ingest.keys import label_key
 from hybrid.learn.model import HybridModel
 from hybrid.taxonomy.suggest.articles import Articles
 from hybrid.taxonomy.suggest.clusters import cluster
-from hybrid.taxonomy.suggest.corpus import prototypes, read_corpus
+from hybrid.taxonomy.suggest.corpus import article_tags, prototypes, read_corpus
 from hybrid.taxonomy.suggest.dead import dead_categories
-from hybrid.taxonomy.suggest.describe import describe, name_taken
+from hybrid.taxonomy.suggest.describe import describe, filed_elsewhere, name_taken
 from hybrid.taxonomy.suggest.fit import badly_fitted, lacking
+from hybrid.taxonomy.suggest.join import join_groups
 from hybrid.taxonomy.suggest.merges import find_merges
 from hybrid.taxonomy.suggest.naming import Namer
 from hybrid.taxonomy.suggest.proposal import Proposal
@@ -53,8 +54,10 @@ def suggest(model: HybridModel, read: Articles, config: Config, namer: Namer | N
     groups = cluster(corpus, pool, names,
                      np.vstack(list(centres.values())) if centres else np.zeros((0, 1)), size,
                      np.setdiff1d(lacking(corpus), pool))
+    groups = join_groups(corpus.tags, groups, filed_elsewhere(corpus, groups, taxonomy))
+    tags = article_tags(corpus, np.concatenate(groups) if groups else [], model)
     progress(f"describing {len(groups)} groups")
-    additions = describe(corpus, groups, model, centres)
+    additions = describe(corpus, groups, model, centres, tags)
     if namer is not None:
         progress(f"asking {namer.client.model} to name them")
         named = {label_key(a.name) for a in additions}

@@ -46,28 +46,53 @@ def _keys(terms: Sequence[str]) -> list[str]:
     return list({key for t in terms if _usable(key := label_key(t))})
 
 
+@dataclass(frozen=True)
+class ClassTerms:
+    """The class-based TF-IDF of some groups: a row per group, a column per term key."""
+
+    scores: np.ndarray  # (groups, terms)
+    per_group: np.ndarray  # (groups, terms): how many of the group's articles use the term
+    site: np.ndarray  # (terms,): the share of all articles that use it
+    vocabulary: np.ndarray  # (terms,) the term keys
+
+
+def term_uses(terms: Sequence[Sequence[str]]) -> tuple[sparse.csr_matrix, np.ndarray] | None:
+    """Which usable term keys each article uses (articles x keys, 0/1) and the keys; None
+    when no term is usable. Counted once, scored for any grouping by `class_tfidf`."""
+    vectorizer = CountVectorizer(analyzer=_keys, binary=True)
+    try:
+        return vectorizer.fit_transform(terms).tocsr(), vectorizer.get_feature_names_out()
+    except ValueError:  # no usable term anywhere
+        return None
+
+
+def class_tfidf(uses: sparse.csr_matrix, vocabulary: np.ndarray,
+                groups: Sequence[Sequence[int]]) -> ClassTerms:
+    """The groups' (row indices of `uses`) class-based TF-IDF."""
+    membership = sparse.csr_matrix(
+        (np.ones(sum(len(g) for g in groups)),
+         (np.repeat(np.arange(len(groups)), [len(g) for g in groups]),
+          np.concatenate([np.asarray(g, dtype=int) for g in groups]))),
+        shape=(len(groups), uses.shape[0]))
+    per_group = np.asarray((membership @ uses).todense(), dtype=float)
+    totals = per_group.sum(axis=1, keepdims=True)
+    tf = per_group / np.maximum(totals, 1.0)
+    idf = np.log1p(totals.mean() / np.maximum(per_group.sum(axis=0), 1.0))
+    return ClassTerms(tf * idf, per_group,
+                      np.asarray(uses.sum(axis=0), dtype=float).ravel() / uses.shape[0],
+                      vocabulary)
+
+
 def distinctive_terms(terms: Sequence[Sequence[str]], groups: Sequence[Sequence[int]],
                       top: int = 10) -> list[list[Term]]:
     """For each group (indices into `terms`), its `top` terms, best first."""
     if not groups:
         return []
-    vectorizer = CountVectorizer(analyzer=_keys, binary=True)
-    try:
-        uses = vectorizer.fit_transform(terms).tocsr()
-    except ValueError:  # no usable term anywhere
+    if (used := term_uses(terms)) is None:
         return [[] for _ in groups]
-    membership = sparse.csr_matrix(
-        (np.ones(sum(len(g) for g in groups)),
-         (np.repeat(np.arange(len(groups)), [len(g) for g in groups]),
-          np.concatenate([np.asarray(g, dtype=int) for g in groups]))),
-        shape=(len(groups), len(terms)))
-    per_group = np.asarray((membership @ uses).todense(), dtype=float)
-    totals = per_group.sum(axis=1, keepdims=True)
-    tf = per_group / np.maximum(totals, 1.0)
-    idf = np.log1p(totals.mean() / np.maximum(per_group.sum(axis=0), 1.0))
-    site = np.asarray(uses.sum(axis=0), dtype=float).ravel() / len(terms)
-    scores = tf * idf
-    vocabulary = vectorizer.get_feature_names_out()
+    table = class_tfidf(*used, groups)
+    scores, per_group, site = table.scores, table.per_group, table.site
+    vocabulary = table.vocabulary
     out = []
     for g, members in enumerate(groups):
         enough = per_group[g] >= max(MIN_ARTICLES, MIN_SHARE * len(members))
