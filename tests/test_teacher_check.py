@@ -4,7 +4,7 @@ it cannot tell."""
 
 import numpy as np
 
-from hybrid.labels.controls import control_lists, longest_list
+from hybrid.labels.controls import control_lists, offered
 from hybrid.labels.teacher_check import TeacherEstimate, by_audit
 from hybrid.llm.check.measure import Interval
 from hybrid.taxonomy import parse_taxonomy
@@ -61,4 +61,4 @@ def test_a_control_offers_the_categories_the_zero_shot_model_finds_least_likely(
     assert [t.names for t in lists] == [["c15", "c16", "c17", "c18", "c19"],
                                         ["c3", "c7", "c17", "c18", "c19"]]
     small = parse_taxonomy([{"name": f"c{i}"} for i in range(5)])
-    assert control_lists(np.full((1, 5), 0.2), small) == [] and longest_list(small) is None
+    assert control_lists(np.full((1, 5), 0.2), small) == [] and offered(small) == 0

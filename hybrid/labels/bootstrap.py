@@ -148,9 +148,8 @@ class Bootstrap:
         outcome = Outcome(teacher.estimate(self._sample(todo)).scaled(todo)
                           if teacher and todo else None)
         check_at = min(plan[0], CHECK_AFTER)  # the teacher's labels it is checked on
-        longest = controls.longest_list(self.taxonomy)
-        if outcome.estimate and audit is None and longest is not None:
-            outcome.controls = teacher.estimate(self._sample(check_at), longest)
+        if outcome.estimate and audit is None:
+            outcome.controls = controls.estimate(teacher, self._sample(check_at), self.taxonomy)
         for estimate in (outcome.estimate, outcome.controls):
             if estimate:
                 self.progress(estimate.text())  # before any call
@@ -256,9 +255,8 @@ class Bootstrap:
                     [names[proba[self.index[x.id]].argmax()] in truth[x.id] for x in audited])
         else:
             rows = [self.index[x.id] for x in taught]
-            lists = controls.control_lists(proba[rows], self.taxonomy)
-            bound = controls.ask_controls(teacher, [self.articles[i] for i in rows],
-                                          [self.texts[i] for i in rows], lists)
+            bound = controls.ask(teacher, [self.articles[i] for i in rows],
+                                 [self.texts[i] for i in rows], proba[rows], self.taxonomy)
             outcome.teacher = teacher_check.by_agreement(
                 proba[rows], [[names.index(c) for c in x.categories if c in names]
                               for x in taught], proba, self.seed, bound)
