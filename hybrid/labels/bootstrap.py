@@ -267,7 +267,7 @@ class Bootstrap:
             elif outcome.teacher.below:
                 outcome.stopped = (
                     f"the teacher {teacher.asker.client.model} is estimated worse than the "
-                    f"zero-shot model (accuracy {outcome.teacher.upper.share()} against "
+                    f"zero-shot model (accuracy {outcome.teacher.accuracy()} against "
                     f"{outcome.teacher.zero_shot.share()}): the other {budget - len(labels)} "
                     "labels of the budget were not asked for, and the zero-shot model is "
                     f"kept → {self.out}. Use a stronger teacher, or a person (--review-out); "

@@ -75,6 +75,11 @@ class TeacherEstimate:
             return self.controls
         return self.teacher
 
+    def accuracy(self) -> str:
+        """The teacher's accuracy as the verdict rests on it: "at most" from its controls."""
+        upper = self.upper
+        return f"at most {upper.share()}" if upper is self.controls else upper.share()
+
     @property
     def undecided(self) -> bool:
         """Without gold labels, an interval that holds the zero-shot model's estimate."""
