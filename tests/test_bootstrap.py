@@ -21,6 +21,7 @@ from llm_stub import INJECTION, answer
 
 from hybrid import data
 from hybrid.cli import main
+from hybrid.evaluation.oracle import Oracle
 from hybrid.ingest.clean import clean
 from hybrid.labels.ledger import FileLedger
 from hybrid.labels.teacher import LLMTeacher
@@ -53,18 +54,20 @@ def test_a_perfect_teacher_labels_the_budget_and_a_rerun_pays_nothing(tmp_path, 
     result = bootstrap(tmp_path, oracle.url, "--per-category", "2")
     assert result.exit_code == 0, result.output
     labels = FileLedger(tmp_path / "labels.jsonl").labels()
-    assert len(labels) == 2 * CATEGORIES == oracle.calls
+    # and one negative control for each label checked (the whole first round)
+    assert len(labels) == 2 * CATEGORIES and oracle.calls == 4 * CATEGORIES
     gold = {a.id: a.categories for a in sample_articles}
     assert all(label.categories == gold[k] and label.source == "llm" and label.model ==
                "teacher" and label.prompt_tokens > 0 for k, label in labels.items())
     assert "round 1:" in result.stdout
     assert "out-of-fold accuracy" in result.stdout
     assert "the teacher is not worse than the zero-shot model" in result.stdout  # checked
+    assert "answered with none" in result.stdout
     manifest = read_manifest(tmp_path / "model")
     assert not manifest["zero_shot"] and manifest["training"]["articles"] == 2 * CATEGORIES
 
     again = bootstrap(tmp_path, oracle.url, "--per-category", "2")
-    assert again.exit_code == 0 and oracle.calls == 2 * CATEGORIES  # a rerun: no new call
+    assert again.exit_code == 0 and oracle.calls == 4 * CATEGORIES  # a rerun: no new call
     assert "budget is labelled" in again.stdout
 
 
@@ -76,9 +79,14 @@ def test_the_cost_is_printed_before_any_call_and_dry_run_stops_there(tmp_path, o
         "--out", str(tmp_path / "model"), "--per-category", "5", "--dry-run", "--json"],
         env={"MONGODB_URI": ""})
     assert result.exit_code == 0, result.output
-    estimate = json.loads(result.stdout)["estimate"]
+    outcome = json.loads(result.stdout)
+    estimate, controls = outcome["estimate"], outcome["controls"]
     assert estimate["articles"] == 5 * CATEGORIES and estimate["prompt_tokens"] > 0
     assert estimate["gpt_4o_mini"] > 0 and oracle.calls == 0
+    # the teacher check's controls: one for each of the first round's labels, a short list
+    assert controls["articles"] == 2 * CATEGORIES and "controls" in controls["purpose"]
+    per_article = estimate["prompt_tokens"] / estimate["articles"]
+    assert 0 < controls["prompt_tokens"] / controls["articles"] < per_article
     assert not (tmp_path / "l.jsonl").exists()
 
 
@@ -89,9 +97,17 @@ def test_the_budget_holds_across_runs(tmp_path, oracle):
     assert first.exit_code == 0, first.output
     assert "stopped" in first.stdout and oracle.calls == 7
     assert len(FileLedger(tmp_path / "labels.jsonl").labels()) == 7
-    second = bootstrap(tmp_path, oracle.url, "--per-category", "2")
+    # the teacher check's controls are calls of the budget too: 9 labels, 3 controls
+    second = bootstrap(tmp_path, oracle.url, "--per-category", "2", "--json",
+                       env={"HYBRID_LLM_MAX_CALLS": "12"})
     assert second.exit_code == 0, second.output
-    assert oracle.calls == len(FileLedger(tmp_path / "labels.jsonl").labels()) == 2 * CATEGORIES
+    assert oracle.calls == 7 + 12
+    assert len(FileLedger(tmp_path / "labels.jsonl").labels()) == 2 * CATEGORIES
+    outcome = json.loads(second.stdout)
+    assert outcome["rounds"][0]["calls"] == 12 and outcome["teacher"]["controls"] is not None
+    third = bootstrap(tmp_path, oracle.url, "--per-category", "2")
+    assert third.exit_code == 0 and "budget is labelled" in third.stdout  # nothing to check
+    assert oracle.calls == 7 + 12
 
 
 def test_a_killed_bootstrap_resumes_cleanly(tmp_path, oracle):
@@ -114,7 +130,8 @@ def test_a_killed_bootstrap_resumes_cleanly(tmp_path, oracle):
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in ledger.read_text().splitlines()]
     assert len(lines) == len({line["id"] for line in lines}) == 3 * CATEGORIES
-    assert oracle.calls <= 3 * CATEGORIES + 1  # at most the call in flight, asked again
+    # at most the call in flight asked again, and the first round's controls
+    assert oracle.calls <= 3 * CATEGORIES + 1 + 2 * CATEGORIES
 
 
 def test_no_unauthorized_category_is_ever_stored(tmp_path, stub, sample_taxonomy):
@@ -175,7 +192,8 @@ def test_in_mongodb_manual_labels_are_never_overwritten_and_both_sources_train(
         "--out", str(tmp_path / "model"), "--per-category", "2", "--llm-base-url", oracle.url,
         "--llm-model", "teacher", *where])
     assert result.exit_code == 0, result.output
-    assert oracle.calls == 2 * CATEGORIES - 6  # the manual labels count towards the budget
+    # the manual labels count towards the budget; each of the teacher's gets a control
+    assert oracle.calls == 2 * (2 * CATEGORIES - 6)
     for key, doc in manual_before.items():
         assert store.articles.find_one({"_id": key}) == doc
     teacher_labelled = store.articles.count_documents({"hybrid.teacher": {"$exists": True}})
@@ -205,7 +223,7 @@ def test_in_mongodb_long_ids_are_labelled_once_and_trained_on(tmp_path, oracle, 
             oracle.url, "--llm-model", "teacher", "--mongo-uri", mongo_config.mongo_uri,
             "--db", mongo_config.mongo_db])
         assert result.exit_code == 0, result.output
-        assert oracle.calls == CATEGORIES
+        assert oracle.calls == 2 * CATEGORIES  # each label and its control, once
         assert read_manifest(model)["training"]["articles"] == CATEGORIES
     assert "the budget is labelled" in result.stdout
 
@@ -251,7 +269,8 @@ def test_two_bootstraps_on_one_ledger_never_both_pay(tmp_path, oracle):
     assert "Traceback" not in second.output
     lines = ledger.read_text().splitlines()
     assert len(lines) == len({json.loads(line)["id"] for line in lines}) == 2 * CATEGORIES
-    assert oracle.calls == 2 * CATEGORIES and calls <= oracle.calls  # the second paid nothing
+    # the second paid nothing: each label and its control, once
+    assert oracle.calls == 4 * CATEGORIES and calls <= oracle.calls
 
 
 def test_in_mongodb_a_bootstrap_waits_for_the_collections_lease(tmp_path, oracle, store,
@@ -291,7 +310,8 @@ def test_malformed_answers_are_errors_for_their_article_and_the_rounds_go_on(tmp
     result = bootstrap(tmp_path, teacher.url, "--per-category", "1",
                        env={"HYBRID_LLM_RETRIES": "0"})
     assert result.exit_code == 0, result.output
-    assert f"round 1: 4 new labels ({CATEGORIES} calls" in result.stdout
+    # the round's calls: its articles, and a control for each of its 4 labels
+    assert f"round 1: 4 new labels ({CATEGORIES + 4} calls" in result.stdout
     assert "4 articles without a usable answer" in result.stdout
     lines = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
     assert len(lines) == 4 and all(line["categories"] == ["数据库"] for line in lines)
@@ -343,7 +363,8 @@ def test_a_teacher_worse_than_the_zero_shot_model_is_stopped_before_more_is_spen
     result = bootstrap(tmp_path, s.url, "--per-category", "3", "--json")
     assert result.exit_code == 0, result.output
     outcome = json.loads(result.stdout)
-    assert len(s.requests) == len(FileLedger(tmp_path / "labels.jsonl").labels()) == 12
+    assert len(FileLedger(tmp_path / "labels.jsonl").labels()) == 12
+    assert len(s.requests) == 12 + 12  # and a negative control for each
     teacher = outcome["teacher"]
     assert teacher["how"] == "agreement" and teacher["articles"] == 12
     assert teacher["teacher"]["high"] < teacher["zero_shot"]["value"]
@@ -352,11 +373,40 @@ def test_a_teacher_worse_than_the_zero_shot_model_is_stopped_before_more_is_spen
     assert outcome["rounds"][0]["new"] == 12 and not outcome["rounds"][0]["trained"]
     assert read_manifest(tmp_path / "model")["zero_shot"]
     again = bootstrap(tmp_path, s.url, "--per-category", "3")
-    assert again.exit_code == 0 and len(s.requests) == 12
+    assert again.exit_code == 0 and len(s.requests) == 24
     assert "teacher accuracy" in again.stdout and "stopped:" in again.stdout
     anyway = bootstrap(tmp_path, s.url, "--per-category", "3", "--llm-unchecked")
-    assert anyway.exit_code == 0 and len(s.requests) == 3 * CATEGORIES
+    assert anyway.exit_code == 0 and len(s.requests) == 3 * CATEGORIES + 12
     assert "teacher is worse" in anyway.stdout and "stopped" not in anyway.stdout
+
+
+def test_a_teacher_that_picks_from_any_list_is_stopped_by_its_negative_controls(
+        tmp_path, stub, sample_articles, sample_taxonomy, config):
+    """The authors' categories on the whole list, but a pick from every list of the
+    categories the zero-shot model finds least likely, where a careful teacher answers none
+    (as the 0.5B does on csl, where agreement cannot tell it from a good teacher). Agreement
+    alone does not stop it; its controls bound its accuracy at 0, and it is stopped."""
+    gold = Oracle(sample_articles, sample_taxonomy, config.llm_article_tokens)
+
+    def picks(body: dict, n: int) -> tuple[int, dict]:
+        schema = body["response_format"]["json_schema"]["schema"]
+        offered = schema["properties"]["categories"]["items"]["enum"]
+        if len(offered) < CATEGORIES:
+            return answer({"categories": offered[:1], "tags": []})
+        return 200, gold.answer(body)
+
+    unlabelled(tmp_path)
+    s = stub(picks)
+    result = bootstrap(tmp_path, s.url, "--per-category", "3", "--json")
+    assert result.exit_code == 0, result.output
+    teacher = json.loads(result.stdout)["teacher"]
+    assert teacher["teacher"]["high"] >= teacher["zero_shot"]["value"]  # agreement: fine
+    assert teacher["controls"]["value"] == 0.0
+    assert teacher["controls"]["high"] < teacher["zero_shot"]["value"]
+    stopped = json.loads(result.stdout)["stopped"]
+    assert "estimated worse than the zero-shot model (accuracy at most 0.000" in stopped
+    assert len(FileLedger(tmp_path / "labels.jsonl").labels()) == 2 * CATEGORIES
+    assert len(s.requests) == 4 * CATEGORIES and read_manifest(tmp_path / "model")["zero_shot"]
 
 
 def test_a_teacher_that_fails_some_answers_is_checked_as_soon_as_it_was_asked_enough(
@@ -371,7 +421,8 @@ def test_a_teacher_that_fails_some_answers_is_checked_as_soon_as_it_was_asked_en
                        env={"HYBRID_LLM_RETRIES": "0"})
     assert result.exit_code == 0, result.output
     outcome = json.loads(result.stdout)
-    assert len(s.requests) == 12 and len(FileLedger(tmp_path / "labels.jsonl").labels()) == 9
+    assert len(FileLedger(tmp_path / "labels.jsonl").labels()) == 9
+    assert len(s.requests) == 12 + 9  # a negative control for each label
     assert outcome["teacher"]["articles"] == 9
     assert "estimated worse than the zero-shot model" in outcome["stopped"]
 

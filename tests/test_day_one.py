@@ -97,7 +97,8 @@ def test_day_one_on_mongodb_as_documented(tmp_path, monkeypatch, oracle, store, 
 
     # ... and the LLM teacher the rest of the budget, each label paid once
     out = hybrid(following("hybrid", "bootstrap"), teacher)
-    assert oracle.calls == 10 * CATEGORIES - 16
+    # and the teacher check's negative controls, one for each of its first 16 labels
+    assert oracle.calls == 10 * CATEGORIES - 16 + 16
     assert "round 3:" in out and "out-of-fold accuracy" in out
     taught = {d["_id"]: d["hybrid"]["teacher"] for d in store.articles.find(
         {"hybrid.teacher": {"$exists": True}})}

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from hybrid.config import Config
 from hybrid.evaluation.oracle import Oracle, serve
+from hybrid.ingest.clean import clean
+from hybrid.labels.teacher import LLMTeacher
 from hybrid.learn.prediction import Prediction
 from hybrid.llm.refine import LLMRefiner
+from hybrid.taxonomy import Taxonomy
 
 
 def ask(oracle: Oracle, articles, config: Config) -> list[Prediction]:
@@ -35,3 +40,27 @@ def test_a_noisy_oracle_is_wrong_at_its_rate_and_always_the_same_way(sample_arti
     assert 0.15 <= len(wrong) / len(sample_articles) <= 0.45
     assert all(oracle._categories(a) == oracle._categories(a) for a in wrong)
     assert all(set(oracle._categories(a)) <= set(sample_taxonomy.names) for a in wrong)
+
+
+def test_the_oracle_answers_from_the_list_it_is_offered(sample_articles, sample_taxonomy,
+                                                       config, tmp_path):
+    """As a careful LLM would: asked with a list that leaves out an article's categories
+    (a negative control of the teacher check), it answers none; wrong on every article, it
+    picks a wrong one from that list, the same whatever the list's order."""
+    article = sample_articles[0]
+    held = sample_taxonomy.map_labels(article.categories)[0]
+    others = [c for c in sample_taxonomy.categories if c.name not in held][:3]
+    offered = Taxonomy(others)
+    reordered = Taxonomy(others[::-1])
+    answers = []
+    for noise in (0.0, 1.0):
+        oracle = Oracle(sample_articles, sample_taxonomy, config.llm_article_tokens, noise)
+        with serve(oracle) as url:
+            for n, taxonomy in enumerate((offered, reordered)):
+                settings = config.with_overrides(llm_base_url=url, llm_model=f"o{noise}",
+                                                  cache_dir=str(tmp_path / f"{noise}-{n}"))
+                with contextlib.closing(LLMTeacher(settings, sample_taxonomy)) as teacher:
+                    answers.append(teacher.control(article, clean(article), taxonomy))
+    assert answers[:2] == [[], []]
+    assert answers[2] == answers[3] and len(answers[2]) == 1
+    assert answers[2][0] in offered.names

@@ -6,6 +6,11 @@ which `hybrid.llm.prompt` writes from the article's clean text; it answers with 
 categories and tags as JSON, and reports token usage as `estimate_tokens` counts it. A noisy
 answer swaps the first category for another authorized one, the same one every time for
 the same article, as a real LLM's mistakes are not random from call to call.
+
+It answers from the list the request offers (the `enum` of its response schema), as a careful
+LLM would: the held categories on that list, or none when the list leaves them all out (the
+teacher check's controls ask so). A noisy answer's wrong category is one on the list; the
+same list in another order gets the same answer.
 """
 
 from __future__ import annotations
@@ -50,21 +55,34 @@ class Oracle:
         if article is None:
             content = {"categories": [], "tags": []}
         else:
-            content = {"categories": self._categories(article), "tags": article.tags[:5]}
+            content = {"categories": self._categories(article, _offered(body)),
+                       "tags": article.tags[:5]}
         text = json.dumps(content, ensure_ascii=False)
         return {"choices": [{"message": {"role": "assistant", "content": text}}],
                 "usage": {"prompt_tokens": sum(estimate_tokens(m["content"])
                                                for m in body["messages"]),
                           "completion_tokens": estimate_tokens(text)}}
 
-    def _categories(self, article: Article) -> list[str]:
-        gold = self.taxonomy.map_labels(article.categories)[0]
+    def _categories(self, article: Article, offered: list[str] | None = None) -> list[str]:
+        """The held categories on the `offered` list (None: the whole taxonomy), or with
+        probability `noise` a wrong one from the list first."""
+        held = self.taxonomy.map_labels(article.categories)[0]
+        offered = [n for n in self.taxonomy.names if offered is None or n in offered]
+        gold = [n for n in held if n in offered]
         digest = hashlib.sha256(f"{self.seed}:{article.id}".encode("utf-8", "surrogatepass"))
         draw = int.from_bytes(digest.digest()[:8], "big") / 2**64
-        if not gold or draw >= self.noise:
+        if not held or draw >= self.noise:
             return gold
-        wrong = [n for n in self.taxonomy.names if n not in gold]
+        wrong = [n for n in offered if n not in held]
         return [wrong[int(draw * 1e6) % len(wrong)], *gold[1:]] if wrong else gold
+
+
+def _offered(body: dict[str, Any]) -> list[str] | None:
+    """The category names the request allows (its response schema's `enum`), if it says."""
+    fmt = body.get("response_format") or {}
+    schema = fmt.get("json_schema", {}).get("schema") or fmt.get("schema") or {}
+    names = schema.get("properties", {}).get("categories", {}).get("items", {}).get("enum")
+    return list(names) if isinstance(names, list) else None
 
 
 @contextlib.contextmanager

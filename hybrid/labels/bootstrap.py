@@ -12,9 +12,9 @@ come from the LLM cache, and nothing is paid twice.
 An LLM teacher is checked after the first round (after `CHECK_AFTER` articles asked, answered
 or not, if that round is longer), before the rest of the budget is spent
 (`hybrid.labels.teacher_check`: from its agreement with the zero-shot model, or from a
-person's audit sheet): one estimated worse
-than the zero-shot model stops the rounds, and the zero-shot model is kept, unless
-`llm_unchecked`.
+person's audit sheet; without it, with negative controls too: `hybrid.labels.controls`): one
+estimated worse than the zero-shot model stops the rounds, and the zero-shot model is kept,
+unless `llm_unchecked`. The controls' cost is printed with the labels', before any call.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from hybrid.config import Config
 from hybrid.ingest.article import Article
 from hybrid.ingest.clean import CleanText, clean
 from hybrid.ingest.records import load_articles
-from hybrid.labels import teacher_check
+from hybrid.labels import controls, teacher_check
 from hybrid.labels.audit import read_sheet, write_sheet
 from hybrid.labels.ledger import FileLedger, Label, StoreLedger
 from hybrid.labels.review import MONGO_ID, rows_from_predictions, write_rows
@@ -87,12 +87,14 @@ class Outcome:
     stopped: str | None = None  # why the rounds stopped before the budget, if they did
     waiting: list[Article] = field(default_factory=list)  # for a person to label
     teacher: teacher_check.TeacherEstimate | None = None  # the LLM teacher, checked
+    controls: Estimate | None = None  # the teacher check's negative controls, at most
 
     def as_dict(self) -> dict:
         return {"estimate": asdict(self.estimate) if self.estimate else None,
                 "rounds": [asdict(r) for r in self.rounds], "stopped": self.stopped,
                 "waiting": [a.id for a in self.waiting],
-                "teacher": asdict(self.teacher) if self.teacher else None}
+                "teacher": asdict(self.teacher) if self.teacher else None,
+                "controls": asdict(self.controls) if self.controls else None}
 
     def text(self, out: str | Path, review_out: str | Path | None = None) -> str:
         if self.waiting:
@@ -145,11 +147,14 @@ class Bootstrap:
         todo = max(plan[-1] - len(labels), 0)
         outcome = Outcome(teacher.estimate(self._sample(todo)).scaled(todo)
                           if teacher and todo else None)
-        if outcome.estimate:
-            self.progress(outcome.estimate.text())  # before any call
+        check_at = min(plan[0], CHECK_AFTER)  # the teacher's labels it is checked on
+        if outcome.estimate and audit is None:
+            outcome.controls = controls.estimate(teacher, self._sample(check_at), self.taxonomy)
+        for estimate in (outcome.estimate, outcome.controls):
+            if estimate:
+                self.progress(estimate.text())  # before any call
         if dry_run:
             return outcome
-        check_at = min(plan[0], CHECK_AFTER)  # the teacher's labels it is checked on
         check = (lambda: self._stop_teacher(teacher, labels, outcome, plan[-1], audit, ids,
                                             check_at)
                  ) if teacher is not None else (lambda: False)
@@ -193,9 +198,13 @@ class Bootstrap:
                 outcome.stopped = got[4]
                 if outcome.stopped:
                     break
-                if outcome.teacher is None and asked >= check_at and check():
-                    held = True
-                    break
+                if outcome.teacher is None and asked >= check_at:
+                    spent = teacher.asker.budget.calls, teacher.asker.budget.tokens
+                    held = check()  # its controls are this round's calls too
+                    calls += teacher.asker.budget.calls - spent[0]
+                    tokens += teacher.asker.budget.tokens - spent[1]
+                    if held:
+                        break
             usable = sum(1 for label in labels.values() if label.categories)
             if held:
                 outcome.rounds.append(Round(number, target, usable, new, calls, tokens, {},
@@ -245,10 +254,12 @@ class Bootstrap:
                     [x.categories[:1] != [] and x.categories[0] in truth[x.id] for x in audited],
                     [names[proba[self.index[x.id]].argmax()] in truth[x.id] for x in audited])
         else:
+            rows = [self.index[x.id] for x in taught]
+            bound = controls.ask(teacher, [self.articles[i] for i in rows],
+                                 [self.texts[i] for i in rows], proba[rows], self.taxonomy)
             outcome.teacher = teacher_check.by_agreement(
-                proba[[self.index[x.id] for x in taught]],
-                [[names.index(c) for c in x.categories if c in names] for x in taught], proba,
-                self.seed)
+                proba[rows], [[names.index(c) for c in x.categories if c in names]
+                              for x in taught], proba, self.seed, bound)
         if outcome.teacher is not None:
             self.progress(outcome.teacher.text())
             if outcome.teacher.below and self.config.llm_unchecked:
@@ -256,7 +267,7 @@ class Bootstrap:
             elif outcome.teacher.below:
                 outcome.stopped = (
                     f"the teacher {teacher.asker.client.model} is estimated worse than the "
-                    f"zero-shot model (accuracy {outcome.teacher.teacher.share()} against "
+                    f"zero-shot model (accuracy {outcome.teacher.accuracy()} against "
                     f"{outcome.teacher.zero_shot.share()}): the other {budget - len(labels)} "
                     "labels of the budget were not asked for, and the zero-shot model is "
                     f"kept → {self.out}. Use a stronger teacher, or a person (--review-out); "

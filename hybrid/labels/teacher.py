@@ -45,13 +45,28 @@ class LLMTeacher:
                                  "--review-out FILE to have a person label instead") from exc
         return self._asker
 
-    def _messages(self, text: CleanText, examples: Sequence[Example]) -> list[dict[str, str]]:
+    def _messages(self, text: CleanText, examples: Sequence[Example],
+                  offered: Taxonomy | None = None) -> list[dict[str, str]]:
         c = self.config
-        return build_messages(self.taxonomy, text, [], list(examples), c.max_categories,
-                              c.n_tags, c.llm_article_tokens)
+        return build_messages(self.taxonomy if offered is None else offered, text, [],
+                              list(examples), c.max_categories, c.n_tags, c.llm_article_tokens)
 
-    def estimate(self, texts: Sequence[CleanText]) -> Estimate:
-        return estimate(self.config, [self._messages(t, []) for t in texts])
+    def estimate(self, texts: Sequence[CleanText], offered: Taxonomy | None = None
+                 ) -> Estimate:
+        """The cost of labelling `texts`; with `offered`, of asking them as controls."""
+        return estimate(self.config, [self._messages(t, [], offered) for t in texts],
+                        "label" if offered is None else "ask as the teacher check's controls")
+
+    def control(self, article: Article, text: CleanText, offered: Taxonomy
+                ) -> list[str] | str:
+        """The teacher's categories for `article` from the `offered` list only, none allowed
+        and no examples shown (the teacher check's negative controls); or why there is no
+        answer, as `label` says."""
+        answer = self.asker.ask(answer_key(article), self._messages(text, [], offered), offered)
+        if answer.reply is None:
+            return answer.status
+        return validate(answer.reply.data, offered, self.config.max_categories,
+                        self.config.n_tags).categories
 
     def label(self, article: Article, text: CleanText, examples: Sequence[Example] = ()
               ) -> Label | str:

@@ -22,7 +22,11 @@ nothing either way, and the text says so and points to the audit. It cannot tell
 the teacher's mistakes are the zero-shot model's own plausible neighbours, agreement looks
 the same for a teacher worse than the model and one better (on csl, 74 categories, the
 Qwen2.5-Coder-0.5B agrees with the zero-shot model's first category on 33% of its articles,
-a perfect teacher on 45%: 40 labels cannot tell those apart).
+a perfect teacher on 45%: 40 labels cannot tell those apart). Negative controls break that
+symmetry (`hybrid.labels.controls`): the share of lists of unlikely categories the teacher
+answers with none bounds its accuracy from above, and a bound wholly below the zero-shot
+model's estimate stops it too (on csl it stops the 0.5B, and neither a perfect teacher nor
+one wrong on 20%).
 
 An audit measures both on the same articles, so its point estimates decide: a teacher right
 less often than the zero-shot model on the person's labels is worse, and is not paid for
@@ -51,19 +55,35 @@ class TeacherEstimate:
     articles: int  # the teacher's labels it rests on
     teacher: Interval  # the teacher's top-1 accuracy
     zero_shot: Interval  # the zero-shot model's (from its confidence, or audited)
+    # without gold labels: the share of negative controls answered with none, an upper bound
+    # of the teacher's accuracy (`hybrid.labels.controls`); None when none were asked
+    controls: Interval | None = None
 
     @property
     def below(self) -> bool:
         """The teacher is worse than the zero-shot model: on the audited articles, or beyond
-        its interval without gold labels."""
+        its interval without gold labels, or beyond its controls' bound."""
         if self.how == "audit":
             return self.teacher.value < self.zero_shot.value
-        return self.teacher.high < self.zero_shot.value
+        return self.upper.high < self.zero_shot.value
+
+    @property
+    def upper(self) -> Interval:
+        """The tighter of the two estimates without gold labels: agreement, or the controls'
+        bound when its interval ends lower."""
+        if self.controls is not None and self.controls.high < self.teacher.high:
+            return self.controls
+        return self.teacher
+
+    def accuracy(self) -> str:
+        """The teacher's accuracy as the verdict rests on it: "at most" from its controls."""
+        upper = self.upper
+        return f"at most {upper.share()}" if upper is self.controls else upper.share()
 
     @property
     def undecided(self) -> bool:
         """Without gold labels, an interval that holds the zero-shot model's estimate."""
-        return (self.how == "agreement"
+        return (self.how == "agreement" and not self.below
                 and self.teacher.low <= self.zero_shot.value <= self.teacher.high)
 
     def text(self) -> str:
@@ -73,8 +93,12 @@ class TeacherEstimate:
                    "the estimate cannot tell whether the teacher is better than the zero-shot "
                    "model; --audit FILE measures both on 20 articles a person labels"
                    if self.undecided else "the teacher is not worse than the zero-shot model")
+        controls = ("" if self.controls is None else
+                    f", at most {self.controls.share()} (the share of its negative controls "
+                    "answered with none)")
         return (f"teacher check on {self.articles} of its labels ({where}): teacher accuracy "
-                f"{self.teacher.share()}, zero-shot model {self.zero_shot.share()}: {verdict}")
+                f"{self.teacher.share()}{controls}, zero-shot model {self.zero_shot.share()}: "
+                f"{verdict}")
 
 
 def _mle(q: np.ndarray, chance: np.ndarray) -> float:
@@ -96,10 +120,12 @@ def _accuracy(proba: np.ndarray, answers: Sequence[Sequence[int]]) -> float:
 
 
 def by_agreement(proba: np.ndarray, answers: Sequence[Sequence[int]],
-                 zero_shot_proba: np.ndarray, seed: int = 0) -> TeacherEstimate:
+                 zero_shot_proba: np.ndarray, seed: int = 0,
+                 controls: Interval | None = None) -> TeacherEstimate:
     """`proba`: the zero-shot model's probabilities for the articles the teacher labelled,
     `answers` the teacher's categories for them (column indices, empty: none authorized);
-    `zero_shot_proba`: the zero-shot model's for the whole collection."""
+    `zero_shot_proba`: the zero-shot model's for the whole collection; `controls`: the share
+    of its negative controls answered with none."""
     rng = np.random.default_rng(seed)
     n = len(answers)
     draws = [_accuracy(proba[rows], [answers[i] for i in rows])
@@ -109,7 +135,8 @@ def by_agreement(proba: np.ndarray, answers: Sequence[Sequence[int]],
     top_low, top_high = mean_interval(top[:, None], LEVEL, RESAMPLES, seed)
     return TeacherEstimate("agreement", n, Interval(_accuracy(proba, answers), float(low),
                                                     float(high)),
-                           Interval(float(top.mean()), float(top_low[0]), float(top_high[0])))
+                           Interval(float(top.mean()), float(top_low[0]), float(top_high[0])),
+                           controls)
 
 
 def by_audit(teacher_right: Sequence[bool], zero_shot_right: Sequence[bool]

@@ -49,9 +49,13 @@ class Asker:
         self._failures = 0  # consecutive failed articles
         self.stopped: str | None = None  # why this run no longer calls the LLM
 
-    def ask(self, key: str, messages: list[dict[str, str]]) -> Answer:
-        """The answer for the article whose text `key` identifies (`answer_key`)."""
-        cache_key = (key, self.taxonomy.fingerprint, self.client.model)
+    def ask(self, key: str, messages: list[dict[str, str]], offered: Taxonomy | None = None
+            ) -> Answer:
+        """The answer for the article whose text `key` identifies (`answer_key`); `offered`:
+        a shorter list to choose from than the taxonomy (the teacher check's controls), for
+        the response schema and the cache key."""
+        offered = self.taxonomy if offered is None else offered
+        cache_key = (key, offered.fingerprint, self.client.model)
         cached = self.cache.get(*cache_key)
         if cached is not None:
             self.count("cache_hits")
@@ -61,7 +65,9 @@ class Asker:
             return Answer("unavailable", error=self.stopped)
         estimate = sum(estimate_tokens(m["content"]) + 4 for m in messages)
         try:
-            reply = self.client.complete(messages, self.schema, self.budget, estimate)
+            schema = (self.schema if offered is self.taxonomy else
+                      response_schema(offered, self.config.max_categories, self.config.n_tags))
+            reply = self.client.complete(messages, schema, self.budget, estimate)
         except BudgetExhausted as exc:
             self.count("over_budget")
             return Answer("over_budget", error=str(exc))
