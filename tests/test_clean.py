@@ -115,7 +115,9 @@ def test_markdown_left_raw_in_an_html_block_gives_its_text_not_its_target():
         '设置角标的值。\n<div style="max-width:300px;">\n'
         "![](/img/articles/notes-in-ios-8-with-swift-part-2/Shot-10.31.14-PM.png)"
         "![截图](/img/b.png)\n见[苹果文档](https://developer.apple.com/a b)\n</div>\n\n"
-        "数组 `f[i](x)` 的调用\n")))
+        "数组 `f[i](x)` 的调用\n<div align=center>\n"
+        "[![Swift 标志](/assets/swift-logo.png)](/guide/getting-started-with-swift)\n</div>\n")))
     assert "img" not in text.body and "swift-part" not in text.body
     assert "截图" in text.body and "苹果文档" in text.body
     assert "f[i](x)" in text.body
+    assert "Swift 标志" in text.body and "getting-started" not in text.body

@@ -62,3 +62,26 @@ def test_a_control_offers_the_categories_the_zero_shot_model_finds_least_likely(
                                         ["c3", "c7", "c17", "c18", "c19"]]
     small = parse_taxonomy([{"name": f"c{i}"} for i in range(5)])
     assert control_lists(np.full((1, 5), 0.2), small) == [] and offered(small) == 0
+
+
+def test_a_control_answered_off_its_list_is_a_pick_and_a_reply_without_categories_is_none_of_both(
+        config, sample_taxonomy, sample_articles):
+    """Validation drops a category the control did not offer, which left an empty list: a
+    teacher that ignores the list (a server without the schema) looked as careful as one that
+    says none. A reply with no `categories` at all answers nothing."""
+    from types import SimpleNamespace
+
+    from hybrid.ingest.clean import clean
+    from hybrid.labels.teacher import LLMTeacher
+
+    article = sample_articles[0]
+    offered_list = parse_taxonomy({"categories": [c.name for c in sample_taxonomy.categories[:2]]},
+                                  "control")
+    outside = sample_taxonomy.categories[-1].name
+    teacher = LLMTeacher(config, sample_taxonomy)
+    got = []
+    for data in ({"categories": [outside]}, {"categories": []}, {"tags": ["x"]}):
+        reply = SimpleNamespace(data=data)
+        teacher._asker = SimpleNamespace(ask=lambda *a, r=reply: SimpleNamespace(reply=r))
+        got.append(teacher.control(article, clean(article), offered_list))
+    assert got == [[outside], [], "error"]

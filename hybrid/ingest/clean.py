@@ -90,8 +90,17 @@ def html_to_text(html: str) -> HtmlText:
     headings = "\n".join(node.text(deep=True, separator=" ") for node in tree.css(_HEADINGS))
     root = tree.body or tree.root
     prose = root.text(deep=True, separator=_BLOCK_SEPARATOR) if root else ""
-    return HtmlText(normalize(_RAW_LINK.sub(r"\1", prose)), normalize("\n".join(code_parts)),
-                    normalize(_RAW_LINK.sub(r"\1", headings)))
+    return HtmlText(normalize(without_raw_links(prose)), normalize("\n".join(code_parts)),
+                    normalize(without_raw_links(headings)))
+
+
+def without_raw_links(text: str) -> str:
+    """`_RAW_LINK`s replaced by their text, innermost first: a linked image
+    (`[![logo](/a.png)](/guide/x)`) leaves no target behind either."""
+    count = 1
+    while count:
+        text, count = _RAW_LINK.subn(r"\1", text)
+    return text
 
 
 _WORD_END = re.compile(r"[A-Za-z0-9_]+$")

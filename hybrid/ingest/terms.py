@@ -241,7 +241,6 @@ def glued(candidates: set[str], text: str, noun_char: Callable[[str], bool],
     and readers call the piece a fragment. `token_ends`: where jieba's tokens start and
     end, asked for only when a candidate grows."""
     out = {}
-    ends: set[int] | None = None
     for c in candidates:
         if (not all(map(_CJK.match, c)) or text.count(c) < 2  # most: no list is built
                 or len(places := _places(text, c)) < 2):
@@ -259,7 +258,7 @@ def glued(candidates: set[str], text: str, noun_char: Callable[[str], bool],
                 first -= 1
             else:
                 break
-            ends = token_ends() if ends is None else ends
+            ends = token_ends()  # the caller's, computed once
             if (2 * sum(at + first in ends for at in places) >= len(places)
                     and 2 * sum(at + last in ends for at in places) >= len(places)):
                 best = (first, last)

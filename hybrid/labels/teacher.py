@@ -65,8 +65,13 @@ class LLMTeacher:
         answer = self.asker.ask(answer_key(article), self._messages(text, [], offered), offered)
         if answer.reply is None:
             return answer.status
-        return validate(answer.reply.data, offered, self.config.max_categories,
-                        self.config.n_tags).categories
+        if not isinstance(answer.reply.data.get("categories"), list | str):
+            return "error"  # no answer to the question, which is no "none" either
+        verdict = validate(answer.reply.data, offered, self.config.max_categories,
+                           self.config.n_tags)
+        # a category off the offered list is a pick all the same: only an empty list says
+        # none (else a teacher that ignores the list would look careful)
+        return verdict.categories or verdict.blocked
 
     def label(self, article: Article, text: CleanText, examples: Sequence[Example] = ()
               ) -> Label | str:
