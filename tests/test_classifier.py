@@ -245,3 +245,31 @@ def test_a_blocks_inner_rows_are_the_rows_of_the_whole_block():
     assert got.dtype == expected.dtype == np.float32
     for field in ("data", "indices", "indptr"):
         np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))
+
+
+def test_sparse_one_vs_rest_fits_stop_at_the_duals_looser_tolerance():
+    """The dual's tol bounds the largest gradient entry: at liblinear's 0.1, training on
+    5,500 long posts spent 8-16 passes a category, most of the classifier's time. The looser
+    stop takes fewer passes, and its logits and the categories they give (> 0) stay those of
+    a tight fit."""
+    rng = np.random.default_rng(3)
+    topics = rng.integers(0, 4, size=(400, 2))
+    texts = [" ".join([*(f"t{k}_{rng.integers(0, 12)}" for k in set(t) for _ in range(6)),
+                       *(f"w{rng.integers(0, 400)}" for _ in range(60))]) for t in topics]
+    matrix = TfidfVectorizer(token_pattern=r"\S+", sublinear_tf=True).fit_transform(texts)
+    Y = np.zeros((400, 4), dtype=int)
+    for i, t in enumerate(topics):
+        Y[i, list(t)] = 1
+
+    def fitted(tol: float | None) -> object:
+        model = linear.linear_model(False, 10.0)
+        if tol is not None:
+            model.set_params(estimator__tol=tol)
+        return model.fit(matrix, Y)
+
+    ours, liblinears, tight = fitted(None), fitted(0.1), fitted(1e-4)
+    passes = [sum(int(e.n_iter_[0]) for e in m.estimators_) for m in (ours, liblinears)]
+    assert passes[0] < passes[1]
+    scores, best = (linear.logits(m, matrix) for m in (ours, tight))
+    assert np.abs(scores - best).max() < 0.15
+    assert ((scores > 0) == (best > 0)).all()
