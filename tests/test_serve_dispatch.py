@@ -4,17 +4,22 @@ batcher, with stand-in workers: the choice is the front's, whatever the workers 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+import subprocess
 import time
 from types import SimpleNamespace
 
 import fastapi.dependencies.utils
 import httpx
+import pytest
 
 from hybrid.config import Config
 from hybrid.learn.prediction import Prediction
 from hybrid.serve import pool as pool_module
 from hybrid.serve.app import create_app
 from hybrid.serve.batching import Batcher
+from hybrid.serve.feedback import on_a_worker
 from hybrid.serve.metrics import Metrics
 from hybrid.serve.pool import Pool
 
@@ -41,8 +46,15 @@ class StandIn:
     def stop(self) -> None:
         self.gone.set()
 
+    async def call(self, fn, *args):
+        return await fn(*args)
+
     async def exited(self, timeout: float | None = None) -> bool:
-        await self.gone.wait()
+        try:
+            async with asyncio.timeout(timeout):
+                await self.gone.wait()
+        except TimeoutError:
+            return False
         return True
 
 
@@ -78,6 +90,7 @@ def test_a_reload_loads_a_new_worker_only_once_the_one_it_replaces_has_exited(mo
 
     def new_worker(generation: object, config: Config) -> StandIn:
         worker = StandIn(f"new{len(everyone)}")
+        worker.generation = generation
         everyone.append(worker)
         alive_at_start.append(sum(not w.gone.is_set() for w in everyone))
         return worker
@@ -153,3 +166,164 @@ def test_the_api_key_is_checked_on_the_event_loop_without_a_hop_to_a_thread(monk
 
     assert asyncio.run(run()) == [401, 401, 401]
     assert hops == []
+
+
+def _factory(monkeypatch, kind: type[StandIn] = StandIn) -> list[StandIn]:
+    """Make the pool start stand-ins of `kind`; the list holds each one, oldest first."""
+    started: list[StandIn] = []
+
+    def new_worker(generation: object, config: Config) -> StandIn:
+        worker = kind(f"new{len(started)}")
+        worker.generation = generation
+        started.append(worker)
+        return worker
+
+    monkeypatch.setattr(pool_module, "Worker", new_worker)
+    return started
+
+
+def test_a_worker_dying_while_a_reload_waits_is_replaced_from_the_new_generation(monkeypatch):
+    """Its replacement used to load the old generation, and be counted without the reload's
+    own: two old-model workers served on after "reloaded"."""
+    async def run() -> None:
+        started = _factory(monkeypatch)
+        one, two = SimpleNamespace(number=1), SimpleNamespace(number=2)
+        old = [StandIn("a"), StandIn("b")]
+        for worker in old:
+            worker.generation = one
+        pool = Pool(Config(), len(old), Metrics())
+        await pool.start(one, old)  # type: ignore[arg-type]
+        other, busy = await pool.take(), await pool.take()
+        pool.give_back(other)
+        rolling = asyncio.create_task(pool.roll(two))  # type: ignore[arg-type]
+        await asyncio.sleep(0.1)  # the reload waits for the busy worker to exit
+        pool.lost(other)  # meanwhile the other one dies
+        await asyncio.sleep(0.1)
+        pool.give_back(busy)
+        await asyncio.wait_for(rolling, 5)
+        await asyncio.sleep(0.1)  # a replacement started meanwhile has loaded
+        assert [w.generation.number for w in pool.serving] == [2, 2]
+        assert len(started) == 2
+
+    asyncio.run(asyncio.wait_for(run(), 10))
+
+
+class Loading(StandIn):
+    """A worker that loads until told."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.loaded = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.loaded.wait()
+
+
+def test_a_cancelled_reload_stops_the_worker_it_was_loading(monkeypatch):
+    async def run() -> None:
+        started = _factory(monkeypatch, Loading)
+        pool = Pool(Config(), 1, Metrics())
+        await pool.start(None, [StandIn("a")])  # type: ignore[arg-type]
+        rolling = asyncio.create_task(pool.roll("generation 2"))  # type: ignore[arg-type]
+        await asyncio.sleep(0.1)
+        rolling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await rolling
+        assert started[0].gone.is_set()
+        assert [w.name for w in pool.serving] == ["a"]
+        await pool.close()
+
+    asyncio.run(asyncio.wait_for(run(), 10))
+
+
+def test_a_reload_does_not_serve_its_new_worker_into_a_closed_pool(monkeypatch):
+    async def run() -> None:
+        started = _factory(monkeypatch, Loading)
+        old = StandIn("a")
+        pool = Pool(Config(), 1, Metrics())
+        await pool.start(None, [old])  # type: ignore[arg-type]
+        rolling = asyncio.create_task(pool.roll("generation 2"))  # type: ignore[arg-type]
+        await asyncio.sleep(0.1)
+        await pool.close()  # SIGTERM while the new worker loads
+        started[0].loaded.set()
+        await asyncio.wait_for(rolling, 5)
+        assert pool.serving == []
+        assert old.gone.is_set() and started[0].gone.is_set()
+
+    asyncio.run(asyncio.wait_for(run(), 10))
+
+
+class Hung(StandIn):
+    """A worker whose process never exits on its own."""
+
+    def stop(self) -> None:
+        pass
+
+
+def test_shutting_down_kills_a_worker_still_running_after_serve_timeout():
+    """`close` used to wait for every worker without a limit: one hung worker held up
+    SIGTERM for good."""
+    process = subprocess.Popen(["sleep", "60"])
+    try:
+        worker = Hung("a")
+        worker.pid = process.pid
+
+        async def run() -> None:
+            pool = Pool(Config(serve_timeout=0.2), 1, Metrics())
+            await pool.start(None, [worker])  # type: ignore[arg-type]
+            await pool.close()
+
+        asyncio.run(asyncio.wait_for(run(), 5))
+        assert process.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_worker_call_that_fails_or_is_cancelled_gives_the_worker_back():
+    """A worker left busy serves no one again, and the next reload waits `serve_timeout`
+    for it in vain."""
+    async def fails() -> None:
+        raise ValueError("not a worker's death")
+
+    async def run() -> None:
+        worker = StandIn("a")
+        pool = Pool(Config(), 1, Metrics())
+        await pool.start(None, [worker])  # type: ignore[arg-type]
+        with pytest.raises(ValueError):
+            await on_a_worker(pool, 1.0, fails)
+        assert not worker.busy
+        never = asyncio.Event()
+        call = asyncio.create_task(on_a_worker(pool, 1.0, never.wait))
+        await asyncio.sleep(0.1)
+        call.cancel()  # the request went away
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        assert not worker.busy
+        assert await asyncio.wait_for(pool.take(), 1) is worker
+
+    asyncio.run(asyncio.wait_for(run(), 10))
+
+
+class Stuck(StandIn):
+    async def predict(self, records: list[dict], explain: bool) -> list[Prediction]:
+        await asyncio.Event().wait()
+        return []
+
+
+def test_a_cancelled_batch_gives_its_worker_back():
+    async def run() -> None:
+        worker = Stuck("a")
+        pool = Pool(Config(), 1, Metrics())
+        await pool.start(None, [worker])  # type: ignore[arg-type]
+        batcher = Batcher(pool, pool.config, pool.metrics)
+        running = asyncio.create_task(batcher.run())
+        batcher.submit([{"id": "x"}], False)
+        await asyncio.sleep(0.1)
+        assert worker.busy
+        running.cancel()
+        await batcher.close()
+        await asyncio.sleep(0)
+        assert not worker.busy
+
+    asyncio.run(asyncio.wait_for(run(), 10))

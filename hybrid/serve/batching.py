@@ -126,6 +126,9 @@ class Batcher:
                 if not job.future.done():
                     job.future.set_exception(exc)
             return
+        except BaseException:  # cancelled: the worker must not stay busy
+            self.pool.give_back(worker)
+            raise
         self.pool.give_back(worker)
         self.metrics.batch.observe(len(batch))
         for job, prediction in zip(batch, predictions, strict=True):

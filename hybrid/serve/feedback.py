@@ -134,13 +134,14 @@ async def on_a_worker(pool: Pool, wait: float, fn: Any, *args: Any) -> Any:
         raise Problem(503, f"no worker was free within {wait:g}s (serve_timeout)",
                       headers={"Retry-After": "5"}) from None
     try:
-        result = await worker.call(fn, *args)
+        return await worker.call(fn, *args)
     except BrokenProcessPool:
         pool.lost(worker)
         raise Problem(503, "the worker died; try again", headers={"Retry-After": "1"}
                       ) from None
-    pool.give_back(worker)
-    return result
+    finally:  # whatever the call raised, or its request cancelled: never left busy
+        if worker.busy:
+            pool.give_back(worker)
 
 
 class Feedback:

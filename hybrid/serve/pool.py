@@ -12,7 +12,10 @@ and none fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 
 from hybrid.config import Config
 from hybrid.errors import ModelError
@@ -30,6 +33,7 @@ class Pool:
         self.size = size
         self.metrics = metrics
         self.generation: Generation | None = None
+        self.target: Generation | None = None  # the generation a new worker loads
         self.serving: list[Worker] = []
         # the worker freed last is taken first: at low load one worker serves every request,
         # and its in-memory caches (tag candidates' embeddings) stay warm instead of two
@@ -51,7 +55,7 @@ class Pool:
     async def start(self, generation: Generation, workers: list[Worker]) -> None:
         """Serve with `workers` (from `launch`) once all are loaded; `ModelError` if one
         fails."""
-        self.generation = generation
+        self.generation = self.target = generation
         results = await asyncio.gather(*(w.start() for w in workers), return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
@@ -104,25 +108,65 @@ class Pool:
         more workers than `size`); a single worker is replaced only once the new one serves.
         `ModelError` if the first new worker does not load or predict: the old generation
         then serves on, at full strength again once a replacement has loaded."""
+        self.target = generation  # what a worker replacing a dead one loads from now on
         old = list(self.serving)
-        for n, worker in enumerate(old):
-            if len(old) > 1:
+        try:
+            for worker in old:
+                if worker.retired:  # it died meanwhile: `lost` has a replacement loading
+                    continue
+                new = await self._successor(worker, generation, len(old) == 1)
+                if new is None:
+                    continue
+                if self.closed:  # shut down while it loaded: it must not serve
+                    new.stop()
+                    return
+                self.generation = generation
+                self._serve(new)
+                if len(old) == 1:
+                    self._retire(worker)
+            self._retire_stale()
+        except ModelError:
+            self._retire_stale()
+            raise
+        finally:
+            if not self.closed:
+                self._top_up()
+
+    async def _successor(self, worker: Worker, generation: Generation,
+                         alone: bool) -> Worker | None:
+        """`worker`'s replacement, loaded (None if it failed, `_top_up` retries); the first
+        refused raises `ModelError` and the old generation serves on. A worker dying
+        meanwhile is not replaced twice: this one counts in `_replacing`."""
+        self._replacing += 1
+        try:
+            if not alone:
                 self._retire(worker)
                 await self._gone(worker)
+                if self.closed:
+                    return None
             new = Worker(generation, self.config)
             try:
                 await new.start()
             except ModelError as exc:
-                if n == 0:  # the model, not the machine: refused, the old one serves
-                    self._top_up()
+                if self.generation is not generation:  # the first: the model is refused
+                    self.target = self.generation
                     raise
-                log.error("event=worker_start_failed error=%s", exc)  # `_top_up` retries
-            else:
-                self.generation = generation
-                self._serve(new)
-            if len(old) == 1:
-                self._retire(worker)
-        self._top_up()
+                log.error("event=worker_start_failed error=%s", exc)
+                return None
+            except BaseException:  # the reload was cancelled: the loading process goes too
+                new.stop()
+                raise
+            return new
+        finally:
+            self._replacing -= 1
+
+    def _retire_stale(self) -> None:
+        """A worker of another generation than the target (one a dead worker's replacement
+        loaded before the roll began) must not answer once a reload has said "reloaded"."""
+        for worker in [w for w in self.serving if w.generation is not self.target]:
+            log.warning("event=stale_worker_retired pid=%s generation=%d", worker.pid,
+                        worker.generation.number)
+            self._retire(worker)
 
     async def _gone(self, worker: Worker) -> None:
         """Wait for a retired worker's process to exit: a batch in hand is answered first.
@@ -146,16 +190,22 @@ class Pool:
                 await asyncio.sleep(delay)
                 if self.closed:
                     return
-                generation = self.generation
+                generation = self.target
                 worker = Worker(generation, self.config)
                 try:
                     await worker.start()
                 except ModelError as exc:
                     log.error("event=worker_start_failed error=%s", exc)
                     continue
-                if self.closed or generation is not self.generation:
+                except BaseException:
+                    worker.stop()
+                    raise
+                if self.closed:
                     worker.stop()
                     return
+                if generation is not self.target:  # a reload began or was refused meanwhile
+                    worker.stop()
+                    continue
                 self._serve(worker)
                 return
             log.error("event=worker_not_replaced: serving with %d of %d workers",
@@ -164,7 +214,8 @@ class Pool:
             self._replacing -= 1
 
     async def close(self) -> None:
-        """Stop every worker (after the requests have drained) and wait for them to exit."""
+        """Stop every worker (after the requests have drained) and wait for them to exit;
+        one still running after `serve_timeout` is killed."""
         self.closed = True
         for task in list(self._tasks):
             task.cancel()
@@ -174,4 +225,10 @@ class Pool:
             worker.retired = True
         for worker in workers:
             worker.stop()
-        await asyncio.gather(*(w.exited() for w in workers))
+        timeout = self.config.serve_timeout
+        exited = await asyncio.gather(*(w.exited(timeout) for w in workers))
+        for worker, gone in zip(workers, exited, strict=True):
+            if not gone and worker.pid is not None:  # hung: it must not hold up SIGTERM
+                log.warning("event=worker_killed pid=%s seconds=%g", worker.pid, timeout)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGKILL)
