@@ -74,13 +74,17 @@ def test_a_site_tag_always_said_where_it_is_used_is_never_carried_to_an_article_
     assert chooser._skip(c, 0.9, 1, "mongodb") is None
 
 
+
+def _plain_chooser() -> Chooser:
+    """A chooser with no site vocabulary: only the rules between two tags decide."""
+    return Chooser({}, {}, {}, {}, base_rate=0.1, learned=True, n_tags=5, vote=0, explained=8)
+
 def test_a_term_and_its_abbreviation_in_brackets_are_one_tag_and_the_term_stays():
     """手术部位感染(SSI): readers struck out SSI beside 手术部位感染 as a duplicate."""
     text = label_key("手术部位感染(SSI)的危险因素。SSI 增加住院日数。过氧化物酶 (POD) 活性")
     assert abbreviates("ssi", "手术部位感染", text) and abbreviates("pod", "过氧化物酶", text)
     assert not abbreviates("ssi", "住院日数", text)
-    chooser = Chooser({}, {}, {}, {}, base_rate=0.1, learned=True, n_tags=5, vote=0,
-                      explained=8)
+    chooser = _plain_chooser()
     term, short = _Shown("手术部位感染", "手术部位感染", True), _Shown("ssi", "ssi", True)
     assert chooser._prefer(term, short, text) and not chooser._prefer(short, term, text)
 
@@ -95,8 +99,7 @@ def test_a_name_and_its_gloss_in_brackets_are_one_tag_and_the_word_outside_stays
     assert translates("prometheus", "普罗米修斯", text)
     assert glossed("prometheus", "普罗米修斯", text) and glossed("memento", "备忘录模式", text)
     assert not translates("普罗米修斯", "prometheus", text)
-    chooser = Chooser({}, {}, {}, {}, base_rate=0.1, learned=True, n_tags=5, vote=0,
-                      explained=8)
+    chooser = _plain_chooser()
     name, term = _Shown("prometheus", "prometheus", True), _Shown("普罗米修斯", "普罗米修斯", True)
     assert chooser._prefer(name, term, text) and not chooser._prefer(term, name, text)
     pattern, word = _Shown("备忘录模式", "备忘录模式", True), _Shown("memento", "memento", True)
@@ -143,8 +146,7 @@ def test_what_the_title_names_and_the_text_repeats_is_shown_however_the_ranker_d
     familiar = Candidate("外形", "外形", count=4)
     assert verdict(familiar, 0, False, doc) is None
     assert not familiar.central and not familiar.weak
-    chooser = Chooser({}, {}, {}, {}, base_rate=0.1, learned=True, n_tags=5, vote=0,
-                      explained=8)
+    chooser = _plain_chooser()
     assert chooser._skip(central, 0.01, 3, "单体架构") is None
     assert chooser._skip(familiar, 0.01, 3, "外形") == ("the ranker doubts it, and the list "
                                                         "has enough tags")
@@ -154,8 +156,7 @@ def test_a_passing_mention_the_ranker_finds_likely_fills_any_list_with_room():
     """SharePoint said once in a post on MOSS, `crypto` once in one on ECDSA: the ranker gave
     them 0.8 and 0.4, and a list of three tags had room, but a passing mention only filled
     shorter lists. Readers accepted 12 of 13 such tags. The ranker's doubt still drops one."""
-    chooser = Chooser({}, {}, {}, {}, base_rate=0.1, learned=True, n_tags=5, vote=0,
-                      explained=8)
+    chooser = _plain_chooser()
     c = Candidate("sharepoint", "SharePoint", count=1)
     c.weak = True
     assert chooser._skip(c, 0.8, 3, "SharePoint") is None
