@@ -19,6 +19,7 @@ from hybrid.ingest.records import read_jsonl
 from hybrid.taxonomy import TaxonomyError, load_taxonomy, parse_taxonomy
 from hybrid.taxonomy.suggest.clusters import (
     adopt_noise,
+    carried_by,
     claim,
     find_groups,
     keep_members,
@@ -211,6 +212,27 @@ def test_groups_are_found_and_noise_joins_only_what_it_is_closer_to():
     assert list(adopted) == [0, 0, -1, 0]  # the third is nearer the category
     kept = keep_members(unit, np.array([0, 0, 0, -1]), np.array([[0.0, 1.0]]))
     assert list(kept) == [0, 0, -1, -1]  # a member nearer the category is no evidence
+
+
+
+def test_a_category_the_article_already_carries_is_no_place_the_list_has_for_it():
+    """A paper filed under its field (the first prototype) and lacking its discipline is
+    near the field's prototype, which holds its discipline's papers: it stays in its group
+    and is claimed by it. Another category near it still takes it out."""
+    unit = np.array([[1.0, 0.0], [0.99, 0.14], [0.3, 1.0], [0.35, 1.0]])
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    field, other = np.array([[0.0, 1.0]]), np.array([[0.0, 1.0], [0.3, 1.0]])
+    other /= np.linalg.norm(other, axis=1, keepdims=True)
+    carried = carried_by([[], [], ["农学"], ["农学"]], ["农学", "作物学"])
+    assert carried.tolist() == [[False, False]] * 2 + [[True, False]] * 2
+    assert list(keep_members(unit, np.array([0, 0, 0, -1]), field)) == [0, 0, -1, -1]
+    assert list(keep_members(unit, np.array([0, 0, 0, -1]), field, carried[:, :1])) == \
+        [0, 0, 0, -1]
+    assert list(keep_members(unit, np.array([0, 0, 0, -1]), other, carried)) == [0, 0, -1, -1]
+    assert list(adopt_noise(unit, np.array([0, 0, -1, -1]), field, carried[:, :1])) == \
+        [0, 0, 0, 0]
+    assert [list(g) for g in claim(unit, [np.array([0, 1])], np.array([2, 3]), field,
+                                   carried[:, :1])] == [[0, 1, 2, 3]]
 
 
 # ---- the command ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from hybrid.config import Config
 from hybrid.ingest.keys import label_key
 from hybrid.learn.model import HybridModel
 from hybrid.taxonomy.suggest.articles import Articles
-from hybrid.taxonomy.suggest.clusters import cluster
+from hybrid.taxonomy.suggest.clusters import carried_by, cluster
 from hybrid.taxonomy.suggest.corpus import article_tags, prototypes, read_corpus
 from hybrid.taxonomy.suggest.dead import dead_categories
 from hybrid.taxonomy.suggest.describe import describe, filed_elsewhere, name_taken
@@ -53,7 +53,7 @@ def suggest(model: HybridModel, read: Articles, config: Config, namer: Namer | N
     progress(f"grouping {len(pool)} badly fitted articles")
     groups = cluster(corpus, pool, names,
                      np.vstack(list(centres.values())) if centres else np.zeros((0, 1)), size,
-                     np.setdiff1d(lacking(corpus), pool))
+                     np.setdiff1d(lacking(corpus), pool), carried_by(corpus.labels, list(centres)))
     groups = join_groups(corpus.tags, groups, filed_elsewhere(corpus, groups, taxonomy))
     tags = article_tags(corpus, np.concatenate(groups) if groups else [], model)
     progress(f"describing {len(groups)} groups")
