@@ -291,8 +291,7 @@ class Segmenter:
         longer = glued(set(out), text, self._noun_char, ends)
         out = [longer.get(c, c) for c in out]
         joined = grown | {p for found in phrases.values() for p in found} | set(longer.values())
-        out, joined = with_title_terms(text, lambda s: whole_words(self.jieba.tag(s)), ends,
-                                       out, joined)
+        out, joined = with_title_terms(text, raw, ends, out, joined)
         names = {token for token, pos in tagged if pos in _NAME_POS}
         everyday |= self._everyday_phrases
         pieces = (pieces_of(joined, grown, set(out) - names, text)
