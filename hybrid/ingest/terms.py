@@ -118,12 +118,15 @@ def everyday_word(token: str) -> bool:
 
 def other_term(token: str, pos: str, tagged: Sequence[tuple[str, str]], listed: set[str],
                jieba: rjieba.Jieba) -> bool:
-    """A term jieba tags as neither noun nor name. One a term dictionary or the site's tags
-    list (`listed`, casefolded: 死锁/v, 缓存/v, 异步/d; jieba keeps its own tag of a word it
+    """A term jieba tags as neither noun nor name, and no word most readers know (those it
+    tags so are used so: 构造, 模拟, 编译, 大规模). One a term dictionary or the site's tags
+    list (`listed`, casefolded: 死锁/v, 掺杂/v, 异步/d; jieba keeps its own tag of a word it
     has); else a distinguishing word of three or more characters (虚拟机, 多线程, 非线性; not
     所有, 超时), or such an idiom that the text (`tagged`) says at least `IDIOM_SAID` times
     (乱序执行; not 退而求其次, said once), made of more than everyday words (not 同一个,
     错误信息, 转换成)."""
+    if commonness.zipf(token) >= _ACTION_WORD:
+        return False
     if token.casefold() in listed:
         return True
     if len(token) < _MIN_UNLISTED_CHARS or not (_CJK.match(token[0]) and _CJK.match(token[-1])):
