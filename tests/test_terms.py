@@ -135,3 +135,31 @@ def test_familiar_verbs_are_actions_and_rare_ones_may_be_terms():
         "奥氮平的合成\n以丙二腈为原料缩合制得奥氮平,经优化和测定,研究心肌细胞凋亡与传热").actions
     assert {"合成", "测定", "优化"} <= actions
     assert not {"凋亡", "传热", "奥氮平"} & actions
+
+
+def test_terms_jieba_tags_as_verbs_or_idioms_are_candidates():
+    """jieba tags 死锁 a verb (the bundled dictionary lists it as a term, but jieba keeps its
+    own tag), 虚拟机 and 多线程 distinguishing words and 乱序执行 an idiom: each is the
+    article's term, and none was a candidate."""
+    cands = Segmenter().candidates(
+        "多线程程序的死锁\n两个线程互相等待就会死锁。在虚拟机里乱序执行，乱序执行的指令，"
+        "乱序执行的结果").tokens
+    assert {"死锁", "虚拟机", "多线程", "乱序执行"} <= set(cands)
+
+
+def test_a_site_tag_jieba_tags_as_a_verb_is_a_candidate_unless_a_familiar_verb():
+    """A word most readers know that jieba tags a verb is used as one (模拟 of 数值模拟), even
+    where a site's authors once tagged it."""
+    text = "谈谈复盘\n每次项目结束都复盘一次，用软件模拟一次"
+    assert "复盘" not in Segmenter().candidates(text).tokens
+    cands = Segmenter(vocabulary=["复盘", "模拟"]).candidates(text).tokens
+    assert "复盘" in cands and "模拟" not in cands
+
+
+def test_sayings_and_everyday_words_jieba_tags_as_idioms_are_no_candidates():
+    """A saying is said once (退而求其次); everyday words jieba lists as one idiom or
+    distinguishing word (错误信息, 同一个) are no term, however often said."""
+    cands = set(Segmenter().candidates(
+        "退而求其次的办法\n只能退而求其次。错误信息很长，错误信息看不懂，错误信息太多。"
+        "同一个文件，同一个目录").tokens)
+    assert not {"退而求其次", "错误信息", "同一个"} & cands

@@ -39,3 +39,27 @@ def test_a_run_the_text_says_only_inside_a_longer_word_is_no_term():
 def test_a_title_term_the_text_never_says_again_is_no_candidate():
     found = set(Segmenter().candidates("渤中凹陷的油气成藏条件\n该地区位于渤海海域。").tokens)
     assert "渤中凹陷" not in found
+
+
+class _CountingJieba:
+    """A segmenter's dictionary that records what it is asked to tag."""
+
+    def __init__(self, jieba):
+        self.jieba, self.tagged = jieba, []
+
+    def tag(self, text):
+        self.tagged.append(text)
+        return self.jieba.tag(text)
+
+    def __getattr__(self, name):
+        return getattr(self.jieba, name)
+
+
+def test_the_title_is_tagged_once_with_the_whole_text():
+    """Its words are the text's first words: tagging the title again was a second pass over
+    every title, and found the same terms."""
+    seg = Segmenter()
+    seg._jieba = _CountingJieba(seg.jieba)
+    found = seg.candidates("渤中凹陷的油气成藏条件\n渤中凹陷位于渤海海域，是重要的生油凹陷。")
+    assert "渤中凹陷" in found.tokens
+    assert "渤中凹陷的油气成藏条件" not in seg._jieba.tagged

@@ -34,6 +34,7 @@ from hybrid.ingest.terms import (
     joins,
     lone_char,
     modifier_char,
+    other_term,
     pieces_of,
     term_like,
     whole_terms,
@@ -243,11 +244,11 @@ class Segmenter:
         """Tag candidates in order of appearance, repeats kept so counts mean frequency, which
         of them are repeated phrases, and which are names of places, people or bodies.
 
-        Nouns, named entities and English/version tokens pass the part-of-speech filter;
-        adjacent Chinese nouns also form a compound candidate (容器 + 编排 → 容器编排).
-        A longer run of content words that the text repeats is a candidate too (大角度机动,
-        Lyapunov函数): keywords are often compounds that jieba splits, and authors repeat
-        their keywords.
+        Nouns, named entities, English/version tokens and terms jieba tags otherwise
+        (`other_term`: 死锁/v, 虚拟机/b) are candidates; adjacent Chinese nouns also form a
+        compound candidate (容器 + 编排 → 容器编排). A longer run of content words that the
+        text repeats is a candidate too (大角度机动, Lyapunov函数): keywords are often
+        compounds that jieba splits, and authors repeat their keywords.
         """
         raw = whole_words(self.jieba.tag(text))
         everyday: set[str] = set()
@@ -255,8 +256,10 @@ class Segmenter:
         word_of = self._word_of
         words = [word_of[token] for token, _ in raw]  # every pass below reads these verdicts
         tagged = [(token.strip(), pos) for token, pos in raw]
-        terms = whole_terms([token for token, _ in tagged],
-                            lambda i: tagged[i][1] in _CANDIDATE_POS and words[i] is not None,
+        candidate = [word is not None and (pos in _CANDIDATE_POS or other_term(
+            token, pos, tagged, self.own_words, self.jieba))
+            for word, (token, pos) in zip(words, tagged, strict=True)]
+        terms = whole_terms([token for token, _ in tagged], candidate.__getitem__,
                             lambda i: self._joins(*tagged[i]),
                             lambda i: modifier_char(*tagged[i]))
         in_term = {k for end, start in terms.items() for k in range(start, end)}
@@ -272,8 +275,7 @@ class Segmenter:
                 token, pos = "".join(t for t, _ in tagged[terms[end]:end + 1]), "nz"
             # a word, but no notation of single letters (`C-a`, `e.g`, `C`) for a tag
             keep = (end not in in_term and (end in terms or (
-                pos in _CANDIDATE_POS and words[end] is not None
-                and not notation(token) and not _ADDRESS.match(token)
+                candidate[end] and not notation(token) and not _ADDRESS.match(token)
                 and self._term_like[token])))
             if keep and end not in inside:
                 out.append(token)
@@ -291,8 +293,7 @@ class Segmenter:
         longer = glued(set(out), text, self._noun_char, ends)
         out = [longer.get(c, c) for c in out]
         joined = grown | {p for found in phrases.values() for p in found} | set(longer.values())
-        out, joined = with_title_terms(text, lambda s: whole_words(self.jieba.tag(s)), ends,
-                                       out, joined)
+        out, joined = with_title_terms(text, raw, ends, out, joined)
         names = {token for token, pos in tagged if pos in _NAME_POS}
         everyday |= self._everyday_phrases
         pieces = (pieces_of(joined, grown, set(out) - names, text)

@@ -32,6 +32,12 @@ _CLASS_SUFFIX = frozenset("基系型")
 _LOCANT = re.compile(r"[0-9A-Za-z′',)\]]-$")  # 5-, N-, 2′-, (2,3)-
 _BRACKETED = re.compile(r"[(\[][^()\[\]\s]*[\d\-][^()\[\]\s]*[)\]]$")  # (9-吖啶基氨基), (1,1)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+# jieba's dictionary tags some terms as no noun: distinguishing words (虚拟机/b, 多线程/b,
+# 非线性/b) and idioms (乱序执行/i, 死循环/i); most of its idioms are sayings (退而求其次)
+_DISTINGUISHING_POS = "b"
+_IDIOM_POS = "i"
+_MIN_UNLISTED_CHARS = 3  # two-character ones are mostly no terms (所有, 主要, 超时)
+IDIOM_SAID = 3  # how often a text says an idiom that is its term: a saying is said once
 _LATIN_END = re.compile(r"[0-9A-Za-z\-]$")
 
 
@@ -108,6 +114,39 @@ def action_word(token: str, jieba: rjieba.Jieba) -> bool:
 def everyday_word(token: str) -> bool:
     """A Chinese word common in everyday language (研究, 进展, 社会, 环境)."""
     return commonness.zipf(token) >= _FAMILIAR_WORD
+
+
+def other_term(token: str, pos: str, tagged: Sequence[tuple[str, str]], listed: set[str],
+               jieba: rjieba.Jieba) -> bool:
+    """A term jieba tags as neither noun nor name, and no word most readers know (those it
+    tags so are used so: 构造, 模拟, 编译, 大规模). One a term dictionary or the site's tags
+    list (`listed`, casefolded: 死锁/v, 掺杂/v, 异步/d; jieba keeps its own tag of a word it
+    has); else a distinguishing word of three or more characters (虚拟机, 多线程, 非线性; not
+    所有, 超时), or such an idiom that the text (`tagged`) says at least `IDIOM_SAID` times
+    (乱序执行; not 退而求其次, said once), made of more than everyday words (not 同一个,
+    错误信息, 转换成)."""
+    if commonness.zipf(token) >= _ACTION_WORD:
+        return False
+    if token.casefold() in listed:
+        return True
+    if len(token) < _MIN_UNLISTED_CHARS or not (_CJK.match(token[0]) and _CJK.match(token[-1])):
+        return False
+    if not (pos == _DISTINGUISHING_POS or (
+            pos == _IDIOM_POS and sum(t == token for t, _ in tagged) >= IDIOM_SAID)):
+        return False
+    return not everyday_words(token, jieba)
+
+
+def everyday_words(token: str, jieba: rjieba.Jieba) -> bool:
+    """Whether `token` is made of everyday words only: the shorter words jieba's dictionary
+    finds in it that are `everyday_word`s cover it (同一|一个, 错误|信息, 转换|换成; not
+    乱序|执行 or 虚拟|机)."""
+    covered: set[int] = set()
+    for piece in jieba.cut_for_search(token):
+        if 1 < len(piece) < len(token) and everyday_word(piece):
+            for at in _places(token, piece):
+                covered.update(range(at, at + len(piece)))
+    return len(covered) == len(token)
 
 
 def clause_verb(token: str, pos: str) -> bool:

@@ -23,20 +23,20 @@ _EDGE_POS = {"f", "m", "mq", "q", "d", "t", "tg", "s"}
 _MIN_CJK = 3
 
 
-def with_title_terms(text: str, tag: Callable[[str], list[tuple[str, str]]],
-                     ends: Callable[[], set[int]], candidates: list[str], joined: set[str]
-                     ) -> tuple[list[str], set[str]]:
+def with_title_terms(text: str, tagged: list[tuple[str, str]], ends: Callable[[], set[int]],
+                     candidates: list[str], joined: set[str]) -> tuple[list[str], set[str]]:
     """`candidates` (in order of appearance) with the title's terms (`title_terms`) that are
     not among them, first where the title says them and again for each time the rest says
-    them; and `joined`, the candidates made of several words, with them."""
+    them; and `joined`, the candidates made of several words, with them. `tagged`: the
+    words of `text` and their parts of speech."""
     known = set(candidates)
-    found = {t: n for t, n in title_terms(text, tag, ends).items() if t not in known}
+    found = {t: n for t, n in title_terms(text, tagged, ends).items() if t not in known}
     again = [t for t, n in found.items() for _ in range(n)]
     return [*found, *candidates, *again], joined | set(found)
 
 
-def title_terms(text: str, tag: Callable[[str], list[tuple[str, str]]],
-                ends: Callable[[], set[int]]) -> dict[str, int]:
+def title_terms(text: str, tagged: list[tuple[str, str]], ends: Callable[[], set[int]]
+                ) -> dict[str, int]:
     """Each term of `text`'s first line (the title) that the rest of the text says too,
     with how often the rest says it as a word: a run of at least two title words, at least
     `_MIN_CJK` Chinese characters and not `_long`, the longest the rest says
@@ -44,7 +44,7 @@ def title_terms(text: str, tag: Callable[[str], list[tuple[str, str]]],
     or a linking word ends a run. `ends`: where the tokens of `text` start and end; a run
     the rest says only inside longer words (园路铺 of 园路铺设) is no term."""
     title, _, rest = text.partition("\n")
-    words = _words(tag(title))
+    words = _words(_first_line(tagged, len(title)))
     out: dict[str, int] = {}
     start = 0
     while start < len(words):
@@ -63,6 +63,20 @@ def title_terms(text: str, tag: Callable[[str], list[tuple[str, str]]],
                 and (said := _said(text, term, len(title) + 1, ends))):
             out[term] = said
         start = end + 1
+    return out
+
+
+def _first_line(tagged: list[tuple[str, str]], chars: int) -> list[tuple[str, str]]:
+    """The words of a text's first `chars` characters (its title), cut off the words of
+    the whole text rather than tagged again (a second pass over every title): jieba ends a
+    block of words at a line break, so they are the words it gives the title alone (no word
+    but a CR LF pair crosses a line break, and only its CR is the title's)."""
+    out, at = [], 0
+    for token, pos in tagged:
+        if at >= chars:
+            break
+        out.append((token[:chars - at], pos))
+        at += len(token)
     return out
 
 
