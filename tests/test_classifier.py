@@ -252,14 +252,7 @@ def test_sparse_one_vs_rest_fits_stop_at_the_duals_looser_tolerance():
     5,500 long posts spent 8-16 passes a category, most of the classifier's time. The looser
     stop takes fewer passes, and its logits and the categories they give (> 0) stay those of
     a tight fit."""
-    rng = np.random.default_rng(3)
-    topics = rng.integers(0, 4, size=(400, 2))
-    texts = [" ".join([*(f"t{k}_{rng.integers(0, 12)}" for k in set(t) for _ in range(6)),
-                       *(f"w{rng.integers(0, 400)}" for _ in range(60))]) for t in topics]
-    matrix = TfidfVectorizer(token_pattern=r"\S+", sublinear_tf=True).fit_transform(texts)
-    Y = np.zeros((400, 4), dtype=int)
-    for i, t in enumerate(topics):
-        Y[i, list(t)] = 1
+    matrix, Y = two_topic_texts()
 
     def fitted(tol: float | None) -> object:
         model = linear.linear_model(False, 10.0)
@@ -273,3 +266,30 @@ def test_sparse_one_vs_rest_fits_stop_at_the_duals_looser_tolerance():
     scores, best = (linear.logits(m, matrix) for m in (ours, tight))
     assert np.abs(scores - best).max() < 0.15
     assert ((scores > 0) == (best > 0)).all()
+
+
+def test_inner_fold_fits_stop_sooner_than_the_final_ones():
+    """The inner folds' scores only set the fusion weights, thresholds and calibration: on
+    5,500 long posts their sparse fits took 10 passes a category at the final fits' tol, 5
+    at theirs, 37% of the inner folds' CPU. Their logits stay near a final fit's, and give
+    the same categories (> 0)."""
+    matrix, Y = two_topic_texts()
+    final, inner = (linear.fit(matrix, Y, False, 10.0, inner=inner) for inner in (False, True))
+    passes = [sum(int(e.n_iter_[0]) for e in m.estimators_) for m in (inner, final)]
+    assert passes[0] < passes[1]
+    scores, best = (linear.logits(m, matrix) for m in (inner, final))
+    assert np.abs(scores - best).max() < 0.3
+    assert ((scores > 0) == (best > 0)).all()
+
+
+def two_topic_texts() -> tuple[sparse.csr_matrix, np.ndarray]:
+    """400 TF-IDF rows of one or two of 4 topics each, and their 0/1 labels."""
+    rng = np.random.default_rng(3)
+    topics = rng.integers(0, 4, size=(400, 2))
+    texts = [" ".join([*(f"t{k}_{rng.integers(0, 12)}" for k in set(t) for _ in range(6)),
+                       *(f"w{rng.integers(0, 400)}" for _ in range(60))]) for t in topics]
+    matrix = TfidfVectorizer(token_pattern=r"\S+", sublinear_tf=True).fit_transform(texts)
+    Y = np.zeros((400, 4), dtype=int)
+    for i, t in enumerate(topics):
+        Y[i, list(t)] = 1
+    return matrix, Y
