@@ -67,7 +67,8 @@ def served(sample_model_dir, tmp_path_factory, mongo, cache_dir, tag_file_rows):
     copy keeps what serve writes out of the session's cache."""
     work = tmp_path_factory.mktemp("serve")
     (work / "cache").mkdir()
-    with (closing(sqlite3.connect(cache_dir / "embeddings.sqlite")) as source,
+    with (closing(sqlite3.connect(f"file:{cache_dir / 'embeddings.sqlite'}?mode=ro",
+                                  uri=True)) as source,
           closing(sqlite3.connect(work / "cache" / "embeddings.sqlite")) as copy):
         source.backup(copy)
     server = start(sample_model_dir, work / "cache", work, workers=2, env={

@@ -214,7 +214,6 @@ def test_groups_are_found_and_noise_joins_only_what_it_is_closer_to():
     assert list(kept) == [0, 0, -1, -1]  # a member nearer the category is no evidence
 
 
-
 def test_a_category_the_article_already_carries_is_no_place_the_list_has_for_it():
     """A paper filed under its field (the first prototype) and lacking its discipline is
     near the field's prototype, which holds its discipline's papers: it stays in its group
@@ -379,3 +378,22 @@ def test_merges_are_the_confused_pairs_not_the_labels_given_together():
     proba = np.clip(np.array(rows) + rng.normal(scale=0.01, size=(81, 4)), 0.01, 1.0)
     assert [m.merged for m in find_merges(_oof_model(given, proba)).merges] == ["D"]
     assert find_merges(_oof_model(given, proba), min_articles=5).merges == []
+
+
+def test_cluster_leaves_out_the_categories_its_rows_and_the_claimed_carry(monkeypatch):
+    """`cluster` hands keeping, adopting and claiming the carried categories of the articles
+    each compares (the last two carry the field): all four end in one group."""
+    from hybrid.taxonomy.suggest import clusters
+    unit = np.array([[1.0, 0.0], [0.99, 0.14], [0.3, 1.0], [0.35, 1.0]])
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    n = len(unit)
+    corpus = Corpus([f"a{i}" for i in range(n)], [""] * n, [[], [], ["农学"], ["农学"]],
+                    [[] for _ in range(n)], [None] * n, [None] * n, unit, np.zeros((n, 1)),
+                    np.zeros(n), [[] for _ in range(n)], [])
+    monkeypatch.setattr(clusters, "cluster_features", lambda c, rows, names: unit[rows])
+    monkeypatch.setattr(clusters, "find_groups", lambda f, size: np.array([0, 0, 0]))
+    field = np.array([[0.0, 1.0]])
+    carried = carried_by(corpus.labels, ["农学"])
+    found = clusters.cluster(corpus, np.array([0, 1, 2]), ["农学"], field, 2, np.array([3]),
+                             carried)
+    assert [list(g) for g in found] == [[0, 1, 2, 3]]

@@ -163,3 +163,9 @@ def test_sayings_and_everyday_words_jieba_tags_as_idioms_are_no_candidates():
         "退而求其次的办法\n只能退而求其次。错误信息很长，错误信息看不懂，错误信息太多。"
         "同一个文件，同一个目录").tokens)
     assert not {"退而求其次", "错误信息", "同一个"} & cands
+
+
+def test_a_two_character_distinguishing_word_is_no_candidate():
+    """超时/b is rare enough (Zipf 3.36), but two characters are mostly no term."""
+    text = "请求超时怎么办\n请求超时了，连接超时，读取超时"
+    assert "超时" not in Segmenter().candidates(text).tokens

@@ -256,8 +256,9 @@ class Segmenter:
         word_of = self._word_of
         words = [word_of[token] for token, _ in raw]  # every pass below reads these verdicts
         tagged = [(token.strip(), pos) for token, pos in raw]
+        said = Counter(token for token, _ in tagged)
         candidate = [word is not None and (pos in _CANDIDATE_POS or other_term(
-            token, pos, tagged, self.own_words, self.jieba))
+            token, pos, said, self.own_words, self.jieba))
             for word, (token, pos) in zip(words, tagged, strict=True)]
         terms = whole_terms([token for token, _ in tagged], candidate.__getitem__,
                             lambda i: self._joins(*tagged[i]),
@@ -372,7 +373,7 @@ class Segmenter:
 
     def _repeated_phrases(self, tagged: list[tuple[str, str]], words: list[str | None]
                           ) -> dict[int, list[str]]:
-        """Phrases of 2-3 adjacent content words ending in a candidate word, seen at least twice
+        """Phrases of 2-3 adjacent content words ending in a noun or name, seen at least twice
         and not only as part of a longer such phrase; keyed by the index of their last word."""
         spans: dict[str, list[int]] = defaultdict(list)
         for end, (_, pos) in enumerate(tagged):

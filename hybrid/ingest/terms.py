@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import rjieba
 
@@ -37,7 +37,7 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _DISTINGUISHING_POS = "b"
 _IDIOM_POS = "i"
 _MIN_UNLISTED_CHARS = 3  # two-character ones are mostly no terms (所有, 主要, 超时)
-IDIOM_SAID = 3  # how often a text says an idiom that is its term: a saying is said once
+_IDIOM_SAID = 3  # how often a text says an idiom that is its term: a saying is said once
 _LATIN_END = re.compile(r"[0-9A-Za-z\-]$")
 
 
@@ -116,15 +116,15 @@ def everyday_word(token: str) -> bool:
     return commonness.zipf(token) >= _FAMILIAR_WORD
 
 
-def other_term(token: str, pos: str, tagged: Sequence[tuple[str, str]], listed: set[str],
+def other_term(token: str, pos: str, said: Mapping[str, int], listed: set[str],
                jieba: rjieba.Jieba) -> bool:
     """A term jieba tags as neither noun nor name, and no word most readers know (those it
     tags so are used so: 构造, 模拟, 编译, 大规模). One a term dictionary or the site's tags
     list (`listed`, casefolded: 死锁/v, 掺杂/v, 异步/d; jieba keeps its own tag of a word it
     has); else a distinguishing word of three or more characters (虚拟机, 多线程, 非线性; not
-    所有, 超时), or such an idiom that the text (`tagged`) says at least `IDIOM_SAID` times
-    (乱序执行; not 退而求其次, said once), made of more than everyday words (not 同一个,
-    错误信息, 转换成)."""
+    所有, 超时), or such an idiom that the text says at least `_IDIOM_SAID` times (`said`:
+    each word's count; 乱序执行, not 退而求其次, said once), made of more than everyday words
+    (not 同一个, 错误信息, 转换成)."""
     if commonness.zipf(token) >= _ACTION_WORD:
         return False
     if token.casefold() in listed:
@@ -132,12 +132,12 @@ def other_term(token: str, pos: str, tagged: Sequence[tuple[str, str]], listed: 
     if len(token) < _MIN_UNLISTED_CHARS or not (_CJK.match(token[0]) and _CJK.match(token[-1])):
         return False
     if not (pos == _DISTINGUISHING_POS or (
-            pos == _IDIOM_POS and sum(t == token for t, _ in tagged) >= IDIOM_SAID)):
+            pos == _IDIOM_POS and said[token] >= _IDIOM_SAID)):
         return False
-    return not everyday_words(token, jieba)
+    return not _everyday_words(token, jieba)
 
 
-def everyday_words(token: str, jieba: rjieba.Jieba) -> bool:
+def _everyday_words(token: str, jieba: rjieba.Jieba) -> bool:
     """Whether `token` is made of everyday words only: the shorter words jieba's dictionary
     finds in it that are `everyday_word`s cover it (同一|一个, 错误|信息, 转换|换成; not
     乱序|执行 or 虚拟|机)."""

@@ -25,8 +25,8 @@ first complaint is a third of their documents left as outliers).
 
 A group then claims what it would hold as a category: every article that lacks a label
 (none, or a field without its discipline) and is nearer its centre than every prototype
-and every other group, however sure the model was of the category it had to choose (the
-model never knew the missing one).
+of a category it does not carry yet and every other group, however sure the model was of
+the category it had to choose (the model never knew the missing one).
 """
 
 from __future__ import annotations
@@ -62,11 +62,7 @@ def cluster_features(corpus: Corpus, rows: np.ndarray, names: Sequence[str]) -> 
     if dims >= 2:
         lexical = TruncatedSVD(dims, random_state=0).fit_transform(counts)
         parts.append(LEXICAL_WEIGHT * normalize(lexical))
-    column = {name: j for j, name in enumerate(names)}
-    given = np.zeros((len(rows), len(names)))
-    for r, i in enumerate(rows):
-        for name in corpus.labels[i]:
-            given[r, column[name]] = 1.0
+    given = carried_by([corpus.labels[i] for i in rows], names).astype(float)
     parts.append(LABEL_WEIGHT * normalize(given))
     return normalize(np.hstack(parts))
 
@@ -130,8 +126,9 @@ def _to_categories(embeddings: np.ndarray, prototypes: np.ndarray,
 
 def keep_members(embeddings: np.ndarray, groups: np.ndarray, prototypes: np.ndarray,
                  carried: np.ndarray | None = None) -> np.ndarray:
-    """A group's member nearer some category's prototype than its group's centre becomes
-    noise: far from every prototype is the second half of "fits the list badly"."""
+    """A group's member nearer the prototype of some category it does not carry yet
+    (`carried`, as `carried_by`) than its group's centre becomes noise: far from every such
+    prototype is the second half of "fits the list badly"."""
     groups = groups.copy()
     found = sorted(set(groups) - {-1})
     if not found:
@@ -148,7 +145,8 @@ def keep_members(embeddings: np.ndarray, groups: np.ndarray, prototypes: np.ndar
 
 def adopt_noise(embeddings: np.ndarray, groups: np.ndarray, prototypes: np.ndarray,
                 carried: np.ndarray | None = None) -> np.ndarray:
-    """Noise joins the nearest group whose centre is closer than every prototype."""
+    """Noise joins the nearest group whose centre is closer than every prototype of a
+    category it does not carry yet."""
     groups = groups.copy()
     found = sorted(set(groups) - {-1})
     if not found:
