@@ -183,7 +183,8 @@ def test_a_group_claims_the_articles_lacking_a_label_that_are_nearer_it_than_any
     """The model had to file them somewhere, and was sure: it never knew the missing one."""
     unit = np.array([[1.0, 0.0], [0.99, 0.14], [0.1, 1.0], [0.8, 0.6], [0.95, -0.3]])
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)
-    groups = claim(unit, [np.array([0, 1])], np.array([2, 3, 4]), np.array([[0.0, 1.0]]))
+    groups = claim(unit, [np.array([0, 1])], np.array([2, 3, 4]), np.array([[0.0, 1.0]]),
+                   np.zeros((len(unit), 1), dtype=bool))
     assert [list(g) for g in groups] == [[0, 1, 3, 4]]  # 2 is nearer the category
 
 
@@ -208,9 +209,10 @@ def test_groups_are_found_and_noise_joins_only_what_it_is_closer_to():
     assert len(set(merged) - {-1}) == 3
     unit = np.array([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0], [0.8, 0.6]])
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)
-    adopted = adopt_noise(unit, np.array([0, -1, -1, -1]), np.array([[0.0, 1.0]]))
+    nothing = np.zeros((len(unit), 1), dtype=bool)  # no article carries the category
+    adopted = adopt_noise(unit, np.array([0, -1, -1, -1]), np.array([[0.0, 1.0]]), nothing)
     assert list(adopted) == [0, 0, -1, 0]  # the third is nearer the category
-    kept = keep_members(unit, np.array([0, 0, 0, -1]), np.array([[0.0, 1.0]]))
+    kept = keep_members(unit, np.array([0, 0, 0, -1]), np.array([[0.0, 1.0]]), nothing)
     assert list(kept) == [0, 0, -1, -1]  # a member nearer the category is no evidence
 
 
@@ -224,7 +226,8 @@ def test_a_category_the_article_already_carries_is_no_place_the_list_has_for_it(
     other /= np.linalg.norm(other, axis=1, keepdims=True)
     carried = carried_by([[], [], ["农学"], ["农学"]], ["农学", "作物学"])
     assert carried.tolist() == [[False, False]] * 2 + [[True, False]] * 2
-    assert list(keep_members(unit, np.array([0, 0, 0, -1]), field)) == [0, 0, -1, -1]
+    assert list(keep_members(unit, np.array([0, 0, 0, -1]), field,
+                             np.zeros_like(carried[:, :1]))) == [0, 0, -1, -1]
     assert list(keep_members(unit, np.array([0, 0, 0, -1]), field, carried[:, :1])) == \
         [0, 0, 0, -1]
     assert list(keep_members(unit, np.array([0, 0, 0, -1]), other, carried)) == [0, 0, -1, -1]
@@ -394,6 +397,6 @@ def test_cluster_leaves_out_the_categories_its_rows_and_the_claimed_carry(monkey
     monkeypatch.setattr(clusters, "find_groups", lambda f, size: np.array([0, 0, 0]))
     field = np.array([[0.0, 1.0]])
     carried = carried_by(corpus.labels, ["农学"])
-    found = clusters.cluster(corpus, np.array([0, 1, 2]), ["农学"], field, 2, np.array([3]),
-                             carried)
+    found = clusters.cluster(corpus, np.array([0, 1, 2]), ["农学"], field, carried, 2,
+                             np.array([3]))
     assert [list(g) for g in found] == [[0, 1, 2, 3]]

@@ -113,19 +113,16 @@ def carried_by(labels: Sequence[Sequence[str]], names: Sequence[str]) -> np.ndar
 
 
 def _to_categories(embeddings: np.ndarray, prototypes: np.ndarray,
-                   carried: np.ndarray | None = None) -> np.ndarray:
+                   carried: np.ndarray) -> np.ndarray:
     """Each article's similarity to its nearest category prototype, of the categories it
     does not carry yet (`carried`: per article and prototype, as `carried_by`)."""
     if not len(prototypes):
         return np.full(len(embeddings), -np.inf)
-    sims = embeddings @ prototypes.T
-    if carried is not None:
-        sims = np.where(carried, -np.inf, sims)
-    return sims.max(axis=1)
+    return np.where(carried, -np.inf, embeddings @ prototypes.T).max(axis=1)
 
 
 def keep_members(embeddings: np.ndarray, groups: np.ndarray, prototypes: np.ndarray,
-                 carried: np.ndarray | None = None) -> np.ndarray:
+                 carried: np.ndarray) -> np.ndarray:
     """A group's member nearer the prototype of some category it does not carry yet
     (`carried`, as `carried_by`) than its group's centre becomes noise: far from every such
     prototype is the second half of "fits the list badly"."""
@@ -137,14 +134,13 @@ def keep_members(embeddings: np.ndarray, groups: np.ndarray, prototypes: np.ndar
     member = groups != -1
     own = np.searchsorted(found, groups[member])
     to_own = np.einsum("ij,ij->i", embeddings[member], centres[own])
-    near = _to_categories(embeddings[member], prototypes,
-                          None if carried is None else carried[member])
+    near = _to_categories(embeddings[member], prototypes, carried[member])
     groups[np.flatnonzero(member)[to_own <= near]] = -1
     return groups
 
 
 def adopt_noise(embeddings: np.ndarray, groups: np.ndarray, prototypes: np.ndarray,
-                carried: np.ndarray | None = None) -> np.ndarray:
+                carried: np.ndarray) -> np.ndarray:
     """Noise joins the nearest group whose centre is closer than every prototype of a
     category it does not carry yet."""
     groups = groups.copy()
@@ -161,7 +157,7 @@ def adopt_noise(embeddings: np.ndarray, groups: np.ndarray, prototypes: np.ndarr
 
 
 def claim(embeddings: np.ndarray, found: list[np.ndarray], others: np.ndarray,
-          prototypes: np.ndarray, carried: np.ndarray | None = None) -> list[np.ndarray]:
+          prototypes: np.ndarray, carried: np.ndarray) -> list[np.ndarray]:
     """Each of `others` (indices into `embeddings`) joins the group (of `found`) whose centre
     is nearest, if it is nearer than every prototype of a category it does not carry."""
     if not found or not len(others):
@@ -169,15 +165,15 @@ def claim(embeddings: np.ndarray, found: list[np.ndarray], others: np.ndarray,
     centres = normalize(np.vstack([embeddings[g].mean(axis=0) for g in found]))
     to_groups = embeddings[others] @ centres.T
     nearest = to_groups.argmax(axis=1)
-    joins = to_groups.max(axis=1) > _to_categories(
-        embeddings[others], prototypes, None if carried is None else carried[others])
+    joins = to_groups.max(axis=1) > _to_categories(embeddings[others], prototypes,
+                                                   carried[others])
     return [np.sort(np.concatenate([g, others[joins & (nearest == k)]]))
             for k, g in enumerate(found)]
 
 
 def cluster(corpus: Corpus, rows: np.ndarray, names: Sequence[str], prototypes: np.ndarray,
-            min_size: int, others: np.ndarray | None = None,
-            carried: np.ndarray | None = None) -> list[np.ndarray]:
+            carried: np.ndarray, min_size: int, others: np.ndarray | None = None
+            ) -> list[np.ndarray]:
     """Groups of at least `min_size` of `rows` (corpus indices) and the `others` they claim,
     largest first. `carried`: per corpus article and prototype, whether people gave it that
     category (`carried_by`)."""
@@ -185,9 +181,8 @@ def cluster(corpus: Corpus, rows: np.ndarray, names: Sequence[str], prototypes: 
         return []
     groups = find_groups(cluster_features(corpus, rows, names), min_size)
     groups = merge_close(corpus.embeddings[rows], groups, prototypes)
-    mine = None if carried is None else carried[rows]
-    groups = keep_members(corpus.embeddings[rows], groups, prototypes, mine)
-    groups = adopt_noise(corpus.embeddings[rows], groups, prototypes, mine)
+    groups = keep_members(corpus.embeddings[rows], groups, prototypes, carried[rows])
+    groups = adopt_noise(corpus.embeddings[rows], groups, prototypes, carried[rows])
     found = [rows[groups == g] for g in sorted(set(groups) - {-1})]
     if others is not None:
         found = claim(corpus.embeddings, found, others, prototypes, carried)

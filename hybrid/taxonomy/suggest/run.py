@@ -52,8 +52,9 @@ def suggest(model: HybridModel, read: Articles, config: Config, namer: Namer | N
     size = min_size(len(corpus), config)
     progress(f"grouping {len(pool)} badly fitted articles")
     groups = cluster(corpus, pool, names,
-                     np.vstack(list(centres.values())) if centres else np.zeros((0, 1)), size,
-                     np.setdiff1d(lacking(corpus), pool), carried_by(corpus.labels, list(centres)))
+                     np.vstack(list(centres.values())) if centres else np.zeros((0, 1)),
+                     carried_by(corpus.labels, list(centres)), size,
+                     np.setdiff1d(lacking(corpus), pool))
     groups = join_groups(corpus.tags, groups, filed_elsewhere(corpus, groups, taxonomy))
     tags = article_tags(corpus, np.concatenate(groups) if groups else [], model)
     progress(f"describing {len(groups)} groups")
