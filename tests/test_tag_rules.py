@@ -177,3 +177,23 @@ def test_everyday_words_joined_are_a_term_where_the_title_says_them_and_the_text
     once = doc("青少年艺术教育的对策", "审美关乎成长。")
     assert verdict(Candidate("艺术教育", "艺术教育", count=1), 0, False, once) == \
         "everyday words, no term"
+
+
+def test_a_role_is_settled_without_reading_every_place(monkeypatch):
+    """A word a long post says 100 times was read 100 times for each candidate check; once
+    most places agree (on no role, or on one) the rest cannot change the answer."""
+    import hybrid.ingest.usage as usage
+
+    reads = []
+    real = usage._role
+    monkeypatch.setattr(usage, "_role", lambda *a: reads.append(a) or real(*a))
+    assert role(" ".join(["swift 很好"] * 100), "swift") is None and len(reads) == 50
+    reads.clear()
+    assert role(" ".join(["a.img"] * 10) + " img", "img") == "a file type" and len(reads) == 6
+
+
+def test_a_shape_once_judged_is_remembered():
+    """The tagger asks of ~80 candidates an article, and the same words recur."""
+    odd.cache_clear()
+    assert odd("UserController") == odd("UserController") == "identifier"
+    assert odd.cache_info().hits == 1
