@@ -197,3 +197,19 @@ def test_a_shape_once_judged_is_remembered():
     odd.cache_clear()
     assert odd("UserController") == odd("UserController") == "identifier"
     assert odd.cache_info().hits == 1
+
+
+def test_a_text_that_glosses_no_abbreviation_is_read_once():
+    """`abbreviates` looked for 术语(ABC) and 术语 (ABC) at every cut of the term, each a read
+    of the whole text, for every pair of chosen tags; every form ends in "(abc)"."""
+
+    class Reads(str):
+        reads = 0
+
+        def __contains__(self, part: object) -> bool:
+            Reads.reads += 1
+            return super().__contains__(part)
+
+    text = Reads("手术部位感染是常见的并发症。" * 500)
+    assert not abbreviates("ssi", "手术部位感染", text) and Reads.reads == 1
+    assert abbreviates("ssi", "手术部位感染", Reads("手术部位感染(ssi)的预防"))

@@ -114,7 +114,8 @@ def abbreviates(short: str, term: str, text: str) -> bool:
     after its first three characters or more (all keys): 手术部位感染(SSI), 过氧化物酶 (POD),
     备忘录(Memento) of 备忘录模式 are one concept, and readers strike the second out as a
     duplicate (rounds 5 and 8: our lists' `SSI`, `POD`, `Memento` beside the term)."""
-    return (short.isascii() and not term.isascii()
+    # every form ends in "(short)": one read of a long text where it says none, not six
+    return (short.isascii() and not term.isascii() and f"({short})" in text
             and any(f"{term[:n]}({short})" in text or f"{term[:n]} ({short})" in text
                     for n in range(len(term), min(len(term), 3) - 1, -1)))
 
