@@ -6,6 +6,7 @@ from hybrid.ingest.keys import (
     label_key,
     mentions,
     near_duplicates,
+    nfkc,
     only_inside_words,
     plain_tag,
     plain_tags,
@@ -106,3 +107,19 @@ def test_whole_words_are_found_and_counted_as_the_pattern_they_replace_finds_the
         if len(key) < 4:  # longer keys may also be said respelt: more than the pattern
             assert mentions(text, key) == bool(pattern.search(text)), (text, key)
     assert times_said("cpu", "") == 0 and not mentions("cpu", "")
+
+
+def test_a_text_with_nothing_to_fold_is_not_copied():
+    """`nfkc` reads every article's text several times: a long text with no trademark sign
+    and nothing NFKC changes comes back as it is (`str.translate` copied it, ~80 ns a
+    character, a tenth of cleaning on long posts)."""
+    text = "用 Swift 写一个 iOS 应用。" * 2000
+    assert nfkc(text) is text
+    assert nfkc("Intel® Core™ ＡＰＩ") == "Intel Core API"
+
+
+def test_a_tag_made_plain_once_is_remembered():
+    """The tagger makes ~20 tags an article plain, and a site's tags recur."""
+    plain_tag.cache_clear()
+    assert plain_tag("Redis") == plain_tag("Redis") == "Redis"
+    assert plain_tag.cache_info().hits == 1

@@ -177,3 +177,39 @@ def test_everyday_words_joined_are_a_term_where_the_title_says_them_and_the_text
     once = doc("青少年艺术教育的对策", "审美关乎成长。")
     assert verdict(Candidate("艺术教育", "艺术教育", count=1), 0, False, once) == \
         "everyday words, no term"
+
+
+def test_a_role_is_settled_without_reading_every_place(monkeypatch):
+    """A word a long post says 100 times was read 100 times for each candidate check; once
+    most places agree (on no role, or on one) the rest cannot change the answer."""
+    import hybrid.ingest.usage as usage
+
+    reads = []
+    real = usage._role
+    monkeypatch.setattr(usage, "_role", lambda *a: reads.append(a) or real(*a))
+    assert role(" ".join(["swift 很好"] * 100), "swift") is None and len(reads) == 50
+    reads.clear()
+    assert role(" ".join(["a.img"] * 10) + " img", "img") == "a file type" and len(reads) == 6
+
+
+def test_a_shape_once_judged_is_remembered():
+    """The tagger asks of ~80 candidates an article, and the same words recur."""
+    odd.cache_clear()
+    assert odd("UserController") == odd("UserController") == "identifier"
+    assert odd.cache_info().hits == 1
+
+
+def test_a_text_that_glosses_no_abbreviation_is_read_once():
+    """`abbreviates` looked for 术语(ABC) and 术语 (ABC) at every cut of the term, each a read
+    of the whole text, for every pair of chosen tags; every form ends in "(abc)"."""
+
+    class Reads(str):
+        reads = 0
+
+        def __contains__(self, part: object) -> bool:
+            Reads.reads += 1
+            return super().__contains__(part)
+
+    text = Reads("手术部位感染是常见的并发症。" * 500)
+    assert not abbreviates("ssi", "手术部位感染", text) and Reads.reads == 1
+    assert abbreviates("ssi", "手术部位感染", Reads("手术部位感染(ssi)的预防"))

@@ -169,3 +169,30 @@ def test_a_two_character_distinguishing_word_is_no_candidate():
     """超时/b is rare enough (Zipf 3.36), but two characters are mostly no term."""
     text = "请求超时怎么办\n请求超时了，连接超时，读取超时"
     assert "超时" not in Segmenter().candidates(text).tokens
+
+
+def test_each_candidate_is_counted_once_however_many_terms_hold_it(monkeypatch):
+    """`pieces_of` counted a candidate in the text again for every longer term that holds
+    it; long posts bring dozens of each."""
+    from hybrid.ingest import terms
+
+    counted = []
+    monkeypatch.setattr(terms, "times_in", lambda text, key: counted.append((text, key))
+                        or times_in(text, key))
+    text = "知识图谱与图谱构建，知识图谱"
+    assert terms.pieces_of({"知识图谱", "图谱构建"}, set(), {"图谱", "知识"}, text) == {"知识"}
+    assert counted.count((text, "图谱")) == 1
+
+
+def test_a_piece_of_a_name_is_looked_for_only_until_a_place_says_it_alone(monkeypatch):
+    """`bound_to_names` listed every place a candidate is said before it read the first;
+    most are said alone there, and one is enough."""
+    from hybrid.ingest import terms
+
+    seen = []
+    real = terms._iter_places
+    monkeypatch.setattr(terms, "_iter_places", lambda text, key: (
+        seen.append(at) or at for at in real(text, key)))
+    text = "，".join(["氯化亚锡反应"] * 50)
+    assert terms.bound_to_names({"氯化亚锡"}, text, rjieba.Jieba()) == set()
+    assert len(seen) == 1

@@ -15,7 +15,8 @@ _WORD_SEPARATORS = re.compile(r"[\s\-_]+")
 _VERSION = re.compile(r"[\s\-_]*v?\d+(?:\.\d+)*$")  # `pcie4`, "vue 3", `ios-17.2`, `iosv2`
 # a trademark sign is no part of a name: NFKC would spell "Core™" `CoreTM` (a tag readers
 # see as odd) and "Wi-Fi℠" `Wi-FiSM`; "Java®" is Java
-_MARKS = str.maketrans("", "", "\u2122\u2120\u00ae")
+_MARK_SIGNS = "\u2122\u2120\u00ae"
+_MARKS = str.maketrans("", "", _MARK_SIGNS)
 
 
 @lru_cache(maxsize=200_000)
@@ -33,7 +34,9 @@ def text_key(text: str) -> str:
 def nfkc(text: str) -> str:
     """NFKC (full-width ＡＰＩ is API), without trademark signs: one spelling for a text and
     for every label said in it."""
-    return unicodedata.normalize("NFKC", text.translate(_MARKS))
+    if any(mark in text for mark in _MARK_SIGNS):  # rare; `translate` reads a long text
+        text = text.translate(_MARKS)  # at ~80 ns a character, `in` at under 1
+    return unicodedata.normalize("NFKC", text)
 
 
 def hidden_character(text: str, allowed: str = "") -> str | None:
@@ -44,10 +47,12 @@ def hidden_character(text: str, allowed: str = "") -> str | None:
                  if unicodedata.category(ch)[0] == "C" and ch not in allowed), None)
 
 
+@lru_cache(maxsize=100_000)
 def plain_tag(tag: str) -> str | None:
     """`tag` as plain text a site can render: `nfkc`, single spaces, no control or format
     characters, no markup, entities, links or script URLs, no formula start (`=`, `+`, `-`,
-    `@`), at most `MAX_TAG_CHARS`; None if that leaves nothing worth showing."""
+    `@`), at most `MAX_TAG_CHARS`; None if that leaves nothing worth showing. Cached: the
+    tagger asks ~20 times an article, and a site's tags recur."""
     text = " ".join(nfkc(tag).split())
     if (not text or len(text) > MAX_TAG_CHARS or _MARKUP.search(text)
             or hidden_character(text) is not None
@@ -109,7 +114,8 @@ def abbreviates(short: str, term: str, text: str) -> bool:
     after its first three characters or more (all keys): 手术部位感染(SSI), 过氧化物酶 (POD),
     备忘录(Memento) of 备忘录模式 are one concept, and readers strike the second out as a
     duplicate (rounds 5 and 8: our lists' `SSI`, `POD`, `Memento` beside the term)."""
-    return (short.isascii() and not term.isascii()
+    # every form ends in "(short)": one read of a long text where it says none, not six
+    return (short.isascii() and not term.isascii() and f"({short})" in text
             and any(f"{term[:n]}({short})" in text or f"{term[:n]} ({short})" in text
                     for n in range(len(term), min(len(term), 3) - 1, -1)))
 
@@ -211,7 +217,8 @@ def _respelt(bare: str) -> re.Pattern[str]:
 @lru_cache(maxsize=4)
 def _bare(text: str) -> str:
     """The text without separators, once per text: a quick test before the regex."""
-    return _SPELLING_SEPARATORS.sub("", text)
+    # `str.split` drops what `\s` matches (both `str.isspace`), ~5x faster than the regex
+    return "".join(text.split()).replace(".", "").replace("-", "").replace("_", "")
 
 
 def only_inside_words(text: str, key: str) -> bool:

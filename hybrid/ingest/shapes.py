@@ -58,10 +58,12 @@ def _known_names() -> frozenset[str]:
                      if line.strip() and not line.startswith("#"))
 
 
+@lru_cache(maxsize=100_000)
 def odd(surface: str) -> str | None:
     """Why `surface` looks like no tag ("identifier", "file name", "slug", "quantity"), or None.
     A name in the bundled dictionary or a word of the language is a name whatever its
-    shape (`Node.js`, `JavaScript`, `PowerShell`)."""
+    shape (`Node.js`, `JavaScript`, `PowerShell`). Cached: the tagger asks of ~80
+    candidates an article, and the same words recur."""
     if not surface.isascii() or " " in surface:  # a phrase: "GitHub Actions", "Spring Boot"
         return None
     if "_" in surface.strip("_"):

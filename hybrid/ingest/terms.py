@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import rjieba
 
@@ -39,6 +39,9 @@ _IDIOM_POS = "i"
 _MIN_UNLISTED_CHARS = 3  # two-character ones are mostly no terms (所有, 主要, 超时)
 _IDIOM_SAID = 3  # how often a text says an idiom that is its term: a saying is said once
 _LATIN_END = re.compile(r"[0-9A-Za-z\-]$")
+# what `_LOCANT` or `_BRACKETED` ends with (`$` also matches before a last newline): most
+# places end otherwise, and need no regex
+_GLUE_ENDS = ("-", ")", "]", "-\n", ")\n", "]\n")
 
 
 def whole_terms(tokens: Sequence[str], candidate: Callable[[int], bool],
@@ -161,14 +164,22 @@ def pieces_of(longer: set[str], grown: set[str], candidates: set[str], text: str
     `functional` of "functional programming"; and pieces across the edge of a term grown
     from pieces of a name (中苯达 of 苯达莫司汀)."""
     folded = text.casefold()
+    parts = [(c, c.casefold()) for c in candidates]  # folded once, not once per term
+    times: dict[str, int] = {}  # how often the text says each part, counted once
     out = set()
     for term in longer:
         key = term.casefold()
         said = times_in(folded, key)
-        for c in candidates - {term}:
-            part = c.casefold()
-            if (part in key and times_in(folded, part) == said * times_in(key, part)) or (
-                    term in grown and across(c, term, 2)):
+        for c, part in parts:
+            if c == term:
+                continue
+            if part in key:
+                if part not in times:
+                    times[part] = times_in(folded, part)
+                if times[part] == said * times_in(key, part):
+                    out.add(c)
+                    continue
+            if term in grown and across(c, term, 2):
                 out.add(c)
     return out
 
@@ -246,23 +257,29 @@ def bound_to_names(candidates: set[str], text: str, jieba: rjieba.Jieba) -> set[
     hyphen and a number or letter (白细胞介素 of 白细胞介素-12), or starting with the class
     character of a formula before it (基金属间化合物 of Fe3Al基金属间化合物). A reader calls
     such a piece a fragment, and jieba, which does not know the name, cuts it there."""
-    return {c for c in candidates if _CJK.match(c) and (places := _places(text, c))
-            and all(_bound(text, at, c, jieba) for at in places)}
+    return {c for c in candidates if _CJK.match(c) and c in text
+            and all(_bound(text, at, c, jieba) for at in _iter_places(text, c))}
 
 
 def _places(text: str, key: str) -> list[int]:
     """Where `text` says `key`, overlaps included (`str.find`: no regex per candidate)."""
-    out, at = [], text.find(key)
+    return list(_iter_places(text, key))
+
+
+def _iter_places(text: str, key: str) -> Iterator[int]:
+    """`_places`, one at a time: `bound_to_names` stops at the first place that binds no
+    name, mostly the first, where the whole list cost a scan of the text."""
+    at = text.find(key)
     while at >= 0:
-        out.append(at)
+        yield at
         at = text.find(key, at + 1)
-    return out  # none for a candidate the text does not say as is (a join): not bound
 
 
 def _bound(text: str, at: int, term: str, jieba: rjieba.Jieba) -> bool:
     """Whether `term`, said at `at`, is glued there to a longer name (`bound_to_names`)."""
     before, end = text[max(at - 40, 0):at], at + len(term)
-    return bool(_LOCANT.search(before) or _BRACKETED.search(before)
+    return bool((before.endswith(_GLUE_ENDS)
+                 and (_LOCANT.search(before) or _BRACKETED.search(before)))
                 or (text[end:end + 1] == "-" and text[end + 1:end + 2].isascii()
                     and text[end + 1:end + 2].isalnum())
                 or (term[0] in _CLASS_SUFFIX and before[-1:].isascii() and before[-1:].isalnum()

@@ -12,6 +12,7 @@ import re
 from hybrid.ingest.keys import places_said
 
 _FILE_WORDS = re.compile(r"文件|files?(?![a-z])")  # "rpt 文件", "the obj file"; no "filesystem"
+_ROLES = ("a file type", "a variable", "a field label")
 
 
 def role(text: str, key: str) -> str | None:
@@ -20,12 +21,19 @@ def role(text: str, key: str) -> str | None:
     (before a colon; a Chinese one also one character before it), or None. A Latin key
     counts where it is a whole word."""
     places = places_said(text, key)
-    if not places:
-        return None
-    roles = [_role(text, at, at + len(key), key.isascii()) for at in places]
-    for name in ("a file type", "a variable", "a field label"):
-        if 2 * roles.count(name) > len(places):
-            return name
+    latin, seen, plain = key.isascii(), dict.fromkeys(_ROLES, 0), 0
+    # at most one role is most places' role: stop once one is, or once none can be (a word
+    # said 300 times in a long post was read 300 times)
+    for at in places:
+        found = _role(text, at, at + len(key), latin)
+        if found is None:
+            plain += 1
+            if 2 * plain >= len(places):
+                return None
+        else:
+            seen[found] += 1
+            if 2 * seen[found] > len(places):
+                return found
     return None
 
 
