@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -23,6 +24,7 @@ from hybrid.taxonomy.suggest.fit import badly_fitted, lacking
 from hybrid.taxonomy.suggest.join import join_groups
 from hybrid.taxonomy.suggest.merges import find_merges
 from hybrid.taxonomy.suggest.naming import Namer
+from hybrid.taxonomy.suggest.parents import parent_groups
 from hybrid.taxonomy.suggest.proposal import Proposal
 
 # a proposed category holds at least this share of the articles. A group is a subject when
@@ -59,6 +61,13 @@ def suggest(model: HybridModel, read: Articles, config: Config, namer: Namer | N
     tags = article_tags(corpus, np.concatenate(groups) if groups else [], model)
     progress(f"describing {len(groups)} groups")
     additions = describe(corpus, groups, model, centres, tags)
+    parents = parent_groups(corpus.labels, [corpus.categories(i) for i in range(len(corpus))],
+                            centres, size)
+    described = describe(corpus, [rows for _, rows in parents], model, centres, tags,
+                         {label_key(a.name) for a in additions})
+    children = {tuple(corpus.ids[i] for i in rows): names for names, rows in parents}
+    additions += [replace(new, parent_of=children[tuple(new.articles)], within=None,
+                          within_share=0.0) for new in described]
     if namer is not None:
         progress(f"asking {namer.client.model} to name them")
         named = {label_key(a.name) for a in additions}

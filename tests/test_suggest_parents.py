@@ -1,0 +1,66 @@
+"""`taxonomy suggest` proposes the parent a two-level list lacks: alike categories that sit
+alone where the site's others sit under a parent."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.preprocessing import normalize
+
+from hybrid.evaluation.proposal_page import proposal_html
+from hybrid.taxonomy import parse_taxonomy
+from hybrid.taxonomy.suggest.parents import nesting, orphan_groups, parent_groups
+from hybrid.taxonomy.suggest.proposal import NewCategory, Proposal, write_proposal
+
+
+def unit(*values: float) -> np.ndarray:
+    return normalize(np.array([values], dtype=float))[0]
+
+
+# 医学 holds 药学 and 口腔医学; 工学 is missing from the list, so 机械工程, 材料科学 and
+# 电气工程 sit alone; 哲学 is a field without disciplines, far from all of them
+LABELS = ([["医学", "药学"]] * 6 + [["医学", "口腔医学"]] * 5 + [["医学"]] * 2
+          + [["机械工程"]] * 5 + [["材料科学"]] * 4 + [["电气工程"]] * 4 + [["哲学"]] * 3)
+PROTOTYPES = {"医学": unit(1, 0, 0, 0), "药学": unit(1, 0.5, 0, 0),
+              "口腔医学": unit(1, -0.5, 0, 0), "机械工程": unit(0, 0, 1, 0.4),
+              "材料科学": unit(0, 0, 1, -0.4), "电气工程": unit(0, 0.2, 1, 0),
+              "哲学": unit(0.1, 0, 0.1, -1)}
+
+
+def test_the_site_nests_a_category_under_the_larger_one_most_of_its_articles_carry():
+    assert nesting(LABELS) == {"药学": "医学", "口腔医学": "医学"}
+    # carried together, but neither is larger: no nesting
+    assert nesting([["前端", "后端"]] * 4) == {}
+
+
+def test_alike_categories_without_a_parent_are_proposed_a_parent_with_their_articles():
+    assert orphan_groups(LABELS, PROTOTYPES) == [["机械工程", "材料科学", "电气工程"]]
+    (children, rows), = parent_groups(LABELS, LABELS, PROTOTYPES, 5)
+    assert sorted(children) == ["机械工程", "材料科学", "电气工程"]
+    assert list(rows) == list(range(13, 26))
+    assert parent_groups(LABELS, LABELS, PROTOTYPES, 14) == []  # fewer articles than a group
+
+
+def test_an_unlabelled_article_the_model_files_under_an_orphan_is_held_by_its_parent():
+    filed = [*LABELS, ["电气工程"]]
+    (_, rows), = parent_groups([*LABELS, []], filed, PROTOTYPES, 5)
+    assert rows[-1] == len(LABELS)
+
+
+def test_a_flat_site_or_one_whose_orphans_are_unalike_is_proposed_no_parent():
+    flat = [["机械工程"]] * 5 + [["材料科学"]] * 4 + [["电气工程"]] * 4
+    assert orphan_groups(flat, PROTOTYPES) == []
+    apart = {**PROTOTYPES, "机械工程": unit(0, 0, 1, 0), "材料科学": unit(0, 1, 0, 0),
+             "电气工程": unit(0, 0, 0, 1)}
+    assert orphan_groups(LABELS, apart) == []
+
+
+def test_a_proposed_parent_says_which_categories_it_would_hold(tmp_path):
+    new = NewCategory(name="工程", description="", keywords=[], terms=[], tags=[],
+                      examples=[], articles=["a", "b"], growth={}, nearest="医学",
+                      nearest_similarity=0.2, parent_of=["机械工程", "电气工程"])
+    assert new.evidence()["parent_of"] == ["机械工程", "电气工程"]
+    proposal = Proposal(parse_taxonomy([{"name": "医学"}]), [new], [], [], {})
+    assert "parent of 机械工程, 电气工程" in proposal.summary("p.json")
+    out = write_proposal(proposal, tmp_path / "proposal.json", [])
+    page = proposal_html(out, lambda frame, index: frame.to_html(index=index))
+    assert "parent of 机械工程, 电气工程" in page
