@@ -7,8 +7,9 @@ import numpy as np
 from sklearn.preprocessing import normalize
 
 from hybrid.evaluation.proposal_page import proposal_html
+from hybrid.ingest.segment import Segmenter
 from hybrid.taxonomy import parse_taxonomy
-from hybrid.taxonomy.suggest.parents import nesting, orphan_groups, parent_groups
+from hybrid.taxonomy.suggest.parents import nesting, orphan_groups, parent_groups, shared_name
 from hybrid.taxonomy.suggest.proposal import NewCategory, Proposal, write_proposal
 
 
@@ -64,3 +65,14 @@ def test_a_proposed_parent_says_which_categories_it_would_hold(tmp_path):
     out = write_proposal(proposal, tmp_path / "proposal.json", [])
     page = proposal_html(out, lambda frame, index: frame.to_html(index=index))
     assert "parent of 机械工程, 电气工程" in page
+
+
+def test_a_parent_is_named_by_the_word_its_childrens_names_share():
+    cut = Segmenter().jieba.cut
+    assert shared_name(["理论经济学", "应用经济学"], cut) == "经济学"
+    assert shared_name(["中医学/中药学", "基础医学/临床医学", "口腔医学", "药学"], cut) == "医学"
+    assert shared_name(["机械工程", "电气工程", "材料科学与工程", "数学", "力学"], cut) == "工程"
+    # nothing shared, or shared by too few of the names: the terms name it
+    assert shared_name(["哲学", "历史学", "艺术学"], cut) is None
+    assert shared_name(["机械工程", "电气工程", "数学", "力学", "哲学", "物理学", "化学"],
+                       cut) is None
