@@ -68,21 +68,29 @@ def orphan_groups(labels: Sequence[Sequence[str]], prototypes: dict[str, np.ndar
     loosest = min(fits)
     carried = Counter(name for given in labels for name in given)
     has_child = set(parents.values())
-    groups = [[name] for name in prototypes
-              if carried[name] and name not in parents and name not in has_child]
+    order = {name: k for k, name in enumerate(prototypes)}
+    groups = {k: [name] for name, k in order.items()
+              if carried[name] and name not in parents and name not in has_child}
 
     def worst(group: list[str]) -> float:
         centre = sum(carried[c] * prototypes[c] for c in group)
         centre = centre / np.linalg.norm(centre)
         return min(float(prototypes[c] @ centre) for c in group)
 
-    while len(groups) > 1:
-        score, a, b = max((worst(groups[a] + groups[b]), a, b)
-                          for a in range(len(groups)) for b in range(a + 1, len(groups)))
+    # each pair's score is kept, and only the merged group's are computed anew: a list of
+    # hundreds of orphans is grouped in about as many pair scores as it has pairs
+    scores = {(a, b): worst(groups[a] + groups[b]) for a in groups for b in groups if a < b}
+    new = len(order)
+    while scores:
+        score, (a, b) = max((s, pair) for pair, s in scores.items())
         if score < loosest:
             break
-        groups = [g for k, g in enumerate(groups) if k not in (a, b)] + [groups[a] + groups[b]]
-    return [g for g in groups if len(g) >= 2]
+        groups[new] = groups.pop(a) + groups.pop(b)
+        scores = {pair: s for pair, s in scores.items() if a not in pair and b not in pair}
+        scores.update({(k, new): worst(groups[k] + groups[new]) for k in groups if k != new})
+        new += 1
+    return sorted((sorted(g, key=order.__getitem__) for g in groups.values() if len(g) >= 2),
+                  key=lambda g: order[g[0]])
 
 
 def parent_groups(labels: Sequence[Sequence[str]], filed: Sequence[Sequence[str]],
