@@ -3,14 +3,18 @@ alone where the site's others sit under a parent."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from sklearn.preprocessing import normalize
 
 from hybrid.evaluation.proposal_page import proposal_html
 from hybrid.ingest.segment import Segmenter
 from hybrid.taxonomy import parse_taxonomy
+from hybrid.taxonomy.suggest.corpus import Corpus
 from hybrid.taxonomy.suggest.parents import nesting, orphan_groups, parent_groups, shared_name
 from hybrid.taxonomy.suggest.proposal import NewCategory, Proposal, write_proposal
+from hybrid.taxonomy.suggest.run import described_parents
 
 
 def unit(*values: float) -> np.ndarray:
@@ -76,3 +80,28 @@ def test_a_parent_is_named_by_the_word_its_childrens_names_share():
     assert shared_name(["哲学", "历史学", "艺术学"], cut) is None
     assert shared_name(["机械工程", "电气工程", "数学", "力学", "哲学", "物理学", "化学"],
                        cut) is None
+
+
+def test_a_proposed_parent_holds_its_childrens_articles_named_and_described_by_them():
+    """经济学 is missing; its two disciplines' papers carry them alone. The parent's name
+    is what their names share, its keywords are the children, not the words every paper
+    uses."""
+    labels = ([["医学", "药学"]] * 6 + [["医学", "口腔医学"]] * 5 + [["理论经济学"]] * 5
+              + [["应用经济学"]] * 5)
+    n = len(labels)
+    embeddings = normalize(np.array([[1.0, 0, 0]] * 11 + [[0, 1.0, 0.1]] * 5
+                                    + [[0, 1.0, -0.1]] * 5))
+    corpus = Corpus([f"a{i}" for i in range(n)], [f"论文{i}" for i in range(n)], labels,
+                    [[] for _ in labels], [None] * n,
+                    [SimpleNamespace(candidates=["研究", "分析"]) for _ in labels], embeddings,
+                    np.zeros((n, 4)), np.ones(n), [[] for _ in labels], [])
+    names = ["医学", "药学", "口腔医学", "理论经济学", "应用经济学"]
+    model = SimpleNamespace(taxonomy=parse_taxonomy([{"name": x} for x in names]),
+                            segmenter=Segmenter())
+    centres = {"医学": unit(1, 0, 0), "药学": unit(1, 0.3, 0), "口腔医学": unit(1, -0.3, 0),
+               "理论经济学": unit(0, 1, 0.1), "应用经济学": unit(0, 1, -0.1)}
+    new, = described_parents(corpus, model, centres, corpus.tags, 5, set())
+    assert new.name == "经济学"
+    assert new.parent_of == new.keywords == ["应用经济学", "理论经济学"]
+    assert new.articles == [f"a{i}" for i in range(11, 21)]
+    assert "应用经济学" in new.description and new.within is None

@@ -98,13 +98,14 @@ def parent_groups(labels: Sequence[Sequence[str]], filed: Sequence[Sequence[str]
                   ) -> list[tuple[list[str], np.ndarray]]:
     """The proposed parents: each group of orphans (`orphan_groups`) and the indices of the
     articles filed under any of them (`filed`: per article, people's labels, else the
-    model's), when there are at least `min_size`; largest first."""
+    model's), when there are at least `min_size`; largest first, each's categories too."""
+    carried = Counter(name for given in labels for name in given)
     out = []
     for group in orphan_groups(labels, prototypes):
         members = set(group)
         rows = np.array([i for i, names in enumerate(filed) if members & set(names)], dtype=int)
         if len(rows) >= min_size:
-            out.append((sorted(group), rows))
+            out.append((sorted(group, key=lambda c: (-carried[c], c)), rows))
     return sorted(out, key=lambda p: (-len(p[1]), p[0]))
 
 

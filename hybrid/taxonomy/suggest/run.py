@@ -19,7 +19,13 @@ from hybrid.taxonomy.suggest.articles import Articles
 from hybrid.taxonomy.suggest.clusters import carried_by, cluster
 from hybrid.taxonomy.suggest.corpus import Corpus, article_tags, prototypes, read_corpus
 from hybrid.taxonomy.suggest.dead import dead_categories
-from hybrid.taxonomy.suggest.describe import describe, filed_elsewhere, name_taken
+from hybrid.taxonomy.suggest.describe import (
+    KEYWORDS,
+    describe,
+    draft_description,
+    filed_elsewhere,
+    name_taken,
+)
 from hybrid.taxonomy.suggest.fit import badly_fitted, lacking
 from hybrid.taxonomy.suggest.join import join_groups
 from hybrid.taxonomy.suggest.merges import find_merges
@@ -55,9 +61,13 @@ def described_parents(corpus: Corpus, model: HybridModel, centres: dict[str, np.
     for new in describe(corpus, [rows for _, rows in parents], model, centres, tags, avoid):
         kids, name = shared[tuple(new.articles)]
         if name and not name_taken(model.taxonomy, named)(name):
-            new = replace(new, name=name, keywords=[new.name, *new.keywords])
+            new = replace(new, name=name)
         named.add(label_key(new.name))
-        out.append(replace(new, parent_of=kids, within=None, within_share=0.0))
+        # what a parent holds says more than its terms, which half a site's articles share
+        # (研究, 结果表明, 分析): its keywords are its children, largest first
+        keywords = list(kids[:KEYWORDS])
+        out.append(replace(new, keywords=keywords, parent_of=kids, within=None, within_share=0.0,
+                           description=draft_description(keywords, new.examples)))
     return out
 
 
