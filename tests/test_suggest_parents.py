@@ -57,6 +57,10 @@ def test_a_flat_site_or_one_whose_orphans_are_unalike_is_proposed_no_parent():
     apart = {**PROTOTYPES, "机械工程": unit(0, 0, 1, 0), "材料科学": unit(0, 1, 0, 0),
              "电气工程": unit(0, 0, 0, 1)}
     assert orphan_groups(LABELS, apart) == []
+    # a flat site where a few labels happen to nest (2 of 33 articles): no two levels
+    incidental = [["医学", "药学"], ["医学", "口腔医学"], *LABELS[11:], *[["医学"]] * 18]
+    assert nesting(incidental) == {"药学": "医学", "口腔医学": "医学"}
+    assert orphan_groups(incidental, PROTOTYPES) == []
 
 
 def test_a_proposed_parent_says_which_categories_it_would_hold(tmp_path):
