@@ -12,23 +12,26 @@ import functools
 import itertools
 import re
 import threading
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
-from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
 import rjieba
 
 from hybrid import data
-from hybrid.ingest import commonness
+from hybrid.ingest.phrases import (
+    CANDIDATE_POS,
+    LATIN,
+    NUMBERISH,
+    latin_phrases,
+    repeated_phrases,
+)
 from hybrid.ingest.shapes import notation
 from hybrid.ingest.terms import (
-    COMMON_WORD,
     across,
     action_word,
     bound_to_names,
-    clause_verb,
     everyday_word,
     glued,
     joins,
@@ -41,23 +44,15 @@ from hybrid.ingest.terms import (
 )
 from hybrid.ingest.title_terms import with_title_terms
 
-_CANDIDATE_POS = {"n", "nr", "ns", "nt", "nz", "nw", "vn", "eng", "l", "j", "an"}
 _NOUN_CHAR_POS = {"n", "ng", "nr", "ns", "nt", "nz", "j", "k", "b", "h"}
 _COMPOUND_POS = {"n", "nz", "vn", "l", "j"}
-# words that may start or continue a phrase: content words, adjectives, distinguishing
-# words and verbs (大角度机动, 强化学习)
-_PHRASE_POS = _CANDIDATE_POS | {"a", "b", "ng", "nrt", "v"}
-_MAX_PHRASE_CHARS = 12
 _NAME_POS = {"nr", "ns", "nt", "nrt", "nrfg"}
-_LATIN = re.compile(r"^\.?[a-z0-9][a-z0-9.+#_\-]*$", re.IGNORECASE)  # .NET too
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _MAX_KNOWN_TOKENS = 500_000
-_NUMBERISH = re.compile(r"^[\d.,:%+\-/][\d.,:%+\-/x]*$", re.IGNORECASE)  # 1920x1080, not x86
 # an address or an id is no keyword: hosts (`www.voidtools.com`, `docs.docker.com`; not
 # `ASP.NET` or `CXL.io`) and hex digests (`67c3d80fb0167b8d`)
 _ADDRESS = re.compile(r"^(?:www\..+|.+\.(?:com|org|cn|edu|gov)|(?=.*\d)(?=.*[a-f])[0-9a-f]{12,})$",
                       re.IGNORECASE)
-_PARTS = re.compile(r"[._\-]")
 _SEPARATOR = "\x00"
 # a token goes on the Latin word before it when it continues it (`virtual|box`), ends it
 # with a symbol that is part of the name (`libc|++`, `F|#`; not `page|#|intro`), or is a
@@ -172,7 +167,7 @@ class Segmenter:
             for term in self.vocabulary:
                 self.own_words.add(term.casefold())
                 if not self._jieba.has_word(term):
-                    self._jieba.add_word(term, 2000, "eng" if _LATIN.match(term) else "nz")
+                    self._jieba.add_word(term, 2000, "eng" if LATIN.match(term) else "nz")
         return self._jieba
 
     def _add_dictionary(self, path: Path) -> None:
@@ -181,7 +176,7 @@ class Segmenter:
             if not parts or parts[0].startswith("#"):
                 continue
             freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 2000
-            pos = parts[2] if len(parts) > 2 else ("eng" if _LATIN.match(parts[0]) else "nz")
+            pos = parts[2] if len(parts) > 2 else ("eng" if LATIN.match(parts[0]) else "nz")
             self._jieba.add_word(parts[0], freq, pos)
             self.own_words.add(parts[0].casefold())
 
@@ -195,15 +190,11 @@ class Segmenter:
         return self._stop
 
     def _is_word(self, token: str) -> bool:
-        if token.casefold() in self.stopwords or _NUMBERISH.match(token):
+        if token.casefold() in self.stopwords or NUMBERISH.match(token):
             return False
         if _CJK.search(token):
             return len(token) >= 2
-        return bool(_LATIN.match(token)) and len(token) >= 2
-
-    def _is_phrase_part(self, token: str) -> bool:
-        return (bool(_CJK.search(token) or _LATIN.match(token)) and not _NUMBERISH.match(token)
-                and token.casefold() not in self.stopwords)
+        return bool(LATIN.match(token)) and len(token) >= 2
 
     @property
     def _word_of(self) -> _Verdicts:
@@ -252,12 +243,11 @@ class Segmenter:
         """
         raw = whole_words(self.jieba.tag(text))
         everyday: set[str] = set()
-        self._everyday_phrases: set[str] = set()
         word_of = self._word_of
         words = [word_of[token] for token, _ in raw]  # every pass below reads these verdicts
         tagged = [(token.strip(), pos) for token, pos in raw]
         said = Counter(token for token, _ in tagged)
-        candidate = [word is not None and (pos in _CANDIDATE_POS or other_term(
+        candidate = [word is not None and (pos in CANDIDATE_POS or other_term(
             token, pos, said, self.own_words, self.jieba))
             for word, (token, pos) in zip(words, tagged, strict=True)]
         terms = whole_terms([token for token, _ in tagged], candidate.__getitem__,
@@ -265,8 +255,8 @@ class Segmenter:
                             lambda i: modifier_char(*tagged[i]))
         in_term = {k for end, start in terms.items() for k in range(start, end)}
         grown = {"".join(t for t, _ in tagged[start:end + 1]) for end, start in terms.items()}
-        phrases = self._repeated_phrases(tagged, words)
-        latin, inside = self._latin_phrases(raw, words)
+        phrases, everyday_phrases = repeated_phrases(tagged, words, self.stopwords)
+        latin, inside = latin_phrases(raw, words, self.stopwords)
         for end, found in latin.items():
             phrases[end] = [*phrases.get(end, []), *found]
         out: list[str] = []
@@ -296,7 +286,7 @@ class Segmenter:
         joined = grown | {p for found in phrases.values() for p in found} | set(longer.values())
         out, joined = with_title_terms(text, raw, ends, out, joined)
         names = {token for token, pos in tagged if pos in _NAME_POS}
-        everyday |= self._everyday_phrases
+        everyday |= everyday_phrases
         pieces = (pieces_of(joined, grown, set(out) - names, text)
                   | bound_to_names(set(out), text, self.jieba))
         actions = set(filter(self._action.__getitem__, {t for t, _ in tagged}))
@@ -309,92 +299,3 @@ class Segmenter:
 
     def _joins(self, token: str, pos: str) -> bool:
         return token.casefold() not in self.stopwords and joins(token, pos, self.jieba)
-
-    def _latin_phrases(self, raw: list[tuple[str, str]], words: list[str | None]
-                       ) -> tuple[dict[int, list[str]], set[int]]:
-        """English terms of 2-3 words, one space apart, that the text repeats or writes as a
-        name ("Web Components", "Spring Boot", "GitHub Pages"): jieba gives each word alone,
-        and alone they say less. Keyed by the index of their last word; also the indexes of
-        later words the text only ever says inside such a term (`Pages` of "GitHub Pages" is
-        no tag on its own; `GitHub` may be)."""
-        def word(i: int) -> bool:
-            """A Latin word, not a number or a notation (`t-3` of a formula, the flag `-e`;
-            a capital letter may end a name: "Type C")."""
-            token, pos = raw[i]
-            return (pos == "eng" and bool(_LATIN.match(token)) and not _NUMBERISH.match(token)
-                    and not (notation(token) and (_PARTS.search(token) or token.islower())))
-
-        def spaced_word(space: int, at: int) -> bool:
-            return 0 <= at < len(raw) and raw[space][0] == " " and word(at)
-
-        def term(phrase: str) -> bool:
-            """A term's later words are plain words (Spring Boot, GitHub Pages); names with
-            digits or inner capitals make a list (Laravel11 InertiaJs Vue3); and words of
-            everyday English in lower case make a piece of a sentence (`lock failed`,
-            `properly initialized`), not a term (`functional programming`)."""
-            words = phrase.split()
-            return (all(w.isalpha() and (w[1:].islower() or w.isupper()) for w in words[1:])
-                    and not (phrase.islower() and any(commonness.zipf(w) >= COMMON_WORD
-                                                      for w in words)))
-
-        def name(start: int, end: int) -> bool:
-            """Capitalised words alone amid Chinese: a name, not a piece of an English
-            sentence."""
-            return (all(raw[i][0][0].isupper() for i in range(start, end + 1, 2))
-                    and not (start >= 2 and spaced_word(start - 1, start - 2))
-                    and not (end + 2 < len(raw) and spaced_word(end + 1, end + 2)))
-
-        spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        surfaces: dict[str, str] = {}  # the first spelling, for every repeat of the term
-        for end, (_, pos) in enumerate(raw):
-            if pos != "eng" or words[end] is None or not word(end):
-                continue
-            start, run = end, [raw[end][0]]
-            while (len(run) < 3 and start >= 2 and raw[start - 1][0] == " " and word(start - 2)
-                   and raw[start - 2][0].casefold() not in self.stopwords):
-                start -= 2
-                run.insert(0, raw[start][0])
-                phrase = " ".join(run)
-                surfaces.setdefault(phrase.casefold(), phrase)
-                spans[phrase.casefold()].append((start, end))
-        out: dict[int, list[str]] = defaultdict(list)
-        covered: dict[str, set[int]] = defaultdict(set)
-        for key, places in spans.items():
-            phrase = surfaces[key]
-            if term(phrase) and (len(places) > 1
-                                 or any(name(start, end) for start, end in places)):
-                for start, end in places:
-                    out[end].append(phrase)
-                    for i in range(start + 2, end + 1, 2):  # the first word may stand alone
-                        covered[raw[i][0].casefold()].add(i)
-        said = Counter(map(str.casefold, map(itemgetter(0), raw))) if covered else Counter()
-        return out, {i for w, places in covered.items() if len(places) == said[w]
-                     for i in places}
-
-    def _repeated_phrases(self, tagged: list[tuple[str, str]], words: list[str | None]
-                          ) -> dict[int, list[str]]:
-        """Phrases of 2-3 adjacent content words ending in a noun or name, seen at least twice
-        and not only as part of a longer such phrase; keyed by the index of their last word."""
-        spans: dict[str, list[int]] = defaultdict(list)
-        for end, (_, pos) in enumerate(tagged):
-            if pos not in _CANDIDATE_POS or words[end] is None:
-                continue
-            start = end
-            while (start > 0 and end - start < 2 and tagged[start - 1][1] in _PHRASE_POS
-                   and self._is_phrase_part(tagged[start - 1][0])):
-                if clause_verb(*tagged[start - 1]):
-                    break  # a clause (纳洛酮治疗急性, 提高公司), not a term
-                start -= 1
-                phrase = "".join(t for t, _ in tagged[start:end + 1])
-                if len(phrase) <= _MAX_PHRASE_CHARS and not lone_char(tagged[start][0]):
-                    spans[phrase].append(end)
-                    if all(everyday_word(t) for t, _ in tagged[start:end + 1]):
-                        self._everyday_phrases.add(phrase)
-        repeated = {p: ends for p, ends in spans.items() if len(ends) > 1}
-        out: dict[int, list[str]] = defaultdict(list)
-        for phrase, ends in repeated.items():
-            if not any(phrase != other and phrase in other and len(o_ends) == len(ends)
-                       for other, o_ends in repeated.items()):
-                for end in ends:
-                    out[end].append(phrase)
-        return out
