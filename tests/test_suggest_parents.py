@@ -109,3 +109,5 @@ def test_a_proposed_parent_holds_its_childrens_articles_named_and_described_by_t
     assert new.parent_of == new.keywords == ["应用经济学", "理论经济学"]
     assert new.articles == [f"a{i}" for i in range(11, 21)]
     assert "应用经济学" in new.description and new.within is None
+    # one typical title per child, the largest child first, not five of the largest child's
+    assert new.examples == ["论文16", "论文11"]

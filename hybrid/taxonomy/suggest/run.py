@@ -20,11 +20,13 @@ from hybrid.taxonomy.suggest.clusters import carried_by, cluster
 from hybrid.taxonomy.suggest.corpus import Corpus, article_tags, prototypes, read_corpus
 from hybrid.taxonomy.suggest.dead import dead_categories
 from hybrid.taxonomy.suggest.describe import (
+    EXAMPLES,
     KEYWORDS,
     describe,
     draft_description,
     filed_elsewhere,
     name_taken,
+    typical_titles,
 )
 from hybrid.taxonomy.suggest.fit import badly_fitted, lacking
 from hybrid.taxonomy.suggest.join import join_groups
@@ -53,22 +55,32 @@ def described_parents(corpus: Corpus, model: HybridModel, centres: dict[str, np.
     parents = parent_groups(corpus.labels, [corpus.categories(i) for i in range(len(corpus))],
                             centres, size)
     cut = model.segmenter.jieba.cut
-    shared = {tuple(corpus.ids[i] for i in rows): (kids, shared_name(kids, cut))
+    shared = {tuple(corpus.ids[i] for i in rows): (kids, shared_name(kids, cut), rows)
               for kids, rows in parents}
     named = set(named)
-    avoid = named | {label_key(name) for _, name in shared.values() if name}
+    avoid = named | {label_key(name) for _, name, _ in shared.values() if name}
     out = []
     for new in describe(corpus, [rows for _, rows in parents], model, centres, tags, avoid):
-        kids, name = shared[tuple(new.articles)]
+        kids, name, rows = shared[tuple(new.articles)]
         if name and not name_taken(model.taxonomy, named)(name):
             new = replace(new, name=name)
         named.add(label_key(new.name))
         # what a parent holds says more than its terms, which half a site's articles share
         # (研究, 结果表明, 分析): its keywords are its children, largest first
         keywords = list(kids[:KEYWORDS])
+        examples = children_titles(corpus, kids, rows)
         out.append(replace(new, keywords=keywords, parent_of=kids, within=None, within_share=0.0,
-                           description=draft_description(keywords, new.examples)))
+                           examples=examples, description=draft_description(keywords, examples)))
     return out
+
+
+def children_titles(corpus: Corpus, kids: list[str], rows: np.ndarray) -> list[str]:
+    """A parent's example titles: the most typical of each child's, largest child first.
+    The titles nearest the parent's centre came from one or two of its children (ships and
+    gun mechanics for a proposed 工学 of ten), which hid what the parent would hold."""
+    titles = [next(iter(typical_titles(corpus, np.array(own))), "")
+              for kid in kids if (own := [i for i in rows if kid in corpus.categories(i)])]
+    return [t for t in dict.fromkeys(titles) if t][:EXAMPLES]
 
 
 def suggest(model: HybridModel, read: Articles, config: Config, namer: Namer | None = None,
