@@ -23,8 +23,11 @@ def additions(marked: list[Marked]) -> pd.DataFrame:
         e = m.evidence
         nearest = (e.get("nearest_category") or {}).get("name")
         within = (e.get("within_category") or {}).get("name")
+        where = (f"within {within}" if within else
+                 f"parent of {', '.join(e['parent_of'])}" if e.get("parent_of") else
+                 f"near {nearest}")
         rows.append({"proposed category": m.name, "articles": len(m.articles),
-                     "within / nearest": f"within {within}" if within else f"near {nearest}",
+                     "within / nearest": where,
                      "keywords": ", ".join(m.entry.get("keywords", [])),
                      "frequent tags": ", ".join(t["tag"] for t in e.get("frequent_tags", [])),
                      "per year": _growth(e), "named by": e.get("named_by", "-"),

@@ -37,14 +37,15 @@ COMMONEST = 6.0
 
 
 def describe(corpus: Corpus, groups: Sequence[np.ndarray], model: HybridModel,
-             prototypes: dict[str, np.ndarray], tags: Sequence[Sequence[str]]
-             ) -> list[NewCategory]:
+             prototypes: dict[str, np.ndarray], tags: Sequence[Sequence[str]],
+             taken: set[str] | None = None) -> list[NewCategory]:
     """One `NewCategory` per group, in the groups' order, named apart from each other and
-    from every existing name and alias. `tags`: each article's (`corpus.article_tags`)."""
+    from every existing name and alias, and from `taken` (label keys of names proposed
+    already). `tags`: each article's (`corpus.article_tags`)."""
     terms = distinctive_terms([f.candidates for f in corpus.features],
                               [*groups, *filed_elsewhere(corpus, groups, model.taxonomy)],
                               KEYWORDS)
-    taken: set[str] = set()
+    taken = set(taken or ())
     is_taken = name_taken(model.taxonomy, taken)
     style = list_style(model.taxonomy)
     out = []

@@ -52,6 +52,7 @@ class NewCategory:
     nearest_similarity: float
     within: str | None = None  # the category most of its articles already carry, if any
     within_share: float = 0.0
+    parent_of: list[str] = field(default_factory=list)  # the existing categories it would hold
     named_by: str = "terms"  # or "llm"
     llm: dict[str, Any] | None = None  # the LLM's answer and what became of it
 
@@ -66,6 +67,7 @@ class NewCategory:
                                      "similarity": round(self.nearest_similarity, 3)},
                 "within_category": ({"name": self.within, "share": round(self.within_share, 3)}
                                     if self.within else None),
+                **({"parent_of": self.parent_of} if self.parent_of else {}),
                 "named_by": self.named_by, **({"llm": self.llm} if self.llm else {})}
 
 
@@ -146,7 +148,8 @@ class Proposal:
                  f"{len(self.removals)} removed; nothing changes until a person accepts "
                  f"{out} (hybrid taxonomy diff, then hybrid retrain --taxonomy)"]
         for new in self.additions:
-            where = f"within {new.within}, " if new.within else ""
+            where = (f"within {new.within}, " if new.within else
+                     f"parent of {', '.join(new.parent_of)}; " if new.parent_of else "")
             lines.append(f"  new     {new.name} ({new.size} articles; {where}nearest "
                          f"{new.nearest}): {', '.join(new.keywords[:6])}")
             lines += [f"            · {title}" for title in new.examples]

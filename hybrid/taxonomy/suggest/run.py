@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -16,14 +17,23 @@ from hybrid.ingest.keys import label_key
 from hybrid.learn.model import HybridModel
 from hybrid.taxonomy.suggest.articles import Articles
 from hybrid.taxonomy.suggest.clusters import carried_by, cluster
-from hybrid.taxonomy.suggest.corpus import article_tags, prototypes, read_corpus
+from hybrid.taxonomy.suggest.corpus import Corpus, article_tags, prototypes, read_corpus
 from hybrid.taxonomy.suggest.dead import dead_categories
-from hybrid.taxonomy.suggest.describe import describe, filed_elsewhere, name_taken
+from hybrid.taxonomy.suggest.describe import (
+    EXAMPLES,
+    KEYWORDS,
+    describe,
+    draft_description,
+    filed_elsewhere,
+    name_taken,
+    typical_titles,
+)
 from hybrid.taxonomy.suggest.fit import badly_fitted, lacking
 from hybrid.taxonomy.suggest.join import join_groups
 from hybrid.taxonomy.suggest.merges import find_merges
 from hybrid.taxonomy.suggest.naming import Namer
-from hybrid.taxonomy.suggest.proposal import Proposal
+from hybrid.taxonomy.suggest.parents import parent_groups, shared_name
+from hybrid.taxonomy.suggest.proposal import NewCategory, Proposal
 
 # a proposed category holds at least this share of the articles. A group is a subject when
 # 60% of it is that subject, so its least size sets the smallest subject that can come back
@@ -35,6 +45,42 @@ MAX_POOL = 5000  # the least confident badly fitted articles clustered, at most
 
 def min_size(articles: int, config: Config) -> int:
     return max(config.suggest_min_articles, math.ceil(MIN_SHARE * articles))
+
+
+def described_parents(corpus: Corpus, model: HybridModel, centres: dict[str, np.ndarray],
+                      tags: list[list[str]], size: int, named: set[str]) -> list[NewCategory]:
+    """The proposed parents (`parents.parent_groups`), described as any group, apart from
+    the names of `named` (label keys), and named by what their children's names share
+    when they share a word."""
+    parents = parent_groups(corpus.labels, [corpus.categories(i) for i in range(len(corpus))],
+                            centres, size)
+    cut = model.segmenter.jieba.cut
+    shared = {tuple(corpus.ids[i] for i in rows): (kids, shared_name(kids, cut), rows)
+              for kids, rows in parents}
+    named = set(named)
+    avoid = named | {label_key(name) for _, name, _ in shared.values() if name}
+    out = []
+    for new in describe(corpus, [rows for _, rows in parents], model, centres, tags, avoid):
+        kids, name, rows = shared[tuple(new.articles)]
+        if name and not name_taken(model.taxonomy, named)(name):
+            new = replace(new, name=name)
+        named.add(label_key(new.name))
+        # what a parent holds says more than its terms, which half a site's articles share
+        # (研究, 结果表明, 分析): its keywords are its children, largest first
+        keywords = list(kids[:KEYWORDS])
+        examples = children_titles(corpus, kids, rows)
+        out.append(replace(new, keywords=keywords, parent_of=kids, within=None, within_share=0.0,
+                           examples=examples, description=draft_description(keywords, examples)))
+    return out
+
+
+def children_titles(corpus: Corpus, kids: list[str], rows: np.ndarray) -> list[str]:
+    """A parent's example titles: the most typical of each child's, largest child first.
+    The titles nearest the parent's centre came from one or two of its children (ships and
+    gun mechanics for a proposed 工学 of ten), which hid what the parent would hold."""
+    titles = [next(iter(typical_titles(corpus, np.array(own))), "")
+              for kid in kids if (own := [i for i in rows if kid in corpus.categories(i)])]
+    return [t for t in dict.fromkeys(titles) if t][:EXAMPLES]
 
 
 def suggest(model: HybridModel, read: Articles, config: Config, namer: Namer | None = None,
@@ -59,6 +105,8 @@ def suggest(model: HybridModel, read: Articles, config: Config, namer: Namer | N
     tags = article_tags(corpus, np.concatenate(groups) if groups else [], model)
     progress(f"describing {len(groups)} groups")
     additions = describe(corpus, groups, model, centres, tags)
+    additions += described_parents(corpus, model, centres, tags, size,
+                                   {label_key(a.name) for a in additions})
     if namer is not None:
         progress(f"asking {namer.client.model} to name them")
         named = {label_key(a.name) for a in additions}
