@@ -43,9 +43,10 @@ def fit_tag_ranker(rows: np.ndarray, labels: np.ndarray, groups: np.ndarray,
     scikit-learn's "auto" does: a small site's few hundred articles overfit 200 trees. The
     held-out articles are chosen by `validation_rows`, not by scikit-learn's random tenth of
     the rows by position: that one moved with every row added or reordered, so any change to
-    the candidates, or a retraining on a few more articles, reshuffled the 4th and 5th tag of
-    a sixth of the articles (jiegec, the same articles in shuffled order: 16 of 89 held-out
-    tag sets; none since)."""
+    the candidates reshuffled the 4th and 5th tags of unrelated articles. The same training
+    articles in another order changed 16 of jiegec's 89 held-out tag sets and 38 of csl's
+    400; now none and 16 (the rest: candidates' KeyBERT similarities that differ in the last
+    digits with the batch they were embedded in, which the trees' splits can turn on)."""
     trees = HistGradientBoostingClassifier(
         max_iter=200, learning_rate=0.1, max_leaf_nodes=15, l2_regularization=1.0,
         early_stopping=True, random_state=random_state)
