@@ -90,6 +90,7 @@ ALLOWED = frozenset({
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.ensemble._voting.VotingClassifier",
     "sklearn.feature_extraction.text.TfidfTransformer",
+    "sklearn.frozen._frozen.FrozenEstimator",
     "sklearn.feature_extraction.text.TfidfVectorizer",
     "sklearn.linear_model._logistic.LogisticRegression",
     "sklearn.multiclass.OneVsRestClassifier",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import KFold
+from sklearn.model_selection import PredefinedSplit
 
 
 class SiteTagModel(BaseEstimator):
@@ -35,14 +35,15 @@ class SiteTagModel(BaseEstimator):
         return np.asarray(E, dtype=np.float32) @ self.coef_
 
     def out_of_fold(self, E: np.ndarray, tags: Sequence[Sequence[str]], rows: np.ndarray,
-                    folds: int = 5, random_state: int = 0) -> np.ndarray:
+                    keys: np.ndarray, folds: int = 5) -> np.ndarray:
         """Scores of the articles `rows`, each from a model that did not see it: what the
-        tag ranker learns from must be what it meets in new articles."""
+        tag ranker learns from must be what it meets in new articles. An article's fold is
+        its `keys` (`tag_ranker.article_key`) modulo `folds`, not its position: folds by
+        position changed every article's scores when one was added or the order changed."""
         Y = self._targets(tags)
         out = np.zeros((len(rows), len(self.vocabulary_)), dtype=np.float32)
         position = {r: n for n, r in enumerate(rows)}
-        for train, test in KFold(min(folds, len(E)), shuffle=True,
-                                 random_state=random_state).split(E):
+        for train, test in PredefinedSplit(np.asarray(keys) % folds).split(E):
             wanted = [t for t in test if t in position]
             if wanted:
                 coef = self._solve(E[train], Y[train])

@@ -20,7 +20,7 @@ from hybrid.ingest import commonness
 from hybrid.ingest.keys import label_key, mentions, words_of
 from hybrid.learn.features import Features
 from hybrid.learn.site_tags import SiteTagModel
-from hybrid.learn.tag_ranker import tag_ranker
+from hybrid.learn.tag_ranker import article_key, fit_tag_ranker
 from hybrid.learn.tag_rules import Candidate, verdict
 from hybrid.learn.tag_select import Chooser, DroppedTag, Pool, TagScore, site_spellings
 
@@ -111,15 +111,14 @@ class TagSuggester(BaseEstimator):
         self.index_ = faiss.IndexFlatIP(embeddings.shape[1])
         self.index_.add(embeddings)
         # The ranker learns from a bounded sample of articles: searching every article's
-        # neighbours would make training quadratic in the corpus.
-        sample = np.arange(len(X))
-        if len(X) > self.max_ranker_articles:
-            sample = np.sort(np.random.default_rng(self.random_state).choice(
-                len(X), self.max_ranker_articles, replace=False))
+        # neighbours would make training quadratic in the corpus. Every choice by chance
+        # below is by each article's key, not its position, so that adding an article or
+        # reordering them does not move the others' tags (see `fit_tag_ranker`).
+        keys = np.array([article_key(d.title, d.text) for d in X], dtype=np.int64)
+        sample = np.sort(np.argsort(keys, kind="stable")[:self.max_ranker_articles])
         sims, ids = self._neighbours(embeddings[sample], exclude=sample)
         self.site_model_ = SiteTagModel().fit(embeddings, gold)
-        site_scores = self.site_model_.out_of_fold(embeddings, gold, sample,
-                                                   random_state=self.random_state)
+        site_scores = self.site_model_.out_of_fold(embeddings, gold, sample, keys)
         # "close" is relative to the site: as similar as the typical article's 5th neighbour
         self.close_similarity_ = (float(np.median(sims[:, min(_CLOSE, sims.shape[1]) - 1]))
                                   if sims.size else 0.0)
@@ -138,7 +137,8 @@ class TagSuggester(BaseEstimator):
         self.ranker_ = None
         if (np.bincount(labels_arr, minlength=2).min() >= _MIN_RANKER_TAGS
                 and len(labels_arr) >= _MIN_RANKER_CANDIDATES):
-            self.ranker_ = tag_ranker(self.random_state).fit(np.vstack(rows), labels_arr)
+            groups = np.repeat(keys[sample], [len(p.candidates) for p in pools])
+            self.ranker_ = fit_tag_ranker(np.vstack(rows), labels_arr, groups, self.random_state)
         return self
 
     def _score(self, table: np.ndarray) -> np.ndarray:
