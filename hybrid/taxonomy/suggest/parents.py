@@ -65,7 +65,8 @@ def nesting(labels: Sequence[Sequence[str]]) -> dict[str, str]:
 def orphan_groups(labels: Sequence[Sequence[str]], prototypes: dict[str, np.ndarray]
                   ) -> list[list[str]]:
     """Groups of two or more orphan categories (neither parent nor child) that are as close
-    together as the site's loosest parent and its children; closest first."""
+    together as the site's loosest parent and its children (merged closest first), each
+    and the groups in `prototypes`' order."""
     parents = nesting(labels)
     labelled = [set(given) for given in labels if given]
     nested = sum(any(parents.get(c) in given for c in given) for given in labelled)
