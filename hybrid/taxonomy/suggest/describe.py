@@ -38,10 +38,12 @@ COMMONEST = 6.0
 
 def describe(corpus: Corpus, groups: Sequence[np.ndarray], model: HybridModel,
              prototypes: dict[str, np.ndarray], tags: Sequence[Sequence[str]],
-             taken: set[str] | None = None) -> list[NewCategory]:
+             taken: set[str] | None = None, names: Sequence[str | None] = ()
+             ) -> list[NewCategory]:
     """One `NewCategory` per group, in the groups' order, named apart from each other and
     from every existing name and alias, and from `taken` (label keys of names proposed
-    already). `tags`: each article's (`corpus.article_tags`)."""
+    already). `tags`: each article's (`corpus.article_tags`). `names`: a group's name where
+    its terms draft none (a parent's, the word its children's names share), unchecked."""
     terms = distinctive_terms([f.candidates for f in corpus.features],
                               [*groups, *filed_elsewhere(corpus, groups, model.taxonomy)],
                               KEYWORDS)
@@ -49,8 +51,9 @@ def describe(corpus: Corpus, groups: Sequence[np.ndarray], model: HybridModel,
     is_taken = name_taken(model.taxonomy, taken)
     style = list_style(model.taxonomy)
     out = []
-    for group, scored in zip(groups, terms[:len(groups)], strict=True):
-        name = draft_name(scored, [corpus.titles[i] for i in group], style, is_taken)
+    for k, (group, scored) in enumerate(zip(groups, terms[:len(groups)], strict=True)):
+        name = (draft_name(scored, [corpus.titles[i] for i in group], style, is_taken)
+                or (names[k] if k < len(names) else None))
         if name is None:  # nothing distinctive to call it: no proposal a person could use
             continue
         taken.add(label_key(name))

@@ -55,15 +55,19 @@ def described_parents(corpus: Corpus, model: HybridModel, centres: dict[str, np.
     parents = parent_groups(corpus.labels, [corpus.categories(i) for i in range(len(corpus))],
                             centres, size)
     cut = model.segmenter.jieba.cut
-    shared = {tuple(corpus.ids[i] for i in rows): (kids, shared_name(kids, cut), rows)
-              for kids, rows in parents}
+    names = [shared_name(kids, cut) for kids, _ in parents]
+    shared = {tuple(corpus.ids[i] for i in rows): (kids, name, rows)
+              for (kids, rows), name in zip(parents, names, strict=True)}
     named = set(named)
-    avoid = named | {label_key(name) for _, name, _ in shared.values() if name}
+    avoid = named | {label_key(name) for name in names if name}
     out = []
-    for new in describe(corpus, [rows for _, rows in parents], model, centres, tags, avoid):
+    for new in describe(corpus, [rows for _, rows in parents], model, centres, tags, avoid,
+                        names):
         kids, name, rows = shared[tuple(new.articles)]
         if name and not name_taken(model.taxonomy, named)(name):
             new = replace(new, name=name)
+        elif new.name == name:  # its terms drafted no name, and its shared word is taken
+            continue
         named.add(label_key(new.name))
         # what a parent holds says more than its terms, which half a site's articles share
         # (研究, 结果表明, 分析): its keywords are its children, largest first
