@@ -326,9 +326,25 @@ def test_the_trees_stop_on_whole_articles_that_stay_put_when_others_come():
     from hybrid.learn.tag_ranker import validation_rows
 
     groups = np.repeat(np.arange(0, 400, 7), 5)  # 58 articles of 5 candidates each
-    held = validation_rows(groups)
+    labels = np.tile([1, 0, 0, 0, 0], len(groups) // 5)
+    held = validation_rows(groups, labels)
     assert 0.05 < held.mean() <= 0.1
     assert all(len(set(held[groups == g])) == 1 for g in np.unique(groups))  # whole articles
     more = np.concatenate([np.repeat([3, 150, 401], 5), groups])
-    moved = validation_rows(more)[15:] != held
+    moved = validation_rows(more, np.tile([1, 0, 0, 0, 0], len(more) // 5))[15:] != held
     assert len(np.unique(groups[moved])) <= 1
+
+
+def test_the_held_out_articles_hold_tags_and_non_tags_so_the_trees_stop_on_a_ranking():
+    """A tenth of the articles whose candidates are all wrong (or all right) measures nothing
+    about ranking; scikit-learn's own split is stratified for this. More articles, by key,
+    are held out until both kinds are there."""
+    from hybrid.learn.tag_ranker import validation_rows
+
+    groups = np.repeat(np.arange(30), 4)  # 30 articles; the tenth is the 3 lowest keys
+    labels = np.zeros(len(groups), dtype=int)
+    labels[groups >= 3] = np.tile([1, 0, 0, 0], 27)  # the 3 lowest have no tag among theirs
+    held = validation_rows(groups, labels)
+    assert set(labels[held]) == {0, 1}
+    assert set(groups[held]) == {0, 1, 2, 3}  # whole articles, the next by key
+    assert validation_rows(groups, np.tile([1, 0, 0, 0], 30)).sum() == 12  # else a tenth

@@ -20,15 +20,18 @@ def article_key(title: str, text: str) -> int:
     return zlib.crc32(f"{title}\n{text}".encode())
 
 
-def validation_rows(groups: np.ndarray) -> np.ndarray:
+def validation_rows(groups: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The rows of the tenth of the articles with the lowest keys: whole articles, so the
     trees are not stopped by candidates of articles they trained on, and chosen by key, so
     adding, removing or reordering other articles leaves the choice (and so the trees) alone.
+    More articles, the next by key, when that tenth's candidates are all tags or all not:
+    rows of one kind tell nothing of the ranking (scikit-learn's own split is stratified).
     """
     keys = np.unique(groups)
     if len(keys) < 2:
         return np.zeros(len(groups), dtype=bool)
-    return groups <= keys[max(1, int(len(keys) * _VALIDATION_SHARE)) - 1]
+    cut = keys[max(1, int(len(keys) * _VALIDATION_SHARE)) - 1]
+    return groups <= max(cut, *(groups[labels == c].min() for c in np.unique(labels)))
 
 
 def fit_tag_ranker(rows: np.ndarray, labels: np.ndarray, groups: np.ndarray,
@@ -51,7 +54,7 @@ def fit_tag_ranker(rows: np.ndarray, labels: np.ndarray, groups: np.ndarray,
     trees = HistGradientBoostingClassifier(
         max_iter=200, learning_rate=0.1, max_leaf_nodes=15, l2_regularization=1.0,
         early_stopping=True, random_state=random_state)
-    val = validation_rows(groups)
+    val = validation_rows(groups, labels)
     if val.any() and len(np.unique(labels[~val])) == 2:
         trees.fit(rows[~val], labels[~val], X_val=rows[val], y_val=labels[val])
     else:  # one article, or none but tags (or no tag) among the rest: nothing to stop on
