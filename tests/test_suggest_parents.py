@@ -87,10 +87,9 @@ def test_a_parent_is_named_by_the_word_its_childrens_names_share():
                        cut) is None
 
 
-def test_a_proposed_parent_holds_its_childrens_articles_named_and_described_by_them():
-    """经济学 is missing; its two disciplines' papers carry them alone. The parent's name
-    is what their names share, its keywords are the children, not the words every paper
-    uses."""
+def _medicine_and_economics(candidates: list[str]):
+    """A site filed under 医学 and its disciplines, and two economics disciplines with no
+    field (经济学 is missing); every paper offers `candidates` as its terms."""
     labels = ([["医学", "药学"]] * 6 + [["医学", "口腔医学"]] * 5 + [["理论经济学"]] * 5
               + [["应用经济学"]] * 5)
     n = len(labels)
@@ -98,13 +97,21 @@ def test_a_proposed_parent_holds_its_childrens_articles_named_and_described_by_t
                                     + [[0, 1.0, -0.1]] * 5))
     corpus = Corpus([f"a{i}" for i in range(n)], [f"论文{i}" for i in range(n)], labels,
                     [[] for _ in labels], [None] * n,
-                    [SimpleNamespace(candidates=["研究", "分析"]) for _ in labels], embeddings,
+                    [SimpleNamespace(candidates=candidates) for _ in labels], embeddings,
                     np.zeros((n, 4)), np.ones(n), [[] for _ in labels], [])
     names = ["医学", "药学", "口腔医学", "理论经济学", "应用经济学"]
     model = SimpleNamespace(taxonomy=parse_taxonomy([{"name": x} for x in names]),
                             segmenter=Segmenter())
     centres = {"医学": unit(1, 0, 0), "药学": unit(1, 0.3, 0), "口腔医学": unit(1, -0.3, 0),
                "理论经济学": unit(0, 1, 0.1), "应用经济学": unit(0, 1, -0.1)}
+    return corpus, model, centres
+
+
+def test_a_proposed_parent_holds_its_childrens_articles_named_and_described_by_them():
+    """经济学 is missing; its two disciplines' papers carry them alone. The parent's name
+    is what their names share, its keywords are the children, not the words every paper
+    uses."""
+    corpus, model, centres = _medicine_and_economics(["研究", "分析"])
     new, = described_parents(corpus, model, centres, corpus.tags, 5, set())
     assert new.name == "经济学"
     assert new.parent_of == new.keywords == ["应用经济学", "理论经济学"]
@@ -133,20 +140,7 @@ def test_hundreds_of_orphans_are_grouped_in_about_a_second():
 def test_a_parent_whose_terms_draft_no_name_is_named_by_its_childrens_names():
     """Its articles say nothing that sets them apart (no candidates): the shared word still
     names it, where before the parent was dropped with the terms' empty draft."""
-    labels = ([["医学", "药学"]] * 6 + [["医学", "口腔医学"]] * 5 + [["理论经济学"]] * 5
-              + [["应用经济学"]] * 5)
-    n = len(labels)
-    embeddings = normalize(np.array([[1.0, 0, 0]] * 11 + [[0, 1.0, 0.1]] * 5
-                                    + [[0, 1.0, -0.1]] * 5))
-    corpus = Corpus([f"a{i}" for i in range(n)], [f"论文{i}" for i in range(n)], labels,
-                    [[] for _ in labels], [None] * n,
-                    [SimpleNamespace(candidates=[]) for _ in labels], embeddings,
-                    np.zeros((n, 4)), np.ones(n), [[] for _ in labels], [])
-    names = ["医学", "药学", "口腔医学", "理论经济学", "应用经济学"]
-    model = SimpleNamespace(taxonomy=parse_taxonomy([{"name": x} for x in names]),
-                            segmenter=Segmenter())
-    centres = {"医学": unit(1, 0, 0), "药学": unit(1, 0.3, 0), "口腔医学": unit(1, -0.3, 0),
-               "理论经济学": unit(0, 1, 0.1), "应用经济学": unit(0, 1, -0.1)}
+    corpus, model, centres = _medicine_and_economics([])
     new, = described_parents(corpus, model, centres, corpus.tags, 5, set())
     assert new.name == "经济学" and new.parent_of == ["应用经济学", "理论经济学"]
     # its shared word proposed already, and no term: nothing to call it, no proposal
