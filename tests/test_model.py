@@ -129,10 +129,10 @@ def test_training_in_worker_processes_gives_the_same_model(monkeypatch, config, 
     unseen = sample_articles[60:75]
     for a, b in zip(serial.predict(unseen), parallel.predict(unseen), strict=True):
         assert a.categories == b.categories and a.tags == b.tags
-        # newton-cg stops at tol 1e-3, so BLAS summing in another order in a worker moves a
-        # probability by up to a few thousandths (seen: 0.0045); the categories and tags
-        # are the same
-        assert a.scores == pytest.approx(b.scores, abs=1e-2)
+        # the fits stop at a tolerance (the inner folds' at 1.0 since train6), so BLAS summing
+        # in another order in a worker moves a probability by up to about a hundredth (seen:
+        # 0.0045, and 0.0101 in a CI run); the categories and tags are the same
+        assert a.scores == pytest.approx(b.scores, abs=2e-2)
 
 
 def test_one_category_is_no_classification(run, tmp_path):
